@@ -1,0 +1,116 @@
+"""What a model is: one frozen dataclass that every other part of the engine reads.
+
+The names follow `torch.nn.RNN/LSTM/GRU` where torch has a word for the thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+CELLS = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+INPUT_MODES = ("onehot", "embedding", "vectors")
+HEADS = ("step", "last", "mean")  # per-step outputs, or one output from a pooled state
+LOSSES = ("ce", "mse")
+DTYPES = ("float32", "float64")
+
+# gate names per cell, in the order torch stacks their rows in weight_ih / weight_hh
+GATES = {
+    "rnn": ("a",),  # a single "gate": the activation itself
+    "lstm": ("i", "f", "g", "o"),
+    "lstm-peephole": ("i", "f", "g", "o"),
+    "gru": ("r", "z", "n"),
+    "gru-textbook": ("r", "z", "n"),
+}
+
+
+class ConfigError(ValueError):
+    """A model description that cannot be built; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "lstm"  # one of CELLS
+    activation: str = "tanh"  # rnn only: one of ACTIVATIONS
+    input_size: int = 16  # width of the vectors fed to layer 0 (vocab size for one-hot)
+    hidden_size: int = 32  # H, units per layer and direction
+    num_layers: int = 1  # stacked layers; layer k>0 reads layer k-1's output
+    bidirectional: bool = False  # a second, reverse-time direction per layer
+    bias: bool = True  # b_ih and b_hh in every layer
+    output_size: int = 16  # rows of head.weight
+    input_mode: str = "onehot"  # onehot over a vocabulary, a learned embedding, or raw vectors
+    vocab_size: int = 16  # tokens in the vocabulary (onehot, embedding); 0 for raw vectors
+    head: str = "step"  # "step": y_t = V h_t + b at every step; "last"/"mean": one y from a pooled h
+    loss: str = "ce"  # "ce" cross-entropy over classes, "mse" squared error
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(self.cell in CELLS, f"unknown cell {self.cell!r}: choose one of {', '.join(CELLS)}")
+        need(
+            self.activation in ACTIVATIONS,
+            f"unknown activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}",
+        )
+        need(
+            self.cell == "rnn" or self.activation == "tanh",
+            f"--activation applies to the rnn cell only, not {self.cell!r}",
+        )
+        need(self.input_mode in INPUT_MODES, f"unknown input mode {self.input_mode!r}")
+        need(self.head in HEADS, f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
+        need(self.loss in LOSSES, f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        for name in ("input_size", "hidden_size", "num_layers", "output_size"):
+            value = getattr(self, name)
+            need(
+                isinstance(value, int) and 1 <= value <= 65536,
+                f"{name} must be a whole number from 1 to 65536, got {value!r}",
+            )
+        need(self.num_layers <= 64, f"num_layers must be at most 64, got {self.num_layers}")
+        if self.input_mode == "onehot":
+            need(self.vocab_size == self.input_size, "a one-hot input needs input_size == vocab_size")
+        if self.input_mode == "embedding":
+            need(self.vocab_size >= 1, "an embedding input needs vocab_size >= 1")
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        return GATES[self.cell]
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def has_cell_state(self) -> bool:
+        return self.cell.startswith("lstm")
+
+    @property
+    def torch_native(self) -> bool:
+        """True when a fused `torch.nn` module computes exactly this cell."""
+        if self.cell == "rnn":
+            return self.activation in ("tanh", "relu")
+        return self.cell in ("lstm", "gru")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)
+
+
+def layer_names(config: ModelConfig) -> list[tuple[int, str, str]]:
+    """(layer, direction, torch suffix) for every layer entry, forward before reverse."""
+    out = []
+    for k in range(config.num_layers):
+        out.append((k, "forward", f"_l{k}"))
+        if config.bidirectional:
+            out.append((k, "reverse", f"_l{k}_reverse"))
+    return out
