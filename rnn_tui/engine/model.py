@@ -1,0 +1,236 @@
+"""A recurrent model: input encoding -> stacked recurrent layers -> linear head.
+
+Two paths compute the recurrent layers, side by side as in nanoGPT:
+- the fast path, `torch.nn.RNN/LSTM/GRU`, for the cells torch fuses (training uses it);
+- the explicit path, `CellStack`, which loops over `cells.py` for the variants torch lacks
+  (lstm-peephole, gru-textbook, sigmoid/identity rnn).
+Both register their tensors under torch's state_dict names, so `model.tensors()` reads the same
+whichever path is in use, and a user's own `torch.nn.LSTM` state_dict loads straight in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnn_tui.engine import cells
+from rnn_tui.engine.config import ConfigError, ModelConfig, layer_names
+
+IGNORE = -100  # target index of an unscored step (cross-entropy), as torch's ignore_index
+
+
+class CellStack(nn.Module):
+    """Stacked, optionally bidirectional layers of any cell in `cells.py`, torch's tensor names.
+
+    Peephole weights are vectors named weight_ci_l{k}, weight_cf_l{k}, weight_co_l{k}.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        H, G = config.hidden_size, len(config.gates)
+        for k, _, sfx in layer_names(config):
+            I = config.input_size if k == 0 else H * config.num_directions
+            self.register_parameter(f"weight_ih{sfx}", nn.Parameter(torch.empty(G * H, I)))
+            self.register_parameter(f"weight_hh{sfx}", nn.Parameter(torch.empty(G * H, H)))
+            if config.bias:
+                self.register_parameter(f"bias_ih{sfx}", nn.Parameter(torch.empty(G * H)))
+                self.register_parameter(f"bias_hh{sfx}", nn.Parameter(torch.empty(G * H)))
+            if config.cell == "lstm-peephole":
+                for name in ("ci", "cf", "co"):
+                    self.register_parameter(f"weight_{name}{sfx}", nn.Parameter(torch.empty(H)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's initialisation for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)) for everything."""
+        bound = 1.0 / math.sqrt(self.config.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def weights(self, sfx: str) -> dict[str, Tensor | None]:
+        """The tensors of one layer and direction, by their equation names."""
+        get = lambda name: getattr(self, name + sfx, None)  # noqa: E731
+        return {
+            "W_ih": get("weight_ih"),
+            "W_hh": get("weight_hh"),
+            "b_ih": get("bias_ih"),
+            "b_hh": get("bias_hh"),
+            "w_ci": get("weight_ci"),
+            "w_cf": get("weight_cf"),
+            "w_co": get("weight_co"),
+        }
+
+    def step(self, sfx: str, x: Tensor, h: Tensor, c: Tensor | None):
+        """One step of one layer and direction: returns (h_t, c_t or None, gates)."""
+        w = self.weights(sfx)
+        cell = self.config.cell
+        if cell == "rnn":
+            h, gates = cells.rnn_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], self.config.activation)
+            return h, None, gates
+        if cell.startswith("lstm"):
+            (h, c), gates = cells.lstm_cell(
+                x, h, c, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], w["w_ci"], w["w_cf"], w["w_co"]
+            )
+            return h, c, gates
+        h, gates = cells.gru_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cell == "gru-textbook")
+        return h, None, gates
+
+    def forward(self, x: Tensor, state=None):
+        """x (B, T, I) -> output (B, T, D*H), and the final state in torch's (L*D, B, H) layout."""
+        cfg = self.config
+        B, T, _ = x.shape
+        H, D = cfg.hidden_size, cfg.num_directions
+        h0, c0 = split_state(cfg, state, B, x)
+        h_n, c_n = [], []
+        layer_in = x
+        for k in range(cfg.num_layers):
+            outs = []
+            for d in range(D):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                h, c = h0[k * D + d], (c0[k * D + d] if c0 is not None else None)
+                hs = [None] * T
+                for t in reversed(range(T)) if d else range(T):
+                    h, c, _ = self.step(sfx, layer_in[:, t], h, c)
+                    hs[t] = h
+                outs.append(torch.stack(hs, dim=1))  # (B, T, H)
+                h_n.append(h)
+                c_n.append(c)
+            layer_in = torch.cat(outs, dim=-1)  # (B, T, D*H)
+        h_n = torch.stack(h_n)  # (L*D, B, H)
+        if cfg.has_cell_state:
+            return layer_in, (h_n, torch.stack(c_n))
+        return layer_in, h_n
+
+
+def split_state(cfg: ModelConfig, state, B: int, like: Tensor):
+    """(h0, c0) in torch's (L*D, B, H) layout, zeros where not given."""
+    shape = (cfg.num_layers * cfg.num_directions, B, cfg.hidden_size)
+    if state is None:
+        z = like.new_zeros(shape)
+        return z, (like.new_zeros(shape) if cfg.has_cell_state else None)
+    if cfg.has_cell_state:
+        return state
+    return state, None
+
+
+def fused_core(config: ModelConfig) -> nn.Module:
+    """The torch.nn module that computes this config's layers (cells torch has)."""
+    kwargs = dict(
+        input_size=config.input_size,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        bias=config.bias,
+        batch_first=True,
+        bidirectional=config.bidirectional,
+    )
+    if config.cell == "lstm":
+        return nn.LSTM(**kwargs)
+    if config.cell == "gru":
+        return nn.GRU(**kwargs)
+    return nn.RNN(nonlinearity=config.activation, **kwargs)
+
+
+class RNNModel(nn.Module):
+    """y = head(core(encode(x))): one-hot / embedding / raw vectors in, a linear read-out.
+
+    head="step":  y_t = V h_t + b at every step        -> (B, T, O)
+    head="last":  y = V h_T + b (both directions' ends) -> (B, O)
+    head="mean":  y = V mean_t(h_t) + b                 -> (B, O)
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        if config.input_mode == "embedding":
+            self.embedding = nn.Embedding(config.vocab_size, config.input_size)
+        self.core = fused_core(config) if config.torch_native else CellStack(config)
+        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Token ids (B, T) -> the vectors fed to layer 0 (B, T, I); raw vectors pass through."""
+        mode = self.config.input_mode
+        if mode == "vectors":
+            return x.to(self.head.weight.dtype)
+        if mode == "embedding":
+            return self.embedding(x)
+        return nn.functional.one_hot(x, self.config.vocab_size).to(self.head.weight.dtype)
+
+    def pool(self, out: Tensor) -> Tensor:
+        """(B, T, D*H) -> what the head reads: every step, or one pooled state per sequence."""
+        head = self.config.head
+        if head == "step":
+            return out
+        if head == "mean":
+            return out.mean(dim=1)
+        H = self.config.hidden_size
+        last = out[:, -1, :H]  # the forward direction ends at T-1 ...
+        if self.config.bidirectional:
+            last = torch.cat([last, out[:, 0, H:]], dim=-1)  # ... the reverse one at 0
+        return last
+
+    def forward(self, x: Tensor, state=None, return_state: bool = False):
+        out, final = self.core(self.encode(x), state)
+        y = self.head(self.pool(out))
+        return (y, final) if return_state else y
+
+    # ---- tensors by their torch names -------------------------------------------------------
+    def tensors(self) -> dict[str, Tensor]:
+        """Every tensor by its torch name: weight_ih_l0 ..., head.weight, head.bias, embedding.weight."""
+        named = dict(self.core.named_parameters())
+        named.update({f"head.{k}": v for k, v in self.head.named_parameters()})
+        if self.config.input_mode == "embedding":
+            named["embedding.weight"] = self.embedding.weight
+        return named
+
+    @torch.no_grad()
+    def load_tensors(self, tensors: dict[str, Tensor], strict: bool = True) -> None:
+        """Copy tensors in by name; a missing, extra or mis-shaped tensor raises ConfigError."""
+        mine = self.tensors()
+        if strict:
+            missing = sorted(set(mine) - set(tensors))
+            extra = sorted(set(tensors) - set(mine))
+            if missing:
+                raise ConfigError(f"missing tensor(s) for a {self.config.cell} model: {', '.join(missing)}")
+            if extra:
+                raise ConfigError(f"unexpected tensor(s) for a {self.config.cell} model: {', '.join(extra)}")
+        for name, value in tensors.items():
+            if name not in mine:
+                continue
+            value = torch.as_tensor(value)
+            if tuple(value.shape) != tuple(mine[name].shape):
+                raise ConfigError(
+                    f"tensor {name} has shape {tuple(value.shape)}, the model needs {tuple(mine[name].shape)}"
+                )
+            mine[name].copy_(value.to(mine[name].dtype))
+        if isinstance(self.core, nn.RNNBase):
+            self.core.flatten_parameters()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.tensors().values())
+
+
+def build_model(config: ModelConfig, seed: int | None = None) -> RNNModel:
+    """A freshly initialised model; the same seed gives the same weights."""
+    if seed is None:
+        return RNNModel(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return RNNModel(config)
+
+
+def compute_loss(config: ModelConfig, outputs: Tensor, targets: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The mean loss over scored outputs.
+
+    ce:  outputs (..., O) logits, targets (...) class indices, IGNORE where unscored.
+    mse: outputs (..., O), targets (..., O); per-row loss is the mean over O; mask (...) marks
+         the scored rows (all when None).
+    """
+    if config.loss == "ce":
+        O = outputs.shape[-1]
+        return nn.functional.cross_entropy(outputs.reshape(-1, O), targets.reshape(-1), ignore_index=IGNORE)
+    row = ((outputs - targets) ** 2).mean(dim=-1)
+    if mask is None:
+        return row.mean()
+    return row[mask].mean()
