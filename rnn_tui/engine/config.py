@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from rnn_tui.engine.errors import EngineError
+
 CELLS = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 INPUT_MODES = ("onehot", "embedding", "vectors")
@@ -24,7 +26,7 @@ GATES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(EngineError):
     """A model description that cannot be built; the message says what to change."""
 
 
