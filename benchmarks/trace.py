@@ -1,0 +1,65 @@
+"""A full trace (states, every gate, every per-step dL/dh_t and dL/dc_t) against a fused
+`torch.nn.LSTM` forward + backward of the same sequence, timed side by side in one run.
+
+    python benchmarks/trace.py [--steps 200] [--hidden 256] [--repeat 15]
+
+Prints the median times and their ratio (target: trace / fused <= 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from rnn_tui.engine.config import ModelConfig
+from rnn_tui.engine.model import build_model
+from rnn_tui.engine.trace import run_trace
+
+
+def median_time(fn, repeat: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--vocab", type=int, default=64)
+    ap.add_argument("--cell", default="lstm")
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    cfg = ModelConfig(cell=args.cell, input_size=args.vocab, vocab_size=args.vocab,
+                      hidden_size=args.hidden, output_size=args.vocab)
+    model = build_model(cfg, seed=0)
+    x = torch.randint(0, args.vocab, (args.steps,))
+    targets = x.roll(-1).tolist()
+
+    def fused() -> None:  # what a plain torch user would run: forward + backward of the loss
+        model.zero_grad(set_to_none=True)
+        y = model(x[None])
+        loss = torch.nn.functional.cross_entropy(y[0], torch.tensor(targets))
+        loss.backward()
+
+    def trace() -> None:
+        run_trace(model, x, targets)
+
+    t_fused = median_time(fused, args.repeat)
+    t_trace = median_time(trace, args.repeat)
+    print(f"cell={args.cell} T={args.steps} H={args.hidden} threads={torch.get_num_threads()}")
+    print(f"fused torch forward+backward : {t_fused * 1e3:8.2f} ms")
+    print(f"full trace with dL/dh, dL/dc : {t_trace * 1e3:8.2f} ms")
+    print(f"ratio trace / fused          : {t_trace / t_fused:8.2f}x  (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
