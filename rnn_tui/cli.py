@@ -1,0 +1,129 @@
+"""The `rnn-tui` command. With no subcommand it opens the explorer.
+
+Every bad argument or file ends in one line on stderr that says what is wrong, and exit code 2.
+Nothing heavy is imported here: torch loads only when a model is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from rnn_tui import __version__
+
+# subcommand modules under rnn_tui.commands, in the order `--help` lists them
+COMMANDS = ("trace", "cells", "train", "tasks", "serve", "lesson")
+CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
+ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
+
+
+class UsageError(Exception):
+    """A bad command line; the message is the whole story."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def int_in(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that say which model and sequence to open (shared by the explorer and trace)."""
+    g = p.add_argument_group("model and sequence")
+    g.add_argument("--cell", choices=CELL_NAMES, default="lstm", help="cell variant (default lstm)")
+    g.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh", help="rnn activation (default tanh)")
+    g.add_argument("--hidden", type=int_in(1, 4096), default=16, metavar="N", help="units per layer (default 16)")
+    g.add_argument("--layers", type=int_in(1, 16), default=1, metavar="N", help="stacked layers (default 1)")
+    g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
+    g.add_argument("--no-bias", dest="bias", action="store_false", help="no bias vectors")
+    g.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, metavar="N", help="initialisation seed (default 0)")
+    g.add_argument("--input", metavar="TEXT", help="text to run through a character model")
+    g.add_argument("--scenario", metavar="FILE", help="a TOML scenario that sets the model and its weights by hand")
+    g.add_argument("--checkpoint", metavar="DIR", help="a run directory written by `rnn-tui train`")
+    g.add_argument("--weights", metavar="FILE", help="your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
+    g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
+
+
+def spec_from_args(args: argparse.Namespace):
+    from rnn_tui.engine.subject import Spec
+
+    return Spec(
+        cell=args.cell,
+        activation=args.activation,
+        hidden=args.hidden,
+        layers=args.layers,
+        bidirectional=args.bidirectional,
+        bias=args.bias,
+        seed=args.seed,
+        dtype=getattr(args, "dtype", "float32"),
+        input=args.input,
+        scenario=args.scenario,
+        checkpoint=args.checkpoint,
+        weights=args.weights,
+        task=args.task,
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="rnn-tui",
+        description="Open up a recurrent neural network and watch it think. "
+        "With no subcommand, opens the explorer.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-tui {__version__}")
+    add_model_flags(parser)
+    parser.add_argument("--theme", default=None, metavar="NAME", help="explorer theme (see the help screen)")
+    sub = parser.add_subparsers(title="subcommands", metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"rnn_tui.commands.{name}") is None:
+            continue
+        importlib.import_module(f"rnn_tui.commands.{name}").add_parser(sub)
+    parser.set_defaults(run=run_explorer)
+    return parser
+
+
+def run_explorer(args: argparse.Namespace) -> int:
+    from rnn_tui.ui.launch import launch
+
+    return launch(spec_from_args(args), theme=args.theme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rnn_tui.engine.errors import EngineError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except EngineError as e:
+        print(f"rnn-tui: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnn-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `rnn-tui trace | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

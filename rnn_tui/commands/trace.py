@@ -1,0 +1,94 @@
+"""`rnn-tui trace`: run one sequence through a model and print everything it computed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(sub) -> None:
+    from rnn_tui.cli import add_model_flags, int_in
+
+    p = sub.add_parser(
+        "trace",
+        help="trace one sequence: states, gates, outputs, losses, gradient norms",
+        description="Run one sequence through a model and print its states, gates, outputs, "
+        "losses and per-step gradient norms (JSON format: docs/trace-format.md).",
+    )
+    add_model_flags(p)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="precision (default float32)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument("--tbptt", type=int_in(1, 100_000), metavar="K", help="also compare truncated BPTT with window K")
+    p.add_argument("--clip", type=float, metavar="X", help="also preview gradient clipping at norm X")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnn_tui.cli import spec_from_args
+    from rnn_tui.engine.subject import open_subject, trace_subject
+
+    subject = open_subject(spec_from_args(args))
+    trace = trace_subject(subject, args.dtype)
+    if args.format == "json":
+        from rnn_tui.engine.export import trace_to_json
+
+        doc = trace_to_json(trace, grad_extra=gradient_flow_json(subject, trace, args))
+        json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print_summary(trace)
+    return 0
+
+
+def gradient_flow_json(subject, trace, args) -> dict:
+    """The gradient-flow analyses of the export's `grad` section."""
+    from rnn_tui.engine.gradflow import analyze_gradflow, to_json
+
+    token_ids = subject.x if subject.config.input_mode != "vectors" else None
+    return to_json(analyze_gradflow(trace, tbptt=args.tbptt, clip=args.clip, token_ids=token_ids))
+
+
+def print_summary(trace) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    cfg = trace.config
+    console = Console(highlight=False)
+    n_params = sum(int(np.prod(v.shape)) for v in trace.params.values())
+    console.print(
+        f"[bold]{cfg.cell}[/]"
+        + (f" ({cfg.activation})" if cfg.cell == "rnn" else "")
+        + f"  hidden {cfg.hidden_size} x {cfg.num_layers} layer(s)"
+        + (" bidirectional" if cfg.bidirectional else "")
+        + f"  {n_params} parameters  {trace.dtype}"
+    )
+    console.print(f"loss {trace.loss:.6g} (mean over scored steps)")
+    table = Table(box=None, pad_edge=False)
+    table.add_column("t", justify="right")
+    table.add_column("token")
+    if cfg.head == "step":
+        table.add_column("target")
+        table.add_column("predicted")
+        table.add_column("loss", justify="right")
+    for lt in trace.layers:
+        table.add_column(f"|dL/dh| {lt.name}", justify="right")
+    norms = [lt.dL_dh_norm for lt in trace.layers]
+    probs = trace.probs
+    label = (lambda i: repr(trace.vocab[i])) if trace.vocab else str
+    for t in range(trace.T):
+        row = [str(t), repr(trace.tokens[t])]
+        if cfg.head == "step":
+            target = trace.targets[t]
+            row.append("-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target)))
+            row.append(label(int(probs[t].argmax())) if probs is not None else fmt_vec(trace.outputs[t]))
+            loss = trace.step_losses[t]
+            row.append("-" if np.isnan(loss) else f"{loss:.4f}")
+        row += [f"{n[t]:.3e}" for n in norms]
+        table.add_row(*row)
+    console.print(table)
+
+
+def fmt_vec(v) -> str:
+    return "[" + ", ".join(f"{float(a):.3g}" for a in v) + "]"

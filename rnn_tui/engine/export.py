@@ -1,0 +1,66 @@
+"""A Trace as one JSON document (the format of `rnn-tui trace --format json`, see docs/trace-format.md).
+
+Arrays become nested lists; a value that is not finite (NaN, ±inf) becomes null, so the output is
+strict JSON that any parser reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnn_tui.engine.records import SCHEMA, Trace
+
+
+def clean(value):
+    """numpy and float values -> JSON-ready Python values; non-finite floats -> None."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return clean(value.astype(object))
+        return value.tolist() if value.dtype != object else [clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
+    """The export document; `grad_extra` adds gradient-flow analyses to the `grad` section."""
+    cfg = trace.config
+    layers = [
+        {
+            "layer": lt.layer,
+            "direction": lt.direction,
+            "h": lt.h,
+            "c": lt.c,
+            "gates": lt.gates,
+            "preacts": lt.preacts,
+        }
+        for lt in trace.layers
+    ]
+    grad = {
+        "dL_dh_norm": [lt.dL_dh_norm for lt in trace.layers],
+        "dL_dc_norm": [lt.dL_dc_norm for lt in trace.layers],
+    }
+    grad.update(grad_extra or {})
+    doc = {
+        "schema": SCHEMA,
+        "config": {**cfg.to_dict(), "dtype": trace.dtype},
+        "tokens": trace.tokens,
+        "vocab": trace.vocab,
+        "inputs": trace.inputs,
+        "params": trace.params,
+        "layers": layers,
+        "outputs": trace.outputs,
+        "targets": trace.targets,
+        "step_losses": trace.step_losses,
+        "loss": trace.loss,
+        "grad": grad,
+    }
+    return clean(doc)

@@ -1,0 +1,33 @@
+"""The engine never loads textual; the CLI and the UI never load torch until a model is needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def loaded_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["rnn_tui.engine", "rnn_tui.engine.trace", "rnn_tui.engine.model", "rnn_tui.engine.scenario",
+     "rnn_tui.engine.subject", "rnn_tui.engine.export"],
+)
+def test_engine_never_loads_textual(module):
+    mods = loaded_after(f"import {module}")
+    assert not {m for m in mods if m == "textual" or m.startswith("textual.")}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["import rnn_tui.cli", "import rnn_tui.cli; rnn_tui.cli.build_parser()",
+     "import rnn_tui.engine.records, rnn_tui.engine.config, rnn_tui.engine.equations"],
+)
+def test_cli_and_records_do_not_load_torch(statement):
+    assert "torch" not in loaded_after(statement)
