@@ -2,6 +2,10 @@
 
 Every function takes one input x_t (..., I) and the previous state, and returns the new state and
 a dict of gates: gate name -> (pre-activation, activation). Leading dimensions are free (a batch).
+
+`edit(name, value) -> value`, when given, sees each gate's activation and each new state ("h",
+"c") as soon as it is computed and may replace it: that is how an intervention clamps a gate or
+pins a unit, and everything downstream uses the replaced value.
 Weights are in torch's layout: W_ih (G*H, I), W_hh (G*H, H), b_ih and b_hh (G*H,) or None, rows
 stacked in torch's gate order (LSTM i, f, g, o; GRU r, z, n).
 
@@ -33,14 +37,19 @@ def affine(x: Tensor, W: Tensor, b: Tensor | None) -> Tensor:
     return y if b is None else y + b
 
 
-def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, activation="tanh") -> tuple[Tensor, Gates]:
+def keep(name: str, value: Tensor) -> Tensor:
+    """The default edit: change nothing."""
+    return value
+
+
+def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, activation="tanh", edit=keep) -> tuple[Tensor, Gates]:
     """Elman:  a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh ;  h_t = act(a_t)."""
     a = affine(x, W_ih, b_ih) + affine(h, W_hh, b_hh)
-    h_t = ACTIVATION[activation](a)
+    h_t = edit("h", edit("a", ACTIVATION[activation](a)))
     return h_t, {"a": (a, h_t)}
 
 
-def lstm_cell(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None, w_ci=None, w_cf=None, w_co=None):
+def lstm_cell(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None, w_ci=None, w_cf=None, w_co=None, edit=keep):
     """LSTM, with optional diagonal peepholes (w_ci, w_cf see c_{t-1}; w_co sees c_t).
 
         i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi [+ w_ci ⊙ c_{t-1}])
@@ -54,16 +63,16 @@ def lstm_cell(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None, w_ci=None, w_cf=None, w
     if w_ci is not None:
         a_i = a_i + w_ci * c
         a_f = a_f + w_cf * c
-    i, f, g = σ(a_i), σ(a_f), tanh(a_g)
-    c_t = f * c + i * g
+    i, f, g = edit("i", σ(a_i)), edit("f", σ(a_f)), edit("g", tanh(a_g))
+    c_t = edit("c", f * c + i * g)
     if w_co is not None:
         a_o = a_o + w_co * c_t
-    o = σ(a_o)
-    h_t = o * tanh(c_t)
+    o = edit("o", σ(a_o))
+    h_t = edit("h", o * tanh(c_t))
     return (h_t, c_t), {"i": (a_i, i), "f": (a_f, f), "g": (a_g, g), "o": (a_o, o)}
 
 
-def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, textbook=False) -> tuple[Tensor, Gates]:
+def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, textbook=False, edit=keep) -> tuple[Tensor, Gates]:
     """GRU. PyTorch's placement applies the reset gate after the recurrent product:
 
         r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
@@ -81,11 +90,11 @@ def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, textbook=False) -> tuple[Te
     b_hr, b_hz, b_hn = (None, None, None) if b_hh is None else b_hh.chunk(3)
     a_r = gi_r + affine(h, W_hr, b_hr)
     a_z = gi_z + affine(h, W_hz, b_hz)
-    r, z = σ(a_r), σ(a_z)
+    r, z = edit("r", σ(a_r)), edit("z", σ(a_z))
     if textbook:
         a_n = gi_n + affine(r * h, W_hn, b_hn)
     else:
         a_n = gi_n + r * affine(h, W_hn, b_hn)
-    n = tanh(a_n)
-    h_t = (1 - z) * n + z * h
+    n = edit("n", tanh(a_n))
+    h_t = edit("h", (1 - z) * n + z * h)
     return h_t, {"r": (a_r, r), "z": (a_z, z), "n": (a_n, n)}

@@ -16,7 +16,9 @@ many one-step losses through it at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -94,15 +96,17 @@ def forward_layer(cfg: ModelConfig, w: dict, X: Tensor, h0: Tensor, c0: Tensor |
     return H, C, gates
 
 
-def cell_step(cfg: ModelConfig, w: dict, x, h, c):
+def cell_step(cfg: ModelConfig, w: dict, x, h, c, edit=cells.keep):
     """One step of the configured cell: (h_t, c_t or None, gates {name: (pre, act)})."""
     if cfg.cell == "rnn":
-        h, gates = cells.rnn_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.activation)
+        h, gates = cells.rnn_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.activation, edit)
         return h, None, gates
     if cfg.has_cell_state:
-        (h, c), gates = cells.lstm_cell(x, h, c, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], w["w_ci"], w["w_cf"], w["w_co"])
+        (h, c), gates = cells.lstm_cell(
+            x, h, c, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], w["w_ci"], w["w_cf"], w["w_co"], edit
+        )
         return h, c, gates
-    h, gates = cells.gru_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.cell == "gru-textbook")
+    h, gates = cells.gru_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.cell == "gru-textbook", edit)
     return h, None, gates
 
 
@@ -263,46 +267,45 @@ def _encode(model: RNNModel, x, P: dict[str, Tensor], dtype) -> Tensor:
     return torch.nn.functional.one_hot(x, cfg.vocab_size).to(dtype)
 
 
-@torch.no_grad()
-def run_trace(
-    model: RNNModel,
-    x,
-    targets: Sequence | None = None,
-    *,
-    tokens: Sequence[str] | None = None,
-    vocab: Sequence[str] | None = None,
-    dtype: str = "float32",
-    initial_state: tuple[Tensor, Tensor | None] | None = None,
-    final_state_grad: tuple[Tensor, Tensor | None] | None = None,
-) -> Trace:
-    """Trace one sequence.
+@dataclass(frozen=True)
+class Intervention:
+    """Hold part of the network at a value over a span of steps, then trace what follows.
 
-    x: token ids (T,) or vectors (T, I). targets: one per output row (T rows for head="step",
-    one for a pooled head), None where unscored. initial_state: (h0, c0) in torch's (L*D, H)
-    layout; final_state_grad: gradient arriving on the final state (h_n, c_n) from outside (an
-    encoder feeding a decoder). The gradient on the initial state is in extras["dL_dh0"] (and
-    extras["dL_dc0"]), in the same layout.
+    kind "gate":  gate `name` (i f g o / r z n, or a for the Elman RNN) is set to `value`;
+    kind "state": state `name` ("h", or "c" for LSTMs) is set to `value` — pin or zero a unit,
+                  or, with stop = start + 1, edit h_t at one step.
+    unit None means every unit; steps are sequence positions start <= t < stop (stop None: to
+    the end). Gradients treat a held value as a constant: nothing flows back through it.
     """
-    cfg = model.config
-    if dtype not in DTYPES:
-        raise TraceError(f"unknown dtype {dtype!r}: choose float32 or float64")
-    dt = DTYPES[dtype]
-    P = {k: v.detach().to(dt) for k, v in model.tensors().items()}
-    X0 = _encode(model, x, P, dt)
-    T = X0.shape[0]
-    if T == 0:
-        raise TraceError("the sequence is empty: give at least one token or vector")
-    if T > MAX_STEPS:
-        raise TraceError(f"the sequence has {T} steps; at most {MAX_STEPS} can be traced")
-    H, D = cfg.hidden_size, cfg.num_directions
-    LD = cfg.num_layers * D
-    h0_all = torch.zeros(LD, H, dtype=dt) if initial_state is None else initial_state[0].to(dt).reshape(LD, H)
-    c0_all = None
-    if cfg.has_cell_state:
-        given = initial_state is not None and initial_state[1] is not None
-        c0_all = initial_state[1].to(dt).reshape(LD, H) if given else torch.zeros(LD, H, dtype=dt)
 
-    # 1 + 2: forward, layer by layer; records kept in reading order
+    kind: str
+    name: str
+    value: float
+    layer: int = 0
+    direction: str = "forward"
+    unit: int | None = None
+    start: int = 0
+    stop: int | None = None
+
+    def check(self, cfg: ModelConfig, T: int) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise TraceError(f"intervention {self.kind} {self.name}: {message}")
+
+        need(self.kind in ("gate", "state"), "kind must be 'gate' or 'state'")
+        names = cfg.gates if self.kind == "gate" else (("h", "c") if cfg.has_cell_state else ("h",))
+        need(self.name in names, f"this {cfg.cell} model has {', '.join(names)}")
+        need(0 <= self.layer < cfg.num_layers, f"layer must be 0..{cfg.num_layers - 1}")
+        need(self.direction == "forward" or (cfg.bidirectional and self.direction == "reverse"),
+             "direction must be forward" + (" or reverse" if cfg.bidirectional else ""))  # fmt: skip
+        need(self.unit is None or 0 <= self.unit < cfg.hidden_size, f"unit must be 0..{cfg.hidden_size - 1}")
+        need(0 <= self.start < T and (self.stop is None or self.start < self.stop), f"steps must lie in 0..{T - 1}")
+        need(math.isfinite(self.value), "value must be a finite number")
+
+
+def _forward_fast(cfg, P, X0, h0_all, c0_all):
+    """Layer by layer; records kept in each direction's reading order."""
+    D = cfg.num_directions
     recs, layer_in = [], X0
     for k in range(cfg.num_layers):
         outs = []
@@ -318,25 +321,30 @@ def run_trace(
             recs.append(dict(k=k, d=d, w=w, X=Xr, H=Hs, H_prev=H_prev, C=Cs, C_prev=C_prev, gates=gates, h0=h0, c0=c0))
             outs.append(Hs.flip(0) if d else Hs)
         layer_in = torch.cat(outs, dim=-1)  # (T, D*H)
+    return recs, layer_in
 
-    # head and loss: autograd on the head alone gives the direct gradient at the top
-    top = layer_in.clone().requires_grad_(True)
-    with torch.enable_grad():
-        pooled = model.pool(top[None])[0] if cfg.head != "step" else top  # (rows, D*H)
-        if pooled.dim() == 1:
-            pooled = pooled[None]
-        Y = pooled @ P["head.weight"].T + P["head.bias"]  # (rows, O)
-        y_t, scored, clean_targets = _as_targets(cfg, targets, Y.shape[0], dt)
-        if cfg.loss == "ce":
-            per_row = torch.nn.functional.cross_entropy(Y, y_t.clamp_min(0), reduction="none")
-        else:
-            per_row = ((Y - y_t) ** 2).mean(dim=-1)
-        n_scored = int(scored.sum())
-        loss = (per_row * scored).sum() / n_scored if n_scored else per_row.sum() * 0.0
-        (g_top,) = torch.autograd.grad(loss, top)
+
+def _head_and_loss(model, cfg, P, top, targets, dt):
+    """Outputs and losses from the top layer's output (T, D*H); top may require grad."""
+    pooled = model.pool(top[None])[0] if cfg.head != "step" else top
+    if pooled.dim() == 1:
+        pooled = pooled[None]  # (rows, D*H)
+    Y = pooled @ P["head.weight"].T + P["head.bias"]  # (rows, O)
+    y_t, scored, clean_targets = _as_targets(cfg, targets, Y.shape[0], dt)
+    if cfg.loss == "ce":
+        per_row = torch.nn.functional.cross_entropy(Y, y_t.clamp_min(0), reduction="none")
+    else:
+        per_row = ((Y - y_t) ** 2).mean(dim=-1)
+    n_scored = int(scored.sum())
+    loss = (per_row * scored).sum() / n_scored if n_scored else per_row.sum() * 0.0
     step_losses = torch.where(scored, per_row.detach(), torch.full_like(per_row, float("nan")))
+    return Y, loss, step_losses, clean_targets
 
-    # 3: the delta recursion, top layer first
+
+def _backward_fast(cfg, recs, g_top, final_state_grad, dt):
+    """The delta recursion, top layer first. Returns per-entry (dH, dC, dA) and dL/d(h0, c0)."""
+    H, D = cfg.hidden_size, cfg.num_directions
+    LD = cfg.num_layers * D
     grads: dict[int, tuple] = {}
     dh0 = torch.zeros(LD, H, dtype=dt)
     dc0 = torch.zeros(LD, H, dtype=dt) if cfg.has_cell_state else None
@@ -361,12 +369,175 @@ def run_trace(
             dXr = dA_ @ rec["w"]["W_ih"]  # dL/dx_t = W_ih^T δa_t  (T, I)
             dX = dX + (dXr.flip(0) if d else dXr)
         direct = dX
+    return grads, dh0, dc0
 
-    # records, back in sequence order
-    np_ = lambda t: None if t is None else t.detach().cpu().numpy().copy()  # noqa: E731
+
+def _intervention_edit(cfg, interventions, k, d, t, dt):
+    """The `edit` hook for layer k, direction d, sequence position t (None when nothing applies)."""
+    direction = "reverse" if d else "forward"
+    active = [
+        iv for iv in interventions
+        if iv.layer == k and iv.direction == direction and iv.start <= t and (iv.stop is None or t < iv.stop)
+    ]  # fmt: skip
+    if not active:
+        return cells.keep
+
+    def edit(name: str, value: Tensor) -> Tensor:
+        for iv in active:
+            if iv.name == name:
+                held = torch.full_like(value, iv.value)
+                if iv.unit is None:
+                    value = held
+                else:
+                    mask = torch.zeros(value.shape[-1], dtype=torch.bool)
+                    mask[iv.unit] = True
+                    value = torch.where(mask, held, value)
+        return value
+
+    return edit
+
+
+def _autograd_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, interventions, dt):
+    """The explicit path: step through the cell equations with autograd, interventions applied.
+
+    A zero probe is added to every h_t (and c_t); the gradient of the loss with respect to it is
+    the total derivative dL/dh_t. Slower than the fast path, and used where the fast path cannot
+    go: a network whose values are held by hand.
+    """
+    T, H, D = X0.shape[0], cfg.hidden_size, cfg.num_directions
+    LD = cfg.num_layers * D
+    h0_all = h0_all.clone().requires_grad_(True)
+    c0_all = c0_all.clone().requires_grad_(True) if c0_all is not None else None
+    probe_h = torch.zeros(LD, T, H, dtype=dt, requires_grad=True)
+    probe_c = torch.zeros(LD, T, H, dtype=dt, requires_grad=True) if cfg.has_cell_state else None
+    recs, layer_in, pre_all = [], X0, []
+    with torch.enable_grad():
+        for k in range(cfg.num_layers):
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                w = layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
+                h = h0_all[idx]
+                c = c0_all[idx] if c0_all is not None else None
+                Hs, Cs, steps, pres = [], [], [], []
+                order = list(reversed(range(T))) if d else list(range(T))
+                for t in order:
+                    held = _intervention_edit(cfg, interventions, k, d, t, dt)
+                    probes = {"h": probe_h[idx, t]}
+                    if probe_c is not None:
+                        probes["c"] = probe_c[idx, t]
+
+                    def edit(name, value, held=held, probes=probes):
+                        value = held(name, value)  # the probe sits after the held value, before any reader
+                        return value + probes[name] if name in probes else value
+
+                    h, c, gates = cell_step(cfg, w, layer_in[t], h, c, edit)
+                    if c is not None:
+                        Cs.append(c)
+                    Hs.append(h)
+                    pre = torch.cat([gates[name][0] for name in cfg.gates])  # (G*H,) torch's row order
+                    pre.retain_grad()
+                    pres.append(pre)
+                    steps.append(gates)
+                Hr = torch.stack(Hs)  # reading order
+                recs.append(dict(
+                    k=k, d=d, w=w, H=Hr, C=torch.stack(Cs) if Cs else None,
+                    gates={name: (torch.stack([g[name][0] for g in steps]), torch.stack([g[name][1] for g in steps]))
+                           for name in cfg.gates},
+                    h0=h0_all[idx], c0=c0_all[idx] if c0_all is not None else None,
+                ))  # fmt: skip
+                pre_all.append(pres)
+                outs.append(Hr.flip(0) if d else Hr)
+            layer_in = torch.cat(outs, dim=-1)
+        Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, layer_in, targets, dt)
+        total = loss
+        if final_state_grad is not None:  # a gradient arriving on the final state from outside
+            ends = torch.stack([r["H"][-1] for r in recs])
+            total = total + (ends * final_state_grad[0].to(dt).reshape(LD, H)).sum()
+            if cfg.has_cell_state and final_state_grad[1] is not None:
+                c_ends = torch.stack([r["C"][-1] for r in recs])
+                total = total + (c_ends * final_state_grad[1].to(dt).reshape(LD, H)).sum()
+        total.backward()
+    grad_of = lambda t: t.grad if t.grad is not None else torch.zeros_like(t)  # noqa: E731  unused: zero
+    grads = {}
+    for idx, rec in enumerate(recs):
+        in_reading_order = (lambda t: t.flip(0)) if rec["d"] else (lambda t: t)  # probes are by position
+        dH_ = in_reading_order(grad_of(probe_h)[idx])
+        dC_ = in_reading_order(grad_of(probe_c)[idx]) if probe_c is not None else None
+        dA_ = torch.stack([grad_of(p) for p in pre_all[idx]])
+        grads[idx] = (dH_, dC_, dA_)
+        rec["H"] = rec["H"].detach()
+        rec["C"] = rec["C"].detach() if rec["C"] is not None else None
+        rec["gates"] = {n: (a.detach(), b.detach()) for n, (a, b) in rec["gates"].items()}
+        rec["h0"] = rec["h0"].detach()
+        rec["c0"] = rec["c0"].detach() if rec["c0"] is not None else None
+    dc0 = grad_of(c0_all) if c0_all is not None else None
+    return recs, Y.detach(), loss.detach(), step_losses, clean_targets, grads, grad_of(h0_all), dc0
+
+
+@torch.no_grad()
+def run_trace(
+    model: RNNModel,
+    x,
+    targets: Sequence | None = None,
+    *,
+    tokens: Sequence[str] | None = None,
+    vocab: Sequence[str] | None = None,
+    dtype: str = "float32",
+    initial_state: tuple[Tensor, Tensor | None] | None = None,
+    final_state_grad: tuple[Tensor, Tensor | None] | None = None,
+    interventions: Sequence[Intervention] = (),
+) -> Trace:
+    """Trace one sequence.
+
+    x: token ids (T,) or vectors (T, I). targets: one per output row (T rows for head="step",
+    one for a pooled head), None where unscored. initial_state: (h0, c0) in torch's (L*D, H)
+    layout; final_state_grad: gradient arriving on the final state (h_n, c_n) from outside (an
+    encoder feeding a decoder). The gradient on the initial state is in extras["dL_dh0"] (and
+    extras["dL_dc0"]), in the same layout. interventions: values held by hand (see
+    `Intervention`); the trace then shows the network as changed.
+    """
+    cfg = model.config
+    if dtype not in DTYPES:
+        raise TraceError(f"unknown dtype {dtype!r}: choose float32 or float64")
+    dt = DTYPES[dtype]
+    P = {k: v.detach().to(dt) for k, v in model.tensors().items()}
+    X0 = _encode(model, x, P, dt)
+    T = X0.shape[0]
+    if T == 0:
+        raise TraceError("the sequence is empty: give at least one token or vector")
+    if T > MAX_STEPS:
+        raise TraceError(f"the sequence has {T} steps; at most {MAX_STEPS} can be traced")
+    labels = list(tokens) if tokens is not None else [str(i) for i in range(T)]
+    if len(labels) != T:
+        raise TraceError(f"got {len(labels)} token labels for {T} steps")
+    for iv in interventions:
+        iv.check(cfg, T)
+    H, D = cfg.hidden_size, cfg.num_directions
+    LD = cfg.num_layers * D
+    h0_all = torch.zeros(LD, H, dtype=dt) if initial_state is None else initial_state[0].to(dt).reshape(LD, H)
+    c0_all = None
+    if cfg.has_cell_state:
+        given = initial_state is not None and initial_state[1] is not None
+        c0_all = initial_state[1].to(dt).reshape(LD, H) if given else torch.zeros(LD, H, dtype=dt)
+
+    if interventions:
+        recs, Y, loss, step_losses, clean_targets, grads, dh0, dc0 = _autograd_path(
+            model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, list(interventions), dt
+        )
+    else:
+        recs, top = _forward_fast(cfg, P, X0, h0_all, c0_all)
+        top = top.clone().requires_grad_(True)
+        with torch.enable_grad():  # autograd on the head alone: the direct gradient at the top
+            Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, top, targets, dt)
+            (g_top,) = torch.autograd.grad(loss, top)
+        Y, loss = Y.detach(), loss.detach()
+        grads, dh0, dc0 = _backward_fast(cfg, recs, g_top, final_state_grad, dt)
+
+    np_ = lambda t: None if t is None else t.detach().cpu().numpy()  # noqa: E731
     layers = []
     for idx, rec in enumerate(recs):
-        flip = (lambda t: None if t is None else t.flip(0)) if rec["d"] else (lambda t: t)
+        flip = (lambda t: None if t is None else t.flip(0)) if rec["d"] else (lambda t: t)  # back to sequence order
         dH_, dC_, dA_ = grads[idx]
         layers.append(
             LayerTrace(
@@ -379,24 +550,21 @@ def run_trace(
                 dL_dh=np_(flip(dH_)),
                 dL_dc=np_(flip(dC_)),
                 dL_dpre=np_(flip(dA_)),
-                h0=np_(rec["h0"]),
-                c0=np_(rec["c0"]),
+                h0=np_(rec["h0"]).copy(),
+                c0=None if rec["c0"] is None else np_(rec["c0"]).copy(),
             )
         )
-    labels = list(tokens) if tokens is not None else [str(i) for i in range(T)]
-    if len(labels) != T:
-        raise TraceError(f"got {len(labels)} token labels for {T} steps")
     return Trace(
         config=cfg,
         dtype=dtype,
         tokens=labels,
-        inputs=np_(X0),
+        inputs=np_(X0).copy(),
         layers=layers,
         outputs=np_(Y),
         targets=clean_targets,
         step_losses=np_(step_losses),
         loss=float(loss),
-        params={k: np_(v) for k, v in P.items()},
+        params={k: np_(v).copy() for k, v in P.items()},
         vocab=list(vocab) if vocab is not None else None,
-        extras={"dL_dh0": np_(dh0), "dL_dc0": np_(dc0)},
+        extras={"dL_dh0": np_(dh0), "dL_dc0": np_(dc0), "interventions": list(interventions)},
     )
