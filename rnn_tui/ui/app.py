@@ -1,0 +1,65 @@
+"""The explorer app. Hand it a trace source; it draws before the source imports torch.
+
+    from rnn_tui.ui.app import run_explorer
+    from rnn_tui.ui.source import EngineSource, TraceRequest
+    run_explorer(EngineSource(), TraceRequest(cell="gru", hidden=16), theme="dark")
+"""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.screen import Screen
+
+from rnn_tui.ui.commands import ExplorerCommands
+from rnn_tui.ui.screens.main import MainScreen
+from rnn_tui.ui.source import TraceRequest, TraceSource
+from rnn_tui.ui.themes import THEMES, theme_name
+
+
+class ExplorerApp(App):
+    """rnn-tui's explorer. `source` builds traces (see `rnn_tui.ui.source.TraceSource`)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rnn-tui"
+    COMMANDS = App.COMMANDS | {ExplorerCommands}
+
+    def __init__(
+        self,
+        source: TraceSource,
+        request: TraceRequest | None = None,
+        *,
+        theme: str = "dark",
+        screenshot_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.request = request or TraceRequest()
+        self.screenshot_dir = screenshot_dir
+        for t in THEMES.values():
+            self.register_theme(t)
+        # NO_COLOR (which Textual reads, and removes from the environment, in App.__init__) means
+        # monochrome: the heatmaps switch to the glyph ramp
+        self.theme = theme_name("mono" if self.no_color else theme)
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir)
+
+
+def run_explorer(
+    source: TraceSource,
+    request: TraceRequest | None = None,
+    *,
+    theme: str = "dark",
+    screenshot_dir: str | None = None,
+) -> int:
+    """Run the explorer in this terminal until the person quits; returns the exit code.
+
+    source: builds traces (`EngineSource()` for the real engine).
+    request: the model and input to open on (`TraceRequest.from_config(config, text=...)`).
+    theme: "dark" | "high-contrast" | "colorblind" | "mono" (ValueError for anything else).
+    screenshot_dir: where `s` saves SVG screenshots (default: the current directory).
+    """
+    theme_name(theme)  # fail before the terminal is taken over
+    app = ExplorerApp(source, request, theme=theme, screenshot_dir=screenshot_dir)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,45 @@
+"""The command palette (Ctrl+P): every action of the main screen, every pane, theme and cell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from rnn_tui.engine.config import CELLS
+from rnn_tui.ui.actions import ACTIONS
+from rnn_tui.ui.themes import THEMES
+
+
+class ExplorerCommands(Provider):
+    """Commands of the explorer's main screen (other screens get none)."""
+
+    def commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        screen = self.screen
+        if not hasattr(screen, "explorer_commands"):
+            return []
+        out = []
+        for action in ACTIONS:
+            out.append((action.title, f"{action.help}  [{action.display or action.keys}]",
+                        partial(screen.run_action, action.action)))
+        for pane_id, title, description in screen.explorer_commands():
+            out.append((f"Show pane: {title}", description, partial(screen.run_action, f"show_pane('{pane_id}')")))
+        for name in THEMES:
+            out.append((f"Theme: {name}", "colours of the app and the heatmaps",
+                        partial(screen.run_action, f"set_theme('{name}')")))
+        for cell in CELLS:
+            out.append((f"Cell: {cell}", "rebuild the model with this cell",
+                        partial(screen.run_action, f"set_cell('{cell}')")))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self.commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self.commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,42 @@
+"""Messages that flow up the widget tree to the main screen (state flows down as a View)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from rnn_tui.engine.records import Trace
+from rnn_tui.ui.source import TraceRequest
+
+
+@dataclass
+class TraceReady(Message):
+    """A worker finished building a trace."""
+
+    request: TraceRequest
+    trace: Trace
+
+
+@dataclass
+class TraceFailed(Message):
+    """A worker could not build a trace; `error` is one line for the person."""
+
+    request: TraceRequest
+    error: str
+
+
+@dataclass
+class MoveTo(Message):
+    """Go to a step and/or unit (a click on a token or a heatmap cell)."""
+
+    step: int | None = None
+    unit: int | None = None
+    matrix: str | None = None
+
+
+@dataclass
+class RequestChange(Message):
+    """Rebuild the trace with these request fields changed (model settings, input text)."""
+
+    changes: dict

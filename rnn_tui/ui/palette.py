@@ -1,0 +1,234 @@
+"""Heatmap colour: which matrices a cell has, their value scales, and the colour or glyph per value.
+
+Pure functions and small records (numpy and Rich only), so they are tested without an app.
+
+A value is mapped to one of `LEVELS` discrete levels of its scale, and each level to one
+pre-built Rich `Style` and cell text. Rendering a heatmap line is then an index per cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rich.color import Color
+from rich.style import Style
+
+from rnn_tui.engine.config import ModelConfig
+from rnn_tui.engine.records import LayerTrace
+
+LEVELS = 33  # odd, so a diverging scale has a level exactly at zero
+GLYPH_RAMP = " ▁▂▃▄▅▆▇█"  # monochrome: the bar height is the value's place on its scale
+SIGMOID_GATES = frozenset("ifozr")
+TANH_GATES = frozenset("gn")
+
+MODES = ("colour", "glyph", "glyph+colour")  # background colour | glyph ramp | glyph in colour
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colour stops for the two kinds of scale, low to high."""
+
+    name: str
+    diverging: tuple[str, ...]  # from the most negative through zero to the most positive
+    sequential: tuple[str, ...]  # from 0 to 1 (or 0 to the maximum)
+    marker: str  # the current step and selected unit
+    nan: str  # a value that is not a number (a diverged model)
+    glyphs: bool = False  # this palette draws with the glyph ramp (monochrome)
+
+
+PALETTES: dict[str, Palette] = {
+    # blue through the dark background to red; gates on viridis
+    "dark": Palette(
+        "dark",
+        diverging=("#4393c3", "#2166ac", "#16345a", "#1e1e1e", "#5c1a22", "#b2182b", "#f4a582"),
+        sequential=("#1e1e1e", "#3b0f70", "#31688e", "#35b779", "#fde725"),
+        marker="#ffffff",
+        nan="#ff00ff",
+    ),
+    # saturated and bright, on black: survives a washed-out projector
+    "high-contrast": Palette(
+        "high-contrast",
+        diverging=("#00ffff", "#0080ff", "#000000", "#ff4000", "#ffff00"),
+        sequential=("#000000", "#ffffff"),
+        marker="#00ff00",
+        nan="#ff00ff",
+    ),
+    # blue to orange (PuOr family) and cividis: distinct under the common colour-vision deficiencies
+    "colorblind": Palette(
+        "colorblind",
+        diverging=("#b2abd2", "#5e3c99", "#2a1f45", "#1e1e1e", "#5a3a0a", "#e66101", "#fdb863"),
+        sequential=("#00204c", "#414d6b", "#7c7b78", "#bcaf6f", "#ffe945"),
+        marker="#ffffff",
+        nan="#ff0000",
+    ),
+    # no colour at all: the glyph ramp carries the value (NO_COLOR)
+    "mono": Palette(
+        "mono",
+        diverging=("#000000", "#ffffff"),
+        sequential=("#000000", "#ffffff"),
+        marker="#ffffff",
+        nan="#ffffff",
+        glyphs=True,
+    ),
+}
+
+
+def palette_for_theme(theme_name: str) -> Palette:
+    """The heatmap palette of an app theme ("rnn-mono" -> mono); other themes draw as dark."""
+    short = theme_name.removeprefix("rnn-")
+    return PALETTES.get(short, PALETTES["dark"])
+
+
+# ---------------------------------------------------------------------------------------------
+# which matrices a layer has, and how each is scaled
+
+
+def matrix_names(config: ModelConfig) -> list[str]:
+    """The heatmaps of one layer: h, c for LSTMs, then every gate in torch's order.
+
+    The Elman cell's only "gate" is h itself, so it shows its pre-activation a_t instead.
+    """
+    names = ["h"]
+    if config.has_cell_state:
+        names.append("c")
+    names.extend(config.gates)
+    return names
+
+
+def matrix(entry: LayerTrace, name: str) -> np.ndarray:
+    """(T, H) values of one heatmap."""
+    if name == "h":
+        return entry.h
+    if name == "c":
+        assert entry.c is not None
+        return entry.c
+    if name == "a":
+        return entry.preacts["a"]
+    return entry.gates[name]
+
+
+def matrix_label(name: str) -> str:
+    return {"a": "a (pre-act)"}.get(name, name)
+
+
+@dataclass(frozen=True)
+class Scale:
+    kind: str  # "diverging" | "sequential"
+    lo: float
+    hi: float
+
+    def levels(self, values: np.ndarray) -> np.ndarray:
+        """Level index per value, 0 .. LEVELS-1 (clipped to the scale); -1 for NaN/inf."""
+        v = np.asarray(values, dtype=np.float64)
+        span = self.hi - self.lo
+        with np.errstate(invalid="ignore"):
+            x = (v - self.lo) / span if span > 0 else np.zeros_like(v)
+            out = np.rint(np.clip(x, 0.0, 1.0) * (LEVELS - 1))
+        out = np.where(np.isfinite(v), out, -1)
+        return out.astype(np.int16)
+
+    def label(self) -> str:
+        return f"{_short(self.lo)} … {_short(self.hi)}"
+
+
+def _short(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 100 or abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.2f}"
+
+
+def _bound(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    m = float(finite.max()) if finite.size else 1.0
+    return m if m > 0 else 1.0
+
+
+def scale_for(name: str, config: ModelConfig, values: np.ndarray) -> Scale:
+    """The fixed range a gate's nonlinearity gives it, or the data's own range where unbounded."""
+    if name in SIGMOID_GATES:
+        return Scale("sequential", 0.0, 1.0)
+    if name in TANH_GATES:
+        return Scale("diverging", -1.0, 1.0)
+    if name == "h":
+        if config.cell != "rnn" or config.activation == "tanh":
+            return Scale("diverging", -1.0, 1.0)
+        if config.activation == "sigmoid":
+            return Scale("sequential", 0.0, 1.0)
+        if config.activation == "relu":
+            return Scale("sequential", 0.0, _bound(values))
+    m = _bound(values)  # c, a, identity h: symmetric about zero
+    return Scale("diverging", -m, m)
+
+
+# ---------------------------------------------------------------------------------------------
+# level -> style and text
+
+
+def _ramp(stops: tuple[str, ...], n: int) -> list[Color]:
+    rgb = np.array([Color.parse(s).get_truecolor()[:3] for s in stops], dtype=np.float64)
+    pos = np.linspace(0.0, 1.0, len(stops))
+    out = []
+    for x in np.linspace(0.0, 1.0, n):
+        channels = [int(round(np.interp(x, pos, rgb[:, k]))) for k in range(3)]
+        out.append(Color.from_rgb(*channels))
+    return out
+
+
+def glyph(level: int) -> str:
+    if level < 0:
+        return "?"
+    return GLYPH_RAMP[round(level * (len(GLYPH_RAMP) - 1) / (LEVELS - 1))]
+
+
+@dataclass(frozen=True)
+class CellLook:
+    """What one heatmap cell of each level looks like: Rich styles and the text drawn."""
+
+    styles: tuple[Style, ...]  # index level (0 .. LEVELS-1); the last entry is for NaN
+    texts: tuple[str, ...]
+    marked: tuple[Style, ...]  # the same, for the current step's column
+    cursor: tuple[Style, ...]  # the cell at the current step and selected unit
+
+
+@lru_cache(maxsize=64)
+def cell_look(palette: Palette, kind: str, mode: str, width: int, base: Style) -> CellLook:
+    """Styles and texts for every level of one scale kind; `base` carries the widget's colours."""
+    if palette.glyphs:
+        mode = "glyph"
+    colours = _ramp(palette.diverging if kind == "diverging" else palette.sequential, LEVELS)
+    colours.append(Color.parse(palette.nan))
+    marker = Color.parse(palette.marker)
+    styles, texts, marked, cursor = [], [], [], []
+    for level, colour in enumerate(colours):
+        lvl = level if level < LEVELS else -1
+        if mode == "colour":
+            style = base + Style(bgcolor=colour)
+            text = " " * width
+            styles.append(style)
+            marked.append(style + Style(color=marker))
+            cursor.append(style + Style(color=marker, bold=True))
+            texts.append(text)
+        else:
+            g = glyph(lvl)
+            style = base + (Style(color=colour) if mode == "glyph+colour" else Style())
+            if lvl < 0:
+                style += Style(bold=True)
+            styles.append(style)
+            marked.append(style + Style(underline=True, bold=True))
+            cursor.append(style + Style(reverse=True))
+            texts.append(g * width)
+    return CellLook(tuple(styles), tuple(texts), tuple(marked), tuple(cursor))
+
+
+def legend_cells(palette: Palette, kind: str, mode: str, base: Style, n: int) -> list[tuple[str, Style]]:
+    """n cells stepping evenly through a scale, low to high, for the colour legend."""
+    look = cell_look(palette, kind, mode if not palette.glyphs else "glyph", 1, base)
+    out = []
+    for k in range(n):
+        level = round(k * (LEVELS - 1) / max(n - 1, 1))
+        out.append((look.texts[level], look.styles[level]))
+    return out

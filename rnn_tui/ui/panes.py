@@ -1,0 +1,22 @@
+"""The tabs of the main screen, in order. To add a pane: write a `Pane` subclass in its own file
+under `widgets/` (with TITLE and DESCRIPTION), import it here and list it in PANES.
+
+Each pane is bound to the screen's `view`, `busy` and `request`; a pane that needs more at
+construction defines `create(context)` (context: {"tasks": [...]}).
+"""
+
+from __future__ import annotations
+
+from rnn_tui.ui.widgets.explore_pane import ExplorePane
+from rnn_tui.ui.widgets.model_pane import ModelPane
+from rnn_tui.ui.widgets.pane import Pane
+
+PANES: list[type[Pane]] = [
+    ExplorePane,
+    ModelPane,
+]
+
+
+def make_pane(cls: type[Pane], context: dict) -> Pane:
+    create = getattr(cls, "create", None)
+    return create(context) if create is not None else cls()

@@ -1,0 +1,1 @@
+"""Screens: the main explorer screen and the overlays pushed on top of it."""

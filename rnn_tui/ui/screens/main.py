@@ -1,0 +1,326 @@
+"""The explorer's main screen: it owns what is looked at (a `View`) and what was asked for (a
+`TraceRequest`), builds traces in a thread worker, and binds both down to every pane.
+
+    StatusBar                     model · params · loss · t · unit · play
+    SequencePane                  input line; tokens, targets, top-k predictions
+    TabbedContent of PANES        States (heatmaps + equations), Model, ...
+    Footer
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from rnn_tui.ui.actions import bindings
+from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
+from rnn_tui.ui.palette import matrix_names
+from rnn_tui.ui.panes import PANES, make_pane
+from rnn_tui.ui.screens.help import HelpScreen
+from rnn_tui.ui.source import TraceRequest, TraceSource
+from rnn_tui.ui.state import View
+from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
+from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+from rnn_tui.ui.widgets.sequence_pane import SequencePane
+from rnn_tui.ui.widgets.status_bar import StatusBar
+
+MIN_SIZE = (60, 16)  # below this the screen says so instead of drawing a broken layout
+SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # steps per second when playing
+LOADING = "loading the model…"
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line for the status bar: the message of a user error, else its type."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, ValueError) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class MainScreen(Screen):
+    BINDINGS = bindings()
+
+    view: reactive[View | None] = reactive(None)
+    busy: reactive[str] = reactive(LOADING)
+    request: reactive[TraceRequest | None] = reactive(None)
+    playing: reactive[bool] = reactive(False)
+    speed: reactive[float] = reactive(4.0)
+    error: reactive[str] = reactive("")
+
+    def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self._first_request = request
+        self.screenshot_dir = screenshot_dir
+        self._options: dict = {}  # View options chosen before the first trace arrives
+        self._timer: Timer | None = None
+        try:
+            self._tasks = source.tasks()
+        except Exception:  # a source without a task list still explores its traces
+            self._tasks = [(request.task, "")]
+
+    # ---- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar().data_bind(
+            MainScreen.view, MainScreen.busy, MainScreen.request, MainScreen.playing,
+            MainScreen.speed, MainScreen.error,
+        )
+        yield SequencePane().data_bind(MainScreen.view, MainScreen.busy, MainScreen.request)
+        context = {"tasks": self._tasks}
+        with TabbedContent(id="panes"):
+            for cls in PANES:
+                with TabPane(cls.TITLE, id=f"tab-{cls.__name__.lower()}"):
+                    yield make_pane(cls, context).data_bind(
+                        MainScreen.view, MainScreen.busy, MainScreen.request
+                    )
+        yield Static(id="too-small")
+        yield Footer(compact=True)
+
+    def explorer_commands(self) -> list[tuple[str, str, str]]:
+        """(pane id, title, description) for the command palette."""
+        return [(f"tab-{cls.__name__.lower()}", cls.TITLE, cls.DESCRIPTION) for cls in PANES]
+
+    def on_mount(self) -> None:
+        self.request = self._first_request
+        self.query_one(HeatmapView).focus()
+        self._fit(self.size.width, self.size.height)
+        # build after the first frame is on screen: the worker imports torch (~1 s)
+        self.call_after_refresh(self.build_trace, self._first_request)
+
+    def on_resize(self, event) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(small, "-too-small")
+        self.set_class(height < 30, "-short")
+        if small:
+            self.query_one("#too-small", Static).update(Text(
+                f"The terminal is {width}×{height}; rnn-tui needs at least "
+                f"{MIN_SIZE[0]}×{MIN_SIZE[1]}.\nMake it larger, or press q to quit.",
+                justify="center",
+            ))
+
+    # ---- traces ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
+    def build_trace(self, request: TraceRequest) -> None:
+        worker = get_current_worker()
+        try:
+            trace = self.source.build(request)
+        except Exception as error:  # shown, never raised: the explorer stays up
+            if not worker.is_cancelled:
+                self.post_message(TraceFailed(request, one_line(error)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(TraceReady(request, trace))
+
+    def on_trace_ready(self, message: TraceReady) -> None:
+        if message.request != self.request:
+            return  # a newer request is being built
+        if self.view is None:
+            self.view = View(message.trace, **self._options)
+        else:
+            self.view = self.view.with_trace(message.trace)
+        self.busy = ""
+        self.error = ""
+
+    def on_trace_failed(self, message: TraceFailed) -> None:
+        if message.request != self.request:
+            return
+        self.busy = "" if self.view is not None else f"could not build the model: {message.error}"
+        self.error = message.error
+        self.notify(message.error, title="could not build the model", severity="error", timeout=8)
+
+    @on(RequestChange)
+    def change_request(self, message: RequestChange) -> None:
+        message.stop()
+        self._change(**message.changes)
+
+    def _change(self, **changes) -> None:
+        current = self.request or self._first_request
+        try:
+            request = current.replace(**changes)
+            request.check()
+        except ValueError as error:
+            self.error = one_line(error)
+            self.notify(self.error, severity="error")
+            return
+        if request == self.request:
+            return
+        self.request = request
+        self.busy = "rebuilding…" if self.view is not None else LOADING
+        self.build_trace(request)
+
+    # ---- moving ------------------------------------------------------------------------------
+    def _move(self, **changes) -> None:
+        if self.view is None:
+            self._options.update({k: v for k, v in changes.items() if k in ("matrix", "all_maps", "equations")})
+            return
+        self.view = self.view.moved(**changes)
+
+    @on(MoveTo)
+    def move_to(self, message: MoveTo) -> None:
+        message.stop()
+        changes = {k: v for k, v in (("step", message.step), ("unit", message.unit), ("matrix", message.matrix))
+                   if v is not None}
+        self._move(**changes)
+
+    @on(HeatmapView.Picked)
+    def picked(self, message: HeatmapView.Picked) -> None:
+        message.stop()
+        self._move(step=message.step, unit=message.unit, matrix=message.matrix)
+
+    def action_step(self, delta: int) -> None:
+        if self.view is not None:
+            self._move(step=self.view.step + delta)
+
+    def action_step_to(self, where: int) -> None:
+        if self.view is not None:
+            self._move(step=where if where >= 0 else self.view.trace.T - 1)
+
+    def action_unit(self, delta: int) -> None:
+        if self.view is not None:
+            self._move(unit=self.view.unit + delta)
+
+    def action_layer(self, delta: int) -> None:
+        if self.view is None:
+            return
+        entries = self.view.entries
+        k = entries.index((self.view.layer, self.view.direction))
+        layer, direction = entries[(k + delta) % len(entries)]
+        self._move(layer=layer, direction=direction)
+
+    def action_matrix(self, delta: int) -> None:
+        if self.view is None:
+            return
+        names = matrix_names(self.view.trace.config)
+        k = names.index(self.view.matrix) if self.view.matrix in names else 0
+        self._move(matrix=names[(k + delta) % len(names)])
+
+    def action_toggle_all_maps(self) -> None:
+        current = self.view.all_maps if self.view is not None else self._options.get("all_maps", True)
+        self._move(all_maps=not current)
+
+    def action_toggle_equations(self) -> None:
+        from rnn_tui.ui.widgets.explore_pane import ExplorePane
+
+        shown = not self.query_one(ExplorePane).has_class("-no-equations")
+        self._move(equations=not shown)
+
+    # ---- playing -----------------------------------------------------------------------------
+    def action_toggle_play(self) -> None:
+        if self.view is None:
+            return
+        if self.playing:
+            self._stop()
+            return
+        if self.view.step >= self.view.trace.T - 1:
+            self._move(step=0)
+        self.playing = True
+        self._restart_timer()
+
+    def _restart_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(1.0 / self.speed, self._tick) if self.playing else None
+
+    def _tick(self) -> None:
+        view = self.view
+        if view is None or view.step >= view.trace.T - 1:
+            self._stop()
+            return
+        self._move(step=view.step + 1)
+        if self.view is not None and self.view.step >= self.view.trace.T - 1:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.playing = False
+        self._restart_timer()
+
+    def action_speed(self, delta: int) -> None:
+        k = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
+        self.speed = SPEEDS[min(max(k + delta, 0), len(SPEEDS) - 1)]
+        self._restart_timer()
+
+    # ---- everything else -----------------------------------------------------------------------
+    def action_focus_input(self) -> None:
+        self.query_one(SequencePane).query_one(Input).focus()
+
+    def action_escape(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(HeatmapView).focus()
+
+    def action_next_pane(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [f"tab-{cls.__name__.lower()}" for cls in PANES]
+        k = ids.index(tabs.active) if tabs.active in ids else -1
+        tabs.active = ids[(k + 1) % len(ids)]
+
+    def action_show_pane(self, pane_id: str) -> None:
+        self.query_one(TabbedContent).active = pane_id
+
+    def action_next_theme(self) -> None:
+        names = list(THEME_NAMES)
+        current = short_name(self.app.theme)
+        k = names.index(current) if current in names else -1
+        self.action_set_theme(names[(k + 1) % len(names)])
+
+    def action_set_theme(self, name: str) -> None:
+        self.app.theme = theme_name(name)
+        self.notify(f"theme: {name}", timeout=2)
+
+    def action_set_cell(self, cell: str) -> None:
+        changes: dict = {"cell": cell}
+        if cell != "rnn":
+            changes["activation"] = "tanh"
+        self._change(**changes)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_screenshot(self) -> None:
+        path = save_svg(self.app.export_screenshot(), self.screenshot_dir, self._screenshot_name())
+        self.notify(f"saved {path}", title="screenshot", timeout=4)
+
+    def _screenshot_name(self) -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        if self.view is None:
+            return f"rnn-tui-{stamp}.svg"
+        cfg = self.view.trace.config
+        return f"rnn-tui-{cfg.cell}-t{self.view.step}-{stamp}.svg"
+
+    async def action_quit(self) -> None:
+        self._stop()
+        await self.app.action_quit()
+
+
+def save_svg(svg: str, directory: str | None, name: str) -> Path:
+    """Write atomically (a temporary file in the same folder, then a rename); a name already
+    taken gets a counter rather than overwriting what is there."""
+    folder = Path(directory or os.getcwd()).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    n = 1
+    while path.exists():
+        path = folder / f"{Path(name).stem}-{n}{Path(name).suffix}"
+        n += 1
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".rnn-tui-", suffix=".svg.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(svg)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,190 @@
+"""The model: pick the cell, its size, layers, direction, task and tokens; see every tensor.
+
+A change here asks the screen for a new trace (a `RequestChange`); the parameter table is read off
+the trace's own tensors, so it counts what was built, not what was asked for.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+
+from rnn_tui.engine.config import ACTIVATIONS, CELLS, ModelConfig, layer_names
+from rnn_tui.engine.records import Trace
+from rnn_tui.ui.messages import RequestChange
+from rnn_tui.ui.source import TOKENIZE
+from rnn_tui.ui.widgets.pane import Pane
+
+INT_FIELDS = {"hidden": (1, 4096), "layers": (1, 16), "seed": (0, 2**31 - 1)}
+
+
+def layer_formula(config: ModelConfig, layer: int) -> tuple[str, int]:
+    """The parameter count of one recurrent layer and direction, as a formula and its value.
+
+    G gate blocks, each reading the layer's input (I) and the previous state (H), plus the two
+    bias vectors torch keeps (b_ih, b_hh):  G·((I + H)·H + 2·H)  [+ 3·H peepholes].
+    """
+    G, H = len(config.gates), config.hidden_size
+    I = config.input_size if layer == 0 else H * config.num_directions
+    nb = 2 if config.bias else 0
+    body = f"({I} + {H})·{H}" + (f" + {nb}·{H}" if nb else "")
+    value = G * ((I + H) * H + nb * H)
+    text = f"{G}·({body})" if G > 1 else body
+    if config.cell == "lstm-peephole":
+        text += f" + 3·{H}"
+        value += 3 * H
+    return text, value
+
+
+def parameter_table(trace: Trace) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("tensor")
+    table.add_column("shape")
+    table.add_column("count", justify="right")
+    for name, value in trace.params.items():
+        table.add_row(name, "×".join(str(s) for s in value.shape), f"{int(value.size):,}")
+    return table
+
+
+def parameter_summary(trace: Trace) -> Text:
+    cfg = trace.config
+    total = sum(int(v.size) for v in trace.params.values())
+    out = Text()
+    out.append(f"{total:,} parameters\n", style="bold")
+    for k, direction, sfx in layer_names(cfg):
+        formula, value = layer_formula(cfg, k)
+        out.append(f"  layer {k}{' reverse' if direction == 'reverse' else ''}: {formula} = {value:,}\n")
+    head = trace.params.get("head.weight")
+    if head is not None:
+        out.append(f"  head: {head.shape[1]}·{head.shape[0]} + {head.shape[0]} = {head.size + head.shape[0]:,}\n")
+    return out
+
+
+class ModelPane(Pane):
+    TITLE = "Model"
+    DESCRIPTION = "cell, size, layers, direction, task and tokens; every tensor and the parameter count"
+
+    DEFAULT_CSS = """
+    ModelPane { height: 1fr; }
+    ModelPane > Horizontal { height: 1fr; }
+    ModelPane Grid { grid-size: 2; grid-columns: 12 24; grid-rows: 1; grid-gutter: 0 1;
+                     height: auto; width: 38; }
+    ModelPane Label { height: 1; }
+    ModelPane Input { width: 24; }
+    ModelPane #model-error { color: $error; height: auto; }
+    ModelPane VerticalScroll { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, tasks: list[tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._tasks = tasks or [("text", "")]
+
+    @classmethod
+    def create(cls, context: dict) -> "ModelPane":
+        return cls(tasks=context.get("tasks"))
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(id="model-form"):
+                with Grid():
+                    yield Label("cell")
+                    yield Select([(c, c) for c in CELLS], id="cell", allow_blank=False, compact=True)
+                    yield Label("activation")
+                    yield Select([(a, a) for a in ACTIVATIONS], id="activation", allow_blank=False, compact=True)
+                    yield Label("hidden")
+                    yield Input(id="hidden", type="integer", compact=True)
+                    yield Label("layers")
+                    yield Input(id="layers", type="integer", compact=True)
+                    yield Label("direction")
+                    yield Select([("forward", False), ("bidirectional", True)], id="bidirectional",
+                                 allow_blank=False, compact=True)
+                    yield Label("task")
+                    yield Select([(name, name) for name, _ in self._tasks], id="task", allow_blank=False,
+                                 compact=True)
+                    yield Label("tokens")
+                    yield Select([(t, t) for t in TOKENIZE], id="tokenize", allow_blank=False, compact=True)
+                    yield Label("seed")
+                    yield Input(id="seed", type="integer", compact=True)
+                yield Static(id="model-error")
+                yield Static(id="task-help")
+            with VerticalScroll(id="model-params"):
+                yield Static(id="param-summary")
+                yield Static(id="param-table")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._show_request)
+        self.watch_view()
+
+    def watch_request(self) -> None:
+        if self.is_mounted:
+            self.call_after_refresh(self._show_request)
+
+    def _show_request(self) -> None:
+        """Set the controls to the request (after the first refresh: controls set their own
+        initial values when they mount)."""
+        request = self.request
+        if request is None:
+            return
+        with self.prevent(Select.Changed):
+            for name in ("cell", "activation", "bidirectional", "task", "tokenize"):
+                select = self.query_one(f"#{name}", Select)
+                value = getattr(request, name)
+                if select.value != value:
+                    select.value = value
+        for name in INT_FIELDS:
+            box = self.query_one(f"#{name}", Input)
+            if not box.has_focus:
+                box.value = str(getattr(request, name))
+        self.query_one("#activation", Select).disabled = request.cell != "rnn"
+        help_text = dict(self._tasks).get(request.task, "")
+        self.query_one("#task-help", Static).update(Text(help_text, style="dim"))
+
+    def watch_view(self) -> None:
+        if not self.is_mounted:
+            return
+        if self.view is None:
+            self.query_one("#param-summary", Static).update(Text(self.busy, style="dim"))
+            self.query_one("#param-table", Static).update("")
+            return
+        trace = self.view.trace
+        self.query_one("#param-summary", Static).update(parameter_summary(trace))
+        self.query_one("#param-table", Static).update(parameter_table(trace))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id is None or event.value is Select.NULL or self.request is None:
+            return
+        if getattr(self.request, event.select.id) == event.value:
+            return  # the pane showing the request, not a person changing it
+        changes = {event.select.id: event.value}
+        if event.select.id == "cell" and event.value != "rnn":
+            changes["activation"] = "tanh"  # only the Elman cell has a choice of activation
+        self.post_message(RequestChange(changes))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit(event.input)
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        self._submit(event.input)
+
+    def _submit(self, box: Input) -> None:
+        name = box.id
+        if name not in INT_FIELDS:
+            return
+        lo, hi = INT_FIELDS[name]
+        error = self.query_one("#model-error", Static)
+        try:
+            value = int(box.value)
+        except ValueError:
+            error.update(f"{name} must be a whole number from {lo} to {hi}")
+            return
+        if not lo <= value <= hi:
+            error.update(f"{name} must be from {lo} to {hi}, got {value}")
+            return
+        error.update("")
+        if self.request is None or getattr(self.request, name) != value:
+            self.post_message(RequestChange({name: value}))

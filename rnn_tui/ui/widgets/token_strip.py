@@ -1,0 +1,192 @@
+"""The sequence, one column per step: the token read, the target, and the top-k predictions.
+
+    x    h    e    l    l    o
+    y*   e    l    l    o    ␣
+    ŷ1   e 41 l 30 …
+
+Columns are as wide as their widest cell measured in terminal cells (`rich.cells.cell_len`), so
+CJK and other wide characters line up; the window of columns follows the current step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.cells import cell_len, set_cell_size
+from rich.text import Text
+from textual import events
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from rnn_tui.engine.records import Trace
+from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.state import View
+
+LABEL_WIDTH = 4  # "ŷ1  "
+MAX_COLUMN = 14  # a very long word token is cut to this many cells
+
+
+def _fit(text: str, width: int) -> str:
+    """Pad or cut to exactly `width` terminal cells (an ellipsis marks a cut)."""
+    if cell_len(text) <= width:
+        return text + " " * (width - cell_len(text))
+    return set_cell_size(text, width - 1) + "…"
+
+
+def _value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        arr = np.asarray(v, dtype=np.float64).reshape(-1)
+        return f"{arr[0]:.2f}" + ("…" if arr.size > 1 else "")
+    return f"{float(v):.2f}"
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Every cell of the strip for one trace, as text, by row then step."""
+
+    tokens: list[str]
+    targets: list[str]
+    predictions: list[list[str]]  # k rows
+    correct: list[bool | None]  # top-1 equals the target (None: unscored)
+    widths: list[int]  # per step, in terminal cells, gap included
+
+
+def strip_cells(trace: Trace, k: int) -> Cells:
+    T = trace.T
+    rows = trace.outputs.shape[0]
+    # output row r belongs to step r (step head) or to the last step (pooled head)
+    step_of_row = list(range(T)) if rows == T else [T - 1] * rows
+    targets = [""] * T
+    preds = [[""] * T for _ in range(k)]
+    correct: list[bool | None] = [None] * T
+    probs = trace.probs
+    vocab = trace.vocab
+    for r, t in enumerate(step_of_row):
+        target = trace.targets[r] if r < len(trace.targets) else None
+        if probs is not None:
+            order = np.argsort(-probs[r], kind="stable")[:k]
+            for rank, cls in enumerate(order):
+                name = vocab[cls] if vocab is not None and cls < len(vocab) else str(cls)
+                preds[rank][t] = f"{name} {round(100 * float(probs[r, cls]))}"
+            if target is not None:
+                targets[t] = vocab[target] if vocab is not None and target < len(vocab) else str(target)
+                correct[t] = int(order[0]) == int(target)
+        else:
+            preds[0][t] = _value(trace.outputs[r])
+            targets[t] = _value(target)
+    tokens = [trace.tokens[t] if t < len(trace.tokens) else "" for t in range(T)]
+    widths = []
+    for t in range(T):
+        w = max([cell_len(tokens[t]), cell_len(targets[t])] + [cell_len(p[t]) for p in preds])
+        widths.append(min(max(w, 1), MAX_COLUMN) + 1)
+    return Cells(tokens, targets, preds, correct, widths)
+
+
+def window(widths: list[int], current: int, room: int) -> tuple[int, int]:
+    """[start, stop) of the columns that fit in `room` cells, the current one near the middle."""
+    T = len(widths)
+    if T == 0:
+        return 0, 0
+    start = stop = current
+    used = widths[current]
+    stop = current + 1
+    left = True
+    while True:
+        grew = False
+        for side in ((0, 1) if left else (1, 0)):
+            if side == 0 and start > 0 and used + widths[start - 1] <= room:
+                start -= 1
+                used += widths[start]
+                grew = True
+            elif side == 1 and stop < T and used + widths[stop] <= room:
+                used += widths[stop]
+                stop += 1
+                grew = True
+        left = not left
+        if not grew:
+            return start, stop
+
+
+class TokenStrip(Widget):
+    """The strip of steps; a click on a column goes to that step."""
+
+    COMPONENT_CLASSES = {
+        "token-strip--label",
+        "token-strip--current",
+        "token-strip--right",
+        "token-strip--wrong",
+        "token-strip--dim",
+    }
+
+    DEFAULT_CSS = """
+    TokenStrip { height: 5; }
+    """
+
+    view: reactive[View | None] = reactive(None)
+    busy: reactive[str] = reactive("")
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._cells: tuple[Trace, int, Cells] | None = None
+        self._columns: list[tuple[int, int, int]] = []  # (x0, x1, step) of the drawn columns
+
+    def cells(self, trace: Trace, k: int) -> Cells:
+        if self._cells is None or self._cells[0] is not trace or self._cells[1] != k:
+            self._cells = (trace, k, strip_cells(trace, k))
+        return self._cells[2]
+
+    def render(self) -> Text:
+        view = self.view
+        if view is None:
+            return Text(self.busy, style="dim")
+        height = self.size.height
+        k = max(1, min(3, height - 2))
+        cells = self.cells(view.trace, k)
+        room = max(self.size.width - LABEL_WIDTH, 1)
+        start, stop = window(cells.widths, view.step, room)
+        label = self.get_component_rich_style("token-strip--label")
+        current = self.get_component_rich_style("token-strip--current")
+        right = self.get_component_rich_style("token-strip--right")
+        wrong = self.get_component_rich_style("token-strip--wrong")
+        dim = self.get_component_rich_style("token-strip--dim")
+        rows = [("x", cells.tokens), ("y*", cells.targets)]
+        rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", cells.predictions[r]) for r in range(k)]
+        lines = []
+        self._columns = []
+        x = LABEL_WIDTH
+        for t in range(start, stop):
+            self._columns.append((x, x + cells.widths[t], t))
+            x += cells.widths[t]
+        for r, (name, row) in enumerate(rows[:height]):
+            line = Text(no_wrap=True, overflow="crop")
+            line.append(name.ljust(LABEL_WIDTH), style=label)
+            for t in range(start, stop):
+                w = cells.widths[t] - 1
+                text = _fit(row[t], w)
+                if t == view.step:
+                    style = current
+                elif r == 2 and cells.correct[t] is not None:
+                    style = right if cells.correct[t] else wrong
+                elif r >= 2:
+                    style = dim
+                else:
+                    style = ""
+                line.append(text, style=style)
+                line.append(" ")
+            lines.append(line)
+        return Text("\n", no_wrap=True).join(lines)
+
+    def watch_view(self) -> None:
+        self.refresh()
+
+    def watch_busy(self) -> None:
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        for x0, x1, t in self._columns:
+            if x0 <= event.x < x1:
+                self.post_message(MoveTo(step=t))
+                return
