@@ -1,0 +1,323 @@
+"""`rnn-tui train`: train a model on a task, save the run, end with the task metric.
+
+    rnn-tui train --task recall --cell lstm --distance 30 --out runs/recall-lstm
+    rnn-tui train --resume runs/recall-lstm --steps 2000
+    rnn-tui train --task chars --text notes.txt --cell gru --tbptt 32 --weights my_gru.pt
+
+Settings a flag does not give come from the task's defaults (`rnn-tui tasks`), or, on --resume,
+from the run being resumed. Ctrl-C stops cleanly after the current step and saves the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+
+
+def _task_options() -> dict[str, list[tuple[str, str]]]:
+    """option -> [(task, help)] across every task, from the torch-free catalog."""
+    from rnn_tui.engine.tasks import TASKS
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, info in TASKS.items():
+        for option, help_text in info.options.items():
+            found.setdefault(option, []).append((name, help_text))
+    return found
+
+
+def _number(kind, lo, hi, name):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {text}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def add_parser(sub) -> None:
+    whole = lambda lo, hi: _number(int, lo, hi, "number")  # noqa: E731
+    real = lambda lo, hi: _number(float, lo, hi, "number")  # noqa: E731
+    p = sub.add_parser(
+        "train",
+        help="train a model on a task and save the run (see `rnn-tui tasks`)",
+        description="Train a model on a task with a progress bar, save the run directory "
+        "(model.safetensors, config.json, metrics.jsonl) and end with the task metric. "
+        "Unset flags take the task's defaults, or the resumed run's settings.",
+    )
+    g = p.add_argument_group("task and model")
+    g.add_argument("--task", metavar="NAME", help="the task to learn (see `rnn-tui tasks`)")
+    g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm, or the imported weights' cell)")
+    g.add_argument("--activation", choices=ACTIVATIONS, help="rnn activation (default tanh)")
+    g.add_argument("--hidden", type=whole(1, 4096), metavar="N", help="units per layer (default: the task's)")
+    g.add_argument("--layers", type=whole(1, 16), metavar="N", help="stacked layers (default: the task's)")
+    g.add_argument("--bidirectional", action="store_true", default=None, help="add a reverse-time direction")
+    g.add_argument("--no-bias", dest="bias", action="store_false", default=None, help="no bias vectors")
+    g.add_argument("--weights", metavar="FILE", help="start from your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
+    g.add_argument("--prefix", metavar="P", help="with --weights: the module prefix to read (e.g. 'encoder.rnn.')")
+
+    t = p.add_argument_group("training")
+    t.add_argument("--steps", type=whole(1, 10_000_000), metavar="N", help="optimizer steps in all")
+    t.add_argument("--batch", type=whole(1, 65_536), metavar="N", help="sequences per batch")
+    t.add_argument("--lr", type=real(1e-12, 1e6), metavar="X", help="learning rate")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), help="optimizer")
+    t.add_argument("--momentum", type=real(0.0, 0.999999), metavar="X", help="SGD momentum")
+    t.add_argument("--clip", type=real(1e-12, 1e9), metavar="X", help="clip the gradient norm at X")
+    t.add_argument("--no-clip", action="store_true", help="no gradient-norm clipping")
+    t.add_argument("--clip-value", type=real(1e-12, 1e9), metavar="X", help="clamp every gradient entry to [-X, X]")
+    t.add_argument("--tbptt", type=whole(1, 1_000_000), metavar="K", help="truncated BPTT with window K")
+    t.add_argument("--weight-decay", type=real(0.0, 1e3), metavar="X", help="L2 penalty on weight matrices")
+    t.add_argument("--l1", type=real(0.0, 1e3), metavar="X", help="L1 penalty on weight matrices")
+    t.add_argument("--seed", type=whole(0, 2**31 - 1), metavar="N", help="seed of weights and data (default 0)")
+    t.add_argument("--log-every", type=whole(1, 10_000_000), metavar="N", help="steps between metrics records")
+    t.add_argument("--snapshot-every", type=whole(1, 10_000_000), metavar="N", help="save the weights every N steps (time-lapse)")
+    t.add_argument("--save-every", type=whole(1, 10_000_000), metavar="N", help="save the whole run every N steps")
+    t.add_argument("--threads", type=whole(1, 1024), metavar="N", help="torch CPU threads (default 1: fastest for small nets)")
+
+    o = p.add_argument_group("run directory")
+    o.add_argument("--out", metavar="DIR", help="where to save the run (default runs/<task>-<cell>-<time>)")
+    o.add_argument("--resume", metavar="DIR", help="carry on a saved run (flags given change its settings)")
+    o.add_argument("--quiet", action="store_true", help="only the final summary")
+
+    k = p.add_argument_group("task options (each applies to the tasks named)")
+    for option, uses in sorted(_task_options().items()):
+        tasks = ", ".join(name for name, _ in uses)
+        k.add_argument(
+            "--" + option.replace("_", "-"),
+            dest=f"task_{option}",
+            metavar="V",
+            help=f"{uses[0][1]} [{tasks}]",
+        )
+    p.set_defaults(run=run)
+
+
+# ---- run ---------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    trainer = _make_trainer(args)
+    cancel = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        result = _run_with_display(trainer, cancel, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    _summary(trainer, result)
+    return {"finished": 0, "diverged": 1, "cancelled": 130}[result.status]
+
+
+def _make_trainer(args: argparse.Namespace):
+    from rnn_tui.engine.tasks import get_task
+    from rnn_tui.engine.train import Trainer, TrainConfig, TrainConfigError
+
+    options = {k[len("task_") :]: v for k, v in vars(args).items() if k.startswith("task_") and v is not None}
+    train_flags = dict(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        clip=args.clip,
+        clip_value=args.clip_value,
+        tbptt=args.tbptt,
+        weight_decay=args.weight_decay,
+        l1=args.l1,
+        seed=args.seed,
+        log_every=args.log_every,
+        snapshot_every=args.snapshot_every,
+        save_every=args.save_every,
+        threads=args.threads,
+    )
+    if args.no_clip and args.clip is not None:
+        raise TrainConfigError("--clip and --no-clip contradict each other: give one")
+
+    if args.resume:
+        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "out") if getattr(args, n)]
+        given += ["--bidirectional"] if args.bidirectional else []
+        given += ["--no-bias"] if args.bias is False else []
+        given += [f"--{k.replace('_', '-')}" for k in options]
+        if given:
+            raise TrainConfigError(
+                f"--resume continues a saved run as it was built: drop {', '.join(given)} "
+                "(training flags such as --steps and --lr may change)"
+            )
+        trainer = Trainer.resume(args.resume, **train_flags)
+        if args.no_clip:
+            trainer.config = trainer.config.replace(clip=None)
+        return trainer
+
+    if not args.task:
+        raise TrainConfigError("say which task to learn with --task NAME (see `rnn-tui tasks`), or --resume DIR")
+    task = get_task(args.task, **options)
+    config = TrainConfig.from_defaults(task.defaults, **train_flags)
+    if args.no_clip:
+        config = config.replace(clip=None)
+    model_config, model = _model(task, args, config.seed)
+    out = Path(args.out) if args.out else _default_out(args.task, model_config.cell)
+    return Trainer(task, config, model_config=model_config, model=model, run_dir=out, task_options=_recorded(task, options))
+
+
+def _recorded(task, options: dict) -> dict:
+    """Task options as config.json keeps them: parsed numbers, and files by absolute path."""
+    kept = {}
+    for key, value in options.items():
+        parsed = getattr(task, key, None)
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            kept[key] = parsed
+        elif isinstance(value, str) and Path(value).is_file():
+            kept[key] = str(Path(value).resolve())
+        else:
+            kept[key] = value
+    return kept
+
+
+def _model(task, args, seed: int):
+    """The model config (and, with --weights, the model holding the imported weights)."""
+    from rnn_tui.engine.weights import WeightsError, build_with_weights, load_user_weights
+
+    shape_flags = dict(
+        hidden=args.hidden,
+        layers=args.layers,
+        bidirectional=bool(args.bidirectional),
+        activation=args.activation or "tanh",
+        bias=args.bias if args.bias is not None else True,
+    )
+    if not args.weights:
+        if args.prefix:
+            raise WeightsError("--prefix applies to --weights FILE only")
+        return task.model_config(cell=args.cell or "lstm", **shape_flags), None
+    if getattr(task, "mode", "") == "encdec":
+        raise WeightsError("--weights cannot start the encoder-decoder task: it has two networks")
+    shape, tensors = load_user_weights(args.weights, cell=args.cell, activation=args.activation, prefix=args.prefix)
+    for flag, mine, theirs in (
+        ("--hidden", args.hidden, shape.hidden_size),
+        ("--layers", args.layers, shape.num_layers),
+        ("--bidirectional", args.bidirectional, shape.bidirectional if args.bidirectional else None),
+        ("--no-bias", False if args.bias is False else None, shape.bias if args.bias is False else None),
+    ):
+        if mine is not None and mine != theirs:
+            raise WeightsError(f"{flag} does not match the imported weights ({shape.describe()}): drop {flag}")
+    base = task.model_config(cell=shape.cell, hidden=shape.hidden_size, layers=shape.num_layers,
+                             bidirectional=shape.bidirectional, activation=shape.activation, bias=shape.bias)
+    model = build_with_weights(shape, tensors, base, seed=seed)
+    return model.config, model
+
+
+def _default_out(task: str, cell: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{task}-{cell}-{stamp}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+# ---- display -----------------------------------------------------------------------------------
+def _run_with_display(trainer, cancel, args):
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    for note in trainer.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if not args.quiet:
+        _header(console, trainer)
+    if console.is_terminal and not args.quiet:
+        return _run_with_bar(trainer, cancel, console)
+    return _run_plain(trainer, cancel, console, quiet=args.quiet)
+
+
+def _header(console, trainer) -> None:
+    cfg, c = trainer.model_config, trainer.config
+    shape = f"{cfg.num_layers}x{cfg.hidden_size}" + (" bidirectional" if cfg.bidirectional else "")
+    cell = cfg.cell + (f" ({cfg.activation})" if cfg.cell == "rnn" else "")
+    clip = f"clip {c.clip:g}" if c.clip else "no clip"
+    bptt = f"tbptt {c.tbptt}" if c.tbptt else "full BPTT"
+    start = f" from step {trainer.step}" if trainer.step else ""
+    console.print(
+        f"training [bold]{cell}[/] {shape} on [bold]{trainer.task.name}[/]{start}: "
+        f"{c.steps} steps, batch {c.batch}, {c.optimizer} lr {c.lr:g}, {clip}, {bptt}, seed {c.seed}"
+    )
+
+
+def _metric_text(p) -> str:
+    return "" if p.metric is None else f"{p.metric_name} {p.metric:.3f}"
+
+
+def _run_with_bar(trainer, cancel, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[metric]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        job = bar.add_task("train", total=trainer.config.steps, completed=trainer.step, loss="-", metric="", rate="")
+
+        def on_progress(p):
+            bar.update(
+                job,
+                completed=p.step,
+                loss=f"{p.loss:.4f}",
+                metric=_metric_text(p),
+                rate=f"{p.tokens_per_s:,.0f} tok/s",
+            )
+
+        return trainer.run(on_progress=on_progress, cancel=cancel)
+
+
+def _run_plain(trainer, cancel, console, quiet: bool):
+    seen = [len(trainer.history)]
+
+    def on_progress(p):
+        if quiet or len(trainer.history) == seen[0]:
+            return
+        for r in trainer.history[seen[0] :]:
+            metric = "" if r["metric"] is None else f"  {r['metric_name']} {r['metric']:.4f}"
+            console.print(f"step {r['step']:>7}  loss {r['loss']:.4f}  grad norm {r['grad_norm']:.3f}{metric}")
+        seen[0] = len(trainer.history)
+
+    return trainer.run(on_progress=on_progress, cancel=cancel)
+
+
+def _summary(trainer, result) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    style = {"finished": "green", "cancelled": "yellow", "diverged": "red"}[result.status]
+    console.print(f"[{style}]{result.status}[/]: {result.message}")
+    if result.metric is not None:
+        line = f"{trainer.task.name} {result.metric_name}: [bold]{result.metric:.4f}[/]"
+        if result.chance is not None:
+            line += f"  (chance {result.chance:.4f})"
+        if result.status == "finished" and getattr(trainer.task, "solved", None) is not None:
+            line += "  [green]solved[/]" if result.solved else "  [yellow]not solved[/]"
+        console.print(line)
+    if result.loss is not None:
+        rate = f"  ·  {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else ""
+        console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}")
+    if result.run_dir is not None:
+        console.print(f"saved to {result.run_dir}")
+        if result.status == "finished":
+            console.print(f"  trace it:  rnn-tui trace --checkpoint {result.run_dir}")
+        else:
+            console.print(f"  go on:     rnn-tui train --resume {result.run_dir}" + (" --lr <lower>" if result.status == "diverged" else ""))
+

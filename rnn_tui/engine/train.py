@@ -1,0 +1,797 @@
+"""The trainer: one optimizer step after another, reported as records, never printed.
+
+    task = get_task("recall", distance=30)
+    trainer = Trainer(task, TrainConfig.from_defaults(task.defaults, steps=300), cell="lstm")
+    result = trainer.run(on_progress=print)
+
+One step, as the lecture notes write it:
+
+    L      = task loss on a fresh batch (+ l1 * sum |W|)          the forward pass
+    g      = dL/dθ by backpropagation through time               the backward pass
+    g      = g * min(1, clip / ||g||)   (and g = clamp(g, ±clip_value))
+    θ      = θ - lr * step(g)           SGD with momentum, or Adam (+ weight decay)
+
+Truncated BPTT with window K (`tbptt`) cuts each sequence into windows of K steps: the state flows
+from one window to the next but is detached, so the gradient reaches at most K steps back. With a
+per-step head every window is one optimizer step; with a pooled "last" head the earlier windows
+only carry the state and the last window takes the step.
+
+The model trains through its fused torch module where torch has the cell (`model.py` builds it);
+the same weights, under the same names, load into the explicit cells for tracing.
+
+A non-finite loss or gradient ends the run cleanly with status "diverged": the weights are rolled
+back to the last ones whose loss was finite. A run can be cancelled (a `threading.Event`, a
+callable returning True, or `on_progress` returning False) and resumed from its run directory
+with the optimizer state, the data generator and a half-read batch, so the loss curve of a
+cancelled-then-resumed run equals the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from rnn_tui.engine.errors import EngineError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import threading
+
+    from torch import Tensor, nn
+
+    from rnn_tui.engine.config import ModelConfig
+    from rnn_tui.engine.tasks.base import Batch, Task, TrainDefaults
+
+OPTIMIZERS = ("adam", "sgd")
+STATUSES = ("running", "finished", "cancelled", "diverged")
+
+
+class TrainConfigError(EngineError):
+    """A training setting that cannot be used; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000  # optimizer steps in all (a resumed run continues up to this count)
+    batch: int = 32  # sequences per batch
+    lr: float = 1e-2  # learning rate
+    optimizer: str = "adam"  # "adam" or "sgd"
+    momentum: float = 0.9  # SGD momentum (0 for plain SGD)
+    weight_decay: float = 0.0  # L2 penalty on weight matrices (not biases), through the optimizer
+    l1: float = 0.0  # L1 penalty on weight matrices (not biases), added to the loss
+    clip: float | None = 1.0  # max global gradient norm; None: no clipping by norm
+    clip_value: float | None = None  # clamp every gradient entry to [-v, v]; None: no clamping
+    tbptt: int | None = None  # truncated BPTT window K; None: full BPTT over each sequence
+    seed: int = 0  # initial weights and data order: same seed, same loss curve
+    log_every: int = 25  # steps between metrics records (task metric, mean loss)
+    snapshot_every: int | None = None  # steps between weight snapshots (time-lapse); None: none
+    save_every: int | None = None  # steps between saves of the whole run (crash safety); None: at the end
+    eval_batches: int = 4  # fresh batches the final metric is measured on
+    threads: int | None = 1  # torch CPU threads while training (small nets run fastest on one); None: as is
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise TrainConfigError(message)
+
+        def whole(name: str, lo: int, hi: int, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            need(
+                isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
+                f"{name} must be a whole number from {lo} to {hi}, got {value!r}",
+            )
+
+        def number(name: str, lo: float, hi: float, optional: bool = False, open_lo: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and (lo < value if open_lo else lo <= value) and value <= hi
+            bound = f"above {lo}" if open_lo else f"from {lo}"
+            need(ok, f"{name} must be a number {bound} to {hi}, got {value!r}")
+
+        whole("steps", 1, 10_000_000)
+        whole("batch", 1, 65_536)
+        number("lr", 0.0, 1e6, open_lo=True)
+        need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose adam or sgd")
+        number("momentum", 0.0, 0.999999)
+        number("weight_decay", 0.0, 1e3)
+        number("l1", 0.0, 1e3)
+        number("clip", 0.0, 1e9, optional=True, open_lo=True)
+        number("clip_value", 0.0, 1e9, optional=True, open_lo=True)
+        whole("tbptt", 1, 1_000_000, optional=True)
+        whole("seed", 0, 2**63 - 1)
+        whole("log_every", 1, 10_000_000)
+        whole("snapshot_every", 1, 10_000_000, optional=True)
+        whole("save_every", 1, 10_000_000, optional=True)
+        whole("eval_batches", 0, 10_000)
+        whole("threads", 1, 1024, optional=True)
+
+    @classmethod
+    def from_defaults(cls, defaults: "TrainDefaults", **overrides) -> "TrainConfig":
+        """A task's TrainDefaults with the given settings on top (None means "the default")."""
+        base = dict(
+            steps=defaults.steps,
+            batch=defaults.batch,
+            lr=defaults.lr,
+            optimizer=defaults.optimizer,
+            momentum=defaults.momentum,
+            weight_decay=defaults.weight_decay,
+            clip=defaults.clip,
+            tbptt=defaults.tbptt,
+            log_every=defaults.log_every,
+        )
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(base)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands after a step: plain numbers, safe to hand from a worker thread."""
+
+    step: int  # optimizer steps done
+    steps: int  # optimizer steps planned
+    loss: float  # this step's loss (NaN/Inf when it diverged)
+    grad_norm: float  # global gradient norm before clipping
+    metric_name: str  # the task's metric: "accuracy", "mse" ...
+    metric: float | None  # its latest value on a training batch (None before the first record)
+    tokens_per_s: float  # input steps processed per second, this session
+    elapsed: float  # seconds of training in all (across resumes)
+    status: str = "running"  # "running" | "finished" | "cancelled" | "diverged"
+    diverged_at: int | None = None  # the step whose loss or gradient was not finite
+    message: str = ""  # one line for the user when the run ends
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps if self.steps else 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The weights at a step (numpy copies by torch name), for the explorer's time-lapse."""
+
+    step: int
+    loss: float
+    metric: float | None
+    tensors: dict  # name -> numpy array
+    path: Path | None = None  # run/snapshots/step_000100.safetensors when the run has a directory
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: str  # "finished" | "cancelled" | "diverged"
+    step: int  # steps behind the final weights
+    steps: int
+    metric_name: str
+    metric: float | None  # on `eval_batches` fresh batches after training (None if not measured)
+    loss: float | None  # mean loss of the last logged interval
+    elapsed: float  # seconds of training in all
+    tokens_per_s: float  # this session
+    diverged_at: int | None
+    history: tuple  # the metrics records, one dict per logged step
+    run_dir: Path | None
+    message: str
+    chance: float | None = None  # the task's untrained metric, for comparison
+    solved: bool = False  # whether the metric clears the task's bar
+
+
+Cancel = "threading.Event | Callable[[], bool] | None"
+
+
+def _is_cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+class Trainer:
+    """Trains one model on one task; `run()` can be called again after a cancel to go on."""
+
+    def __init__(
+        self,
+        task: "Task",
+        config: TrainConfig,
+        model_config: "ModelConfig | None" = None,
+        model: "nn.Module | None" = None,
+        run_dir: str | Path | None = None,
+        task_options: dict | None = None,
+        _resuming: bool = False,
+        **model_options,
+    ):
+        """`model_options` (cell, hidden, layers, bidirectional, activation, bias) go to
+        `task.model_config` when no model_config is given; `model` starts from given weights."""
+        import torch
+
+        self.task = task
+        self.config = config
+        self.model_config = model_config or task.model_config(**model_options)
+        self.task_options = dict(task_options or {})
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None and not _resuming:
+            _check_new_run_dir(self.run_dir)
+        self.model = model if model is not None else task.build_model(self.model_config, seed=config.seed)
+        self._check_fit()
+        self.step = 0
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self.status = "running"
+        self.diverged_at: int | None = None
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self._pending: dict | None = None  # a half-read batch under truncated BPTT
+        self._acc = [0.0, 0.0, 0]  # loss sum, grad-norm sum, steps since the last record
+        self._metric: float | None = None
+        self._metric_name = getattr(task, "metric_name", "metric")
+        self.notes: list[str] = []
+        self._build_optimizer()
+
+    # ---- setup ------------------------------------------------------------------------------
+    def _check_fit(self) -> None:
+        cfg, K = self.model_config, self.config.tbptt
+        if K is None:
+            return
+        if getattr(self.task, "mode", "") == "encdec" or not hasattr(cfg, "head"):
+            raise TrainConfigError("--tbptt works on single-network tasks, not the encoder-decoder task")
+        if cfg.bidirectional:
+            raise TrainConfigError("--tbptt needs a one-direction model: a reverse direction reads the whole sequence")
+        if cfg.head == "mean":
+            raise TrainConfigError("--tbptt cannot train a mean-pooled head: use --pool last or drop --tbptt")
+
+    def _param_groups(self) -> list[dict]:
+        named = list(self.model.named_parameters())
+        if not self.config.weight_decay:
+            return [{"params": [p for _, p in named]}]
+        decay = [p for n, p in named if not _is_bias(n)]
+        plain = [p for n, p in named if _is_bias(n)]
+        return [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+    def _build_optimizer(self) -> None:
+        import torch
+
+        c = self.config
+        groups = self._param_groups()
+        if c.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(groups, lr=c.lr)
+        else:
+            self.optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self._l1_params = [p for n, p in self.model.named_parameters() if not _is_bias(n)]
+        self._backup = [p.detach().clone() for p in self.params]
+
+    def _apply_hyperparameters(self) -> None:
+        """The config's lr, momentum, weight decay on the optimizer (a resume may change them)."""
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = c.lr
+            if c.optimizer == "sgd":
+                group["momentum"] = c.momentum
+            if c.weight_decay and group["weight_decay"]:
+                group["weight_decay"] = c.weight_decay
+
+    # ---- one step ---------------------------------------------------------------------------
+    def _next_batch(self) -> "Batch":
+        return self.task.sample(self.config.batch, self.generator)
+
+    def _forward(self) -> tuple["Tensor", "Batch", int] | None:
+        """(outputs, the batch they score, input steps read) for the next step."""
+        if self.config.tbptt is None:
+            batch = self._next_batch()
+            return self.task.forward(self.model, batch), batch, batch.num_tokens
+        if self.model_config.head == "last":
+            return self._forward_tbptt_last()
+        return self._forward_tbptt_window()
+
+    def _forward_tbptt_last(self):
+        """A pooled head under TBPTT: carry the state through all but the last window untracked."""
+        import torch
+
+        K, batch = self.config.tbptt, self._next_batch()
+        T = batch.x.shape[1]
+        state = None
+        start = max(0, T - K)
+        if start:
+            with torch.no_grad():
+                for a in range(0, start, K):
+                    _, state = self.model(batch.x[:, a : min(a + K, start)], state, return_state=True)
+        out = self.model(batch.x[:, start:], state)
+        return out, batch, batch.num_tokens
+
+    def _forward_tbptt_window(self):
+        """A per-step head under TBPTT: the next window of the current batch, from the carried state."""
+        import torch
+
+        from rnn_tui.engine.tasks.base import Batch
+
+        K, tokens = self.config.tbptt, 0
+        while True:
+            if self._pending is None:
+                self._pending = {"batch": self._next_batch(), "pos": 0, "state": None}
+            p = self._pending
+            batch, a = p["batch"], p["pos"]
+            T = batch.x.shape[1]
+            b = min(a + K, T)
+            window = Batch(
+                x=batch.x[:, a:b],
+                y=batch.y[:, a:b],
+                mask=batch.mask[:, a:b] if batch.mask is not None else None,
+            )
+            tokens += window.num_tokens
+            p["pos"] = b
+            if _scored(window):
+                out, state = self.model(window.x, p["state"], return_state=True)
+            else:  # nothing to learn from here: only carry the state on
+                with torch.no_grad():
+                    out, state = self.model(window.x, p["state"], return_state=True)
+            p["state"] = _detach(state)
+            if b >= T:
+                self._pending = None
+            if _scored(window):
+                return out, window, tokens
+
+    def _penalty(self, loss: "Tensor") -> "Tensor":
+        if not self.config.l1:
+            return loss
+        return loss + self.config.l1 * sum(p.abs().sum() for p in self._l1_params)
+
+    def _grad_norm(self) -> float:
+        import torch
+
+        c = self.config
+        if c.clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.params, c.clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        if c.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(self.params, c.clip_value)
+        return float(norm)
+
+    def _one_step(self) -> tuple[float, float, int, bool]:
+        """(loss, grad norm, tokens, ok). Not ok: a non-finite loss or gradient, weights rolled back."""
+        import torch
+
+        out, batch, tokens = self._forward()
+        loss = self.task.loss(out, batch)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value, float("nan"), tokens, False
+        self.optimizer.zero_grad(set_to_none=True)
+        self._penalty(loss).backward()
+        norm = self._grad_norm()
+        if not math.isfinite(norm):
+            return value, norm, tokens, False  # the weights that gave a finite loss stay
+        with torch.no_grad():
+            for saved, p in zip(self._backup, self.params):
+                saved.copy_(p)
+        self.optimizer.step()
+        if self.step % self.config.log_every == self.config.log_every - 1 or self.step + 1 == self.config.steps:
+            self._metric_name, self._metric = self.task.metric(out.detach(), batch)
+        return value, norm, tokens, True
+
+    def _restore_backup(self) -> None:
+        import torch
+
+        if self.step == 0:
+            return  # the initial weights: nothing older to go back to
+        with torch.no_grad():
+            for saved, p in zip(self._backup, self.params):
+                p.copy_(saved)
+        self.step -= 1  # the weights now are those from before the last update
+        self._pending = None
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(
+        self,
+        on_progress: Callable[[Progress], Any] | None = None,
+        on_checkpoint: Callable[[Snapshot], Any] | None = None,
+        cancel: "threading.Event | Callable[[], bool] | None" = None,
+    ) -> TrainResult:
+        """Train until `config.steps`, a cancel, or divergence; returns the result record.
+
+        `on_progress` is called after every step with a Progress (return False to cancel);
+        `on_checkpoint` every `snapshot_every` steps with a Snapshot.
+        """
+        import torch
+
+        threads = torch.get_num_threads()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        try:
+            return self._run(on_progress, on_checkpoint, cancel)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, on_progress, on_checkpoint, cancel) -> TrainResult:
+        c = self.config
+        self.model.train()
+        self.status = "running"
+        if self.run_dir is not None:
+            self._save(status="running", trainer_state=False)
+        t0 = time.perf_counter()
+        base_elapsed = self.elapsed
+        tokens_seen = 0
+        loss = norm = float("nan")
+        cancelled = False
+        while self.step < c.steps:
+            loss, norm, tokens, ok = self._one_step()
+            tokens_seen += tokens
+            elapsed = time.perf_counter() - t0
+            self.elapsed = base_elapsed + elapsed
+            rate = tokens_seen / elapsed if elapsed > 0 else 0.0
+            if not ok:
+                self.status = "diverged"
+                self.diverged_at = self.step + 1
+                if not math.isfinite(loss):
+                    self._restore_backup()  # these weights gave a non-finite loss: back to the last good ones
+                break
+            self.step += 1
+            acc = self._acc
+            acc[0] += loss
+            acc[1] += norm
+            acc[2] += 1
+            if self.step % c.log_every == 0 or self.step == c.steps:
+                self._record(rate)
+            if c.snapshot_every and self.step % c.snapshot_every == 0:
+                self._snapshot(loss, on_checkpoint)
+            if self.run_dir is not None and c.save_every and self.step % c.save_every == 0 and self.step < c.steps:
+                self._save(status="running")
+            progress = Progress(
+                step=self.step,
+                steps=c.steps,
+                loss=loss,
+                grad_norm=norm,
+                metric_name=self._metric_name,
+                metric=self._metric,
+                tokens_per_s=rate,
+                elapsed=self.elapsed,
+            )
+            if on_progress is not None and on_progress(progress) is False:
+                cancelled = True
+            if cancelled or _is_cancelled(cancel):
+                cancelled = True
+                break
+        elapsed = time.perf_counter() - t0
+        rate = tokens_seen / elapsed if elapsed > 0 else 0.0
+        return self._finish(loss, norm, rate, cancelled, on_progress)
+
+    def _finish(self, loss, norm, rate, cancelled, on_progress) -> TrainResult:
+        c = self.config
+        if self.status == "diverged":
+            what = "loss" if not math.isfinite(loss) else "gradient norm"
+            message = (
+                f"the {what} became {_show(loss if what == 'loss' else norm)} at step {self.diverged_at}: "
+                f"stopped, kept the weights of step {self.step}; try a lower --lr or --clip"
+            )
+            self._acc = [0.0, 0.0, 0]
+            self._pending = None
+        elif cancelled:
+            self.status = "cancelled"
+            message = f"cancelled at step {self.step} of {c.steps}"
+        else:
+            self.status = "finished"
+            message = f"finished {c.steps} steps"
+        final = self.evaluate() if self.status == "finished" and c.eval_batches else None
+        metric_name = final[0] if final else self._metric_name
+        metric = final[1] if final else self._metric
+        chance = getattr(self.task, "chance", None)
+        solved = bool(metric is not None and hasattr(self.task, "is_solved") and self.task.is_solved(metric))
+        result_loss = self.history[-1]["loss"] if self.history else None
+        if self.run_dir is not None:
+            self._save(
+                status=self.status,
+                trainer_state=self.status != "diverged",
+                result={
+                    "metric_name": metric_name,
+                    "metric": metric,
+                    "loss": result_loss,
+                    "diverged_at": self.diverged_at,
+                    "elapsed": round(self.elapsed, 3),
+                    "message": message,
+                },
+            )
+        result = TrainResult(
+            status=self.status,
+            step=self.step,
+            steps=c.steps,
+            metric_name=metric_name,
+            metric=metric,
+            loss=result_loss,
+            elapsed=self.elapsed,
+            tokens_per_s=rate,
+            diverged_at=self.diverged_at,
+            history=tuple(self.history),
+            run_dir=self.run_dir,
+            message=message,
+            chance=chance,
+            solved=solved,
+        )
+        if on_progress is not None:
+            on_progress(
+                Progress(
+                    step=self.step,
+                    steps=c.steps,
+                    loss=loss,
+                    grad_norm=norm,
+                    metric_name=metric_name,
+                    metric=metric,
+                    tokens_per_s=rate,
+                    elapsed=self.elapsed,
+                    status=self.status,
+                    diverged_at=self.diverged_at,
+                    message=message,
+                )
+            )
+        self.model.eval()
+        return result
+
+    def _record(self, rate: float) -> None:
+        acc = self._acc
+        record = {
+            "step": self.step,
+            "loss": acc[0] / acc[2],
+            "grad_norm": acc[1] / acc[2],
+            "metric_name": self._metric_name,
+            "metric": self._metric,
+            "tokens_per_s": round(rate, 1),
+            "elapsed": round(self.elapsed, 3),
+        }
+        self._acc = [0.0, 0.0, 0]
+        self.history.append(record)
+        if self.run_dir is not None:
+            from rnn_tui.engine.checkpoint import append_metrics
+
+            append_metrics(self.run_dir, [record])
+
+    def _snapshot(self, loss: float, on_checkpoint) -> None:
+        from rnn_tui.engine.checkpoint import model_tensors, save_snapshot
+
+        path = save_snapshot(self.run_dir, self.model, self.step) if self.run_dir is not None else None
+        if on_checkpoint is not None:
+            tensors = {k: v.detach().cpu().numpy().copy() for k, v in model_tensors(self.model).items()}
+            on_checkpoint(Snapshot(self.step, loss, self._metric, tensors, path))
+
+    @property
+    def metric_name(self) -> str:
+        return self._metric_name
+
+    def evaluate(self, batches: int | None = None, seed: int | None = None) -> tuple[str, float]:
+        """The task metric averaged over fresh batches (a generator of their own, not the training one)."""
+        import torch
+
+        n = self.config.eval_batches if batches is None else batches
+        g = torch.Generator().manual_seed((self.config.seed if seed is None else seed) + 7919)
+        was_training = self.model.training
+        self.model.eval()
+        values, name = [], self._metric_name
+        with torch.no_grad():
+            for _ in range(max(1, n)):
+                batch = self.task.sample(self.config.batch, g)
+                name, value = self.task.metric(self.task.forward(self.model, batch), batch)
+                values.append(value)
+        self.model.train(was_training)
+        return name, sum(values) / len(values)
+
+    # ---- the run directory ------------------------------------------------------------------
+    def run_info(self, status: str, result: dict | None = None):
+        from rnn_tui.engine.checkpoint import RunInfo
+
+        return RunInfo(
+            model=self.model_config,
+            task=self.task.name,
+            task_options=self.task_options,
+            train=self.config.to_dict(),
+            vocab=list(self.task.vocab) if self.task.vocab is not None else None,
+            output_labels=list(self.task.output_labels) if self.task.output_labels is not None else None,
+            step=self.step,
+            status=status,
+            result=result or {},
+        )
+
+    def _save(self, status: str, trainer_state: bool = True, result: dict | None = None) -> None:
+        """Weights, trainer state, then config.json last: the config names the step the others hold."""
+        from rnn_tui.engine.checkpoint import save_model, save_trainer_state, write_config
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_model(self.run_dir, self.model, self.step)
+        if trainer_state:
+            tensors, meta = self._trainer_state()
+            save_trainer_state(self.run_dir, tensors, meta)
+        write_config(self.run_dir, self.run_info(status, result))
+
+    def _trainer_state(self) -> tuple[dict, dict]:
+        import torch
+
+        tensors: dict[str, Tensor] = {"rng": self.generator.get_state()}
+        opt = self.optimizer.state_dict()
+        scalars: dict[str, dict] = {}
+        for index, entry in opt["state"].items():
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"opt.{index}.{key}"] = value
+                else:
+                    scalars.setdefault(str(index), {})[key] = value
+        if self._pending is not None:
+            p = self._pending
+            tensors["pending.x"] = p["batch"].x
+            tensors["pending.y"] = p["batch"].y
+            if p["batch"].mask is not None:
+                tensors["pending.mask"] = p["batch"].mask
+            state = p["state"]
+            if state is not None:
+                h, cell = (state if isinstance(state, tuple) else (state, None))
+                tensors["pending.h"] = h
+                if cell is not None:
+                    tensors["pending.c"] = cell
+        meta = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "acc": list(self._acc),
+            "metric_name": self._metric_name,
+            "metric": self._metric,
+            "optimizer": self.config.optimizer,
+            "param_groups": [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]} for g in opt["param_groups"]],
+            "scalars": scalars,
+            "pending_pos": self._pending["pos"] if self._pending is not None else None,
+        }
+        return tensors, meta
+
+    def _load_trainer_state(self, tensors: dict, meta: dict) -> None:
+        import torch
+
+        from rnn_tui.engine.checkpoint import CheckpointError
+        from rnn_tui.engine.tasks.base import Batch
+
+        try:
+            state: dict[int, dict] = {}
+            for name, value in tensors.items():
+                if name.startswith("opt."):
+                    _, index, key = name.split(".", 2)
+                    state.setdefault(int(index), {})[key] = value
+            for index, entry in meta["scalars"].items():
+                state.setdefault(int(index), {}).update(entry)
+            groups = [dict(g) for g in meta["param_groups"]]
+            for g in groups:
+                if "betas" in g:
+                    g["betas"] = tuple(g["betas"])
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+            self.generator.set_state(tensors["rng"].to(torch.uint8))
+            self._acc = [float(meta["acc"][0]), float(meta["acc"][1]), int(meta["acc"][2])]
+            self._metric_name = meta["metric_name"]
+            self._metric = meta["metric"]
+            self.elapsed = float(meta["elapsed"])
+            if meta.get("pending_pos") is not None:
+                mask = tensors.get("pending.mask")
+                batch = Batch(x=tensors["pending.x"], y=tensors["pending.y"], mask=mask.bool() if mask is not None else None)
+                h, cell = tensors.get("pending.h"), tensors.get("pending.c")
+                carried = None if h is None else ((h, cell) if cell is not None else h)
+                self._pending = {"batch": batch, "pos": int(meta["pending_pos"]), "state": carried}
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise CheckpointError(f"{self.run_dir}: the trainer state does not fit this run ({e}); resume is not possible") from None
+        self._apply_hyperparameters()
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, task: "Task | None" = None, **overrides) -> "Trainer":
+        """Carry on a saved run: its weights, optimizer, data generator and history.
+
+        `overrides` change training settings (e.g. steps=2000 to train longer, a lower lr after
+        a divergence); a run whose optimizer state is missing or older than its weights (a
+        diverged run) goes on with a fresh optimizer and says so in `notes`.
+        """
+        from rnn_tui.engine.checkpoint import (
+            CheckpointError,
+            load_checkpoint,
+            load_model_tensors,
+            load_trainer_state,
+            read_metrics,
+            write_metrics,
+        )
+        from rnn_tui.engine.config import ConfigError
+        from rnn_tui.engine.tasks import get_task
+
+        run_dir = Path(run_dir)
+        ckpt = load_checkpoint(run_dir, metrics=False)
+        info = ckpt.info
+        if task is None:
+            task = get_task(info.task, **info.task_options)
+        elif task.name != info.task:
+            raise CheckpointError(f"{run_dir} was trained on task {info.task!r}, not {task.name!r}")
+        if info.vocab is not None and task.vocab is not None and list(task.vocab) != list(info.vocab):
+            raise CheckpointError(
+                f"{run_dir}: the task's vocabulary has changed since the run was saved "
+                f"({len(info.vocab)} tokens then, {len(task.vocab)} now): is it the same --text file?"
+            )
+        saved = dict(info.train)
+        saved.update({k: v for k, v in overrides.items() if v is not None})
+        config = TrainConfig.from_dict(saved)
+        trainer = cls(
+            task, config, model_config=info.model, run_dir=run_dir, task_options=info.task_options, _resuming=True
+        )
+        try:
+            load_model_tensors(trainer.model, ckpt.tensors)
+        except ConfigError as e:
+            raise CheckpointError(f"{run_dir}: {e}") from None
+        trainer.step = info.step
+        state = load_trainer_state(run_dir)
+        if state is not None and state[1].get("step") == info.step and state[1].get("optimizer") == config.optimizer:
+            trainer._load_trainer_state(*state)
+        else:
+            why = "it diverged" if info.status == "diverged" else "no matching optimizer state was saved"
+            trainer.notes.append(f"resuming at step {info.step} with a fresh optimizer: {why}")
+            trainer.generator.manual_seed(config.seed + info.step)
+            trainer.elapsed = float(info.result.get("elapsed") or 0.0)
+        records = [r for r in read_metrics(run_dir) if r["step"] <= info.step]
+        write_metrics(run_dir, records)
+        trainer.history = records
+        if info.step >= config.steps:
+            trainer.notes.append(f"the run already has {info.step} steps: pass more --steps to train on")
+        return trainer
+
+
+def train(task: "Task", config: TrainConfig, **kwargs) -> TrainResult:
+    """Build a Trainer and run it: keyword arguments go to Trainer() and run() as they fit."""
+    run_keys = ("on_progress", "on_checkpoint", "cancel")
+    run_kwargs = {k: kwargs.pop(k) for k in run_keys if k in kwargs}
+    return Trainer(task, config, **kwargs).run(**run_kwargs)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _is_bias(name: str) -> bool:
+    return name.split(".")[-1].startswith("bias")
+
+
+def _scored(batch: "Batch") -> bool:
+    """Whether a batch has any scored target (an all-unscored window would give a NaN mean)."""
+    from rnn_tui.engine.tasks.base import IGNORE
+
+    if batch.mask is not None:
+        return bool(batch.mask.any())
+    if not batch.y.dtype.is_floating_point:
+        return bool((batch.y != IGNORE).any())
+    return True
+
+
+def _detach(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def _check_new_run_dir(run_dir: Path) -> None:
+    from rnn_tui.engine.checkpoint import CONFIG_FILE, CheckpointError, MODEL_FILE
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is a file, not a folder: choose another --out")
+    if (run_dir / CONFIG_FILE).exists() or (run_dir / MODEL_FILE).exists():
+        raise CheckpointError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
+
+
+def _show(x: float) -> str:
+    return "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
