@@ -159,6 +159,11 @@ def _params(trace: Trace) -> dict[str, Tensor]:
 
 def _records(trace: Trace, P: dict[str, Tensor]) -> list[dict]:
     """One record per layers entry, as `backward_layer` reads it (reading order)."""
+    if trace.extras.get("interventions"):
+        raise GradFlowError(
+            "this trace holds values by hand (interventions), so its cells no longer follow their "
+            "equations: trace the sequence again without them to see its gradient flow"
+        )
     cfg = trace.config
     dt = _dtype(trace)
     T = trace.T
@@ -350,6 +355,7 @@ def _flow(trace: Trace, P: dict, recs: list[dict], sources, max_elements: int = 
     src = default_sources(trace) if sources is None else np.asarray(sorted(set(int(s) for s in sources)), dtype=np.int64)
     if src.size and (src.min() < 0 or src.max() >= R):
         raise GradFlowError(f"flow sources must be output rows 0..{R - 1}")
+    src = src[scored[src]]  # an unscored row has no loss of its own
     flows = [np.full((R, T), np.nan) for _ in recs]
     flows_c = [np.full((R, T), np.nan) if cfg.has_cell_state else None for _ in recs]
     causal = cfg.head == "step" and not cfg.bidirectional
