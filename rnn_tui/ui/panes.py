@@ -8,12 +8,16 @@ construction defines `create(context)` (context: {"tasks": [...]}).
 from __future__ import annotations
 
 from rnn_tui.ui.widgets.explore_pane import ExplorePane
+from rnn_tui.ui.widgets.gradients_pane import GradientsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
 from rnn_tui.ui.widgets.pane import Pane
+from rnn_tui.ui.widgets.training_pane import TrainingPane
 
 PANES: list[type[Pane]] = [
     ExplorePane,
     ModelPane,
+    GradientsPane,
+    TrainingPane,
 ]
 
 

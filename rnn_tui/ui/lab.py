@@ -1,0 +1,273 @@
+"""Engine work behind the analysis panes (gradients, training, interventions, time-lapse),
+run in their thread workers. Everything starts from a `Trace` the explorer already holds:
+
+    model_for(trace, tensors)     the model that made it (its config and weights), or other weights
+    model_input(trace)            the input it read: token ids recovered from one-hot or embedding
+                                  rows, or the raw vectors
+    retrace(trace, ...)           the same sequence through other weights, or with values held
+    gradflow(trace)               every gradient-flow quantity (engine.gradflow)
+    training_task(request, trace) the task to train the model on: the request's task, or, for free
+                                  text, next-token prediction over the input's own tokens
+
+torch is imported inside these functions only: this module is cheap to import.
+
+`Lab` is the explorer's shared workbench (one per app): the weights the trainer produced and the
+snapshots it took, which the time-lapse pane scrubs through. Panes reach it with `lab_for(widget)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnn_tui.engine.records import Trace
+from rnn_tui.engine.tasks.base import Task, TaskError, TrainDefaults
+from rnn_tui.ui.source import FREE_TEXT, TraceRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rnn_tui.engine.gradflow import GradFlowReport
+
+
+class LabError(ValueError):
+    """Work the lab cannot do on this trace; the message is one line for the person."""
+
+
+# ---- the model and input behind a trace ------------------------------------------------------
+def token_ids(trace: Trace) -> np.ndarray | None:
+    """(T,) the token ids a one-hot or embedding model read, recovered from its input vectors
+    (each one-hot row, or the one embedding row equal to it); None for raw vectors, or when the
+    ids cannot be recovered (two equal embedding rows)."""
+    cfg = trace.config
+    X = np.asarray(trace.inputs)
+    if cfg.input_mode == "onehot":
+        ids = X.argmax(axis=1)
+        if not np.array_equal(X, np.eye(cfg.vocab_size, dtype=X.dtype)[ids]):
+            return None
+        return ids
+    if cfg.input_mode == "embedding":
+        E = np.asarray(trace.params["embedding.weight"]).astype(X.dtype)
+        match = (X[:, None, :] == E[None, :, :]).all(-1)  # (T, vocab)
+        if not np.all(match.sum(1) == 1):
+            return None
+        return match.argmax(1)
+    return None
+
+
+def model_input(trace: Trace):
+    """What `run_trace` needs to read the trace's sequence again: ids (T,) or vectors (T, I)."""
+    if trace.config.input_mode == "vectors":
+        return np.asarray(trace.inputs)
+    ids = token_ids(trace)
+    if ids is None:
+        raise LabError("the input tokens cannot be recovered from this trace's input vectors")
+    return ids
+
+
+def model_for(trace: Trace, tensors: dict | None = None):
+    """The model of the trace's config holding `tensors` (default: the trace's own weights),
+    in the trace's precision."""
+    import torch  # noqa: F401
+
+    from rnn_tui.engine.model import build_model
+
+    model = build_model(trace.config, seed=0)
+    if trace.dtype == "float64":
+        model = model.double()
+    model.load_tensors(trace.params if tensors is None else tensors)
+    model.eval()
+    return model
+
+
+def retrace(trace: Trace, tensors: dict | None = None, interventions: Sequence = ()) -> Trace:
+    """The trace's sequence, targets and labels run again: through other weights (a snapshot,
+    weights being trained), and/or with values held by hand (`engine.trace.Intervention`)."""
+    import torch
+
+    from rnn_tui.engine.trace import run_trace
+
+    model = model_for(trace, tensors)
+    x = torch.as_tensor(model_input(trace))
+    return run_trace(
+        model, x, trace.targets, tokens=trace.tokens, vocab=trace.vocab, dtype=trace.dtype,
+        interventions=list(interventions),
+    )
+
+
+def gradflow(trace: Trace) -> "GradFlowReport":
+    """Every gradient-flow quantity of the trace (see `rnn_tui.engine.gradflow`)."""
+    from rnn_tui.engine.gradflow import analyze_gradflow
+
+    return analyze_gradflow(trace, token_ids=token_ids(trace) if trace.config.input_mode == "embedding" else None)
+
+
+def numpy_tensors(model) -> dict[str, np.ndarray]:
+    """A model's weights as numpy copies, safe to hand to another thread."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.tensors().items()}
+
+
+# ---- training ----------------------------------------------------------------------------------
+class TextTask(Task):
+    """Next-token prediction over one sequence of token ids: the input text's own tokens.
+
+    Each training sequence is a window of `seq_len` consecutive tokens at a random place;
+    the target of step t is token t+1.
+    """
+
+    name = "text"
+    head = "step"
+    loss_name = "ce"
+    metric_name = "accuracy"
+
+    def __init__(self, ids: np.ndarray, vocab: list[str], seq_len: int = 64):
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size < 2:
+            raise TaskError("the input needs at least two tokens to learn the next one")
+        self.ids = ids
+        self.vocab = list(vocab)
+        self.output_labels = list(vocab)
+        self.seq_len = int(min(seq_len, ids.size - 1))
+        self.chance = 1.0 / max(len(vocab), 1)
+        self.defaults = TrainDefaults(steps=300, batch=16, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=10)
+
+    @property
+    def description(self) -> str:
+        return "next-token prediction over the input's own tokens"
+
+    @property
+    def mode(self) -> str:
+        return "lm"
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {}
+
+    def sample(self, batch_size: int, generator):
+        import torch
+
+        from rnn_tui.engine.tasks.base import Batch
+
+        ids = torch.as_tensor(self.ids)
+        L = self.seq_len
+        starts = torch.randint(0, ids.numel() - L, (batch_size,), generator=generator)  # (B,)
+        offsets = starts[:, None] + torch.arange(L + 1)[None]  # (B, L + 1)
+        window = ids[offsets]
+        return Batch(x=window[:, :-1], y=window[:, 1:])
+
+    def example(self, seed: int = 0):
+        import torch
+
+        from rnn_tui.engine.tasks.base import Example
+
+        x = torch.as_tensor(self.ids)
+        targets = [int(t) for t in self.ids[1:]] + [None]
+        return Example(tokens=[self.vocab[i] for i in self.ids], x=x, targets=targets)
+
+
+def training_task(request: TraceRequest, trace: Trace) -> Task:
+    """The task the model on screen is trained on (same model config as the trace)."""
+    if request.task == FREE_TEXT:
+        ids = token_ids(trace)
+        if ids is None or trace.vocab is None:
+            raise LabError("this input cannot be trained on: its tokens are not recoverable")
+        return TextTask(ids, trace.vocab)
+    from rnn_tui.engine.tasks import get_task
+
+    task = get_task(request.task)
+    return task
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """The weights at one step of a run, for the time-lapse (numpy copies by torch name)."""
+
+    step: int
+    loss: float
+    metric: float | None
+    tensors: dict
+
+
+# ---- the shared workbench ---------------------------------------------------------------------
+@dataclass
+class Lab:
+    """What the analysis panes share: the trainer's snapshots and the weights it produced."""
+
+    snapshots: list[SnapshotRecord] = field(default_factory=list)
+    snapshot_config: Any = None  # the ModelConfig the snapshots fit
+    run_label: str = ""  # what produced the snapshots ("training in the explorer", a run directory)
+    original_tensors: Any = None  # the source's weights before training first replaced them
+    adopted: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_snapshot(self, config, record: SnapshotRecord, label: str) -> None:
+        with self._lock:
+            if self.snapshot_config != config or self.run_label != label:
+                self.snapshots = []
+                self.snapshot_config = config
+                self.run_label = label
+            self.snapshots = [s for s in self.snapshots if s.step != record.step] + [record]
+            self.snapshots.sort(key=lambda s: s.step)
+
+    def replace_snapshots(self, config, records: list[SnapshotRecord], label: str) -> None:
+        with self._lock:
+            self.snapshots = sorted(records, key=lambda s: s.step)
+            self.snapshot_config = config
+            self.run_label = label
+
+    def current_snapshots(self) -> tuple[Any, list[SnapshotRecord], str]:
+        with self._lock:
+            return self.snapshot_config, list(self.snapshots), self.run_label
+
+    def adopt(self, source, tensors: dict | None) -> bool:
+        """Hand trained weights to the trace source, so rebuilds (a new input) keep them; None
+        gives back the weights it had before. False when the source takes no weights."""
+        if not hasattr(source, "tensors"):
+            return False
+        if not self.adopted:
+            self.original_tensors = source.tensors
+            self.adopted = True
+        source.tensors = self.original_tensors if tensors is None else tensors
+        return True
+
+
+def lab_for(node) -> Lab:
+    """The app's workbench, made on first use."""
+    app = node.app
+    lab = app.__dict__.get("_rnn_tui_lab")
+    if lab is None:
+        lab = Lab()
+        app.__dict__["_rnn_tui_lab"] = lab
+    return lab
+
+
+def source_for(node):
+    """The trace source the explorer was opened with."""
+    source = getattr(node.screen, "source", None)
+    return source if source is not None else getattr(node.app, "source", None)
+
+
+def load_run_snapshots(run_dir: str) -> tuple[Any, list[SnapshotRecord]]:
+    """The snapshots a training run saved on disk (`rnn-tui train ... --snapshot-every N`):
+    (model config, records), with each snapshot's loss from metrics.jsonl where logged."""
+    from rnn_tui.engine.checkpoint import list_snapshots, load_tensors, read_config, read_metrics
+
+    info = read_config(run_dir)
+    found = list_snapshots(run_dir)
+    if not found:
+        raise LabError(f"{run_dir} holds no snapshots: train with snapshots to scrub through them")
+    losses = {r["step"]: r for r in read_metrics(run_dir)}
+    records = []
+    for step, path in found:
+        tensors, _ = load_tensors(path)
+        record = losses.get(step, {})
+        loss = record.get("loss")
+        records.append(SnapshotRecord(
+            step=step,
+            loss=float("nan") if loss is None else float(loss),
+            metric=record.get("metric"),
+            tensors={k: v.detach().cpu().numpy() for k, v in tensors.items()},
+        ))
+    return info.model, records

@@ -1,0 +1,87 @@
+"""The base of the analysis tabs (Gradients, Training, Compare, Interventions, Saturation,
+Time-lapse): a focusable pane, so its key bindings work (and show in the footer) while its tab
+is open, that does its work only while it is on screen.
+
+A subclass implements `refresh_analysis()`: called when the pane is shown and whenever the view
+changes while it is shown (a new trace, another step, layer or unit). It starts thread workers
+for anything slow; their results come back as messages and are checked against the trace they
+were computed for, so a late answer for an old trace is dropped.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import Input
+
+from rnn_tui.ui.lab import Lab, lab_for, source_for
+from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.pane import Pane
+
+
+class AnalysisPane(Pane, can_focus=True):
+    DEFAULT_CSS = """
+    AnalysisPane { height: 1fr; layout: vertical; }
+    AnalysisPane:focus { background-tint: $foreground 0%; }
+    """
+
+    @property
+    def lab(self) -> Lab:
+        return lab_for(self)
+
+    @property
+    def source(self):
+        return source_for(self)
+
+    @property
+    def shown(self) -> bool:
+        """On screen: mounted, and its tab is the open one."""
+        if not self.is_mounted:
+            return False
+        node = self
+        while node is not None and node is not self.screen:
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def on_show(self, event: events.Show) -> None:
+        self.call_after_refresh(self._claim_focus)
+        self.refresh_analysis()
+
+    def _claim_focus(self) -> None:
+        focused = self.screen.focused
+        if isinstance(focused, Input) and focused.display and self.screen.is_active:
+            outside = True
+            node = focused
+            while node is not None:
+                if node is self:
+                    outside = False
+                    break
+                node = node.parent
+            if outside and self._visible(focused):
+                return  # the person is typing elsewhere
+        if focused is None or not self._within(focused):
+            self.focus()
+
+    def _within(self, widget) -> bool:
+        node = widget
+        while node is not None:
+            if node is self:
+                return True
+            node = node.parent
+        return False
+
+    def _visible(self, widget) -> bool:
+        node = widget
+        while node is not None and node is not self.screen:
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def watch_view(self, old: View | None, new: View | None) -> None:
+        if self.shown:
+            self.refresh_analysis()
+
+    def refresh_analysis(self) -> None:  # pragma: no cover - every subclass overrides it
+        """Bring what is drawn up to date with `self.view` (start workers as needed)."""
