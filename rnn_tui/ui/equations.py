@@ -65,6 +65,14 @@ def layer_input(trace: Trace, entry: LayerTrace) -> np.ndarray:
     return np.concatenate(below, axis=1)  # (T, D*H)
 
 
+def _prev(states: np.ndarray, initial: np.ndarray, direction: str, t: int) -> np.ndarray:
+    """The state step t reads: h_{t-1} going forward, h_{t+1} in reverse (the initial state at
+    the first step read) — one row of LayerTrace.h_prev, without building the whole matrix."""
+    if direction == "forward":
+        return initial if t == 0 else states[t - 1]
+    return initial if t == len(states) - 1 else states[t + 1]
+
+
 def _row(params: dict, name: str, rows: slice | int) -> np.ndarray | None:
     w = params.get(name)
     return None if w is None else np.asarray(w, dtype=np.float64)[rows]
@@ -77,7 +85,7 @@ def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEq
     suffix = "_" + entry.name  # "_l0", "_l1_reverse"
     p = trace.params
     x = np.asarray(layer_input(trace, entry)[t], dtype=np.float64)  # (I,)
-    h_prev = np.asarray(entry.h_prev[t], dtype=np.float64)  # (H,)
+    h_prev = np.asarray(_prev(entry.h, entry.h0, entry.direction, t), dtype=np.float64)  # (H,)
     prev = "t-1" if entry.direction == "forward" else "t+1"
     hp = f"h_{{{prev}}}"
     token = trace.tokens[t] if t < len(trace.tokens) else ""
@@ -120,7 +128,7 @@ def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEq
 
     elif cfg.cell.startswith("lstm"):
         peep = cfg.cell == "lstm-peephole"
-        c_prev = np.asarray(entry.c_prev[t], dtype=np.float64)
+        c_prev = np.asarray(_prev(entry.c, entry.c0, entry.direction, t), dtype=np.float64)
         c_t = float(entry.c[t, j])
         reads.append((f"c_{{{prev}}}", float(c_prev[j])))
         for k, g in enumerate(("i", "f", "g", "o")):

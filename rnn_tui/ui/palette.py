@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
 
 from rnn_tui.engine.config import ModelConfig
@@ -130,7 +131,13 @@ class Scale:
         return out.astype(np.int16)
 
     def label(self) -> str:
-        return f"{_short(self.lo)} … {_short(self.hi)}"
+        """"±1", "±2.37", "0…1": the range in a few cells."""
+        if self.kind == "diverging" and self.lo == -self.hi:
+            return f"±{_short(self.hi)}"
+        return f"{_short(self.lo)}…{_short(self.hi)}"
+
+    def ends(self) -> tuple[str, str]:
+        return _short(self.lo), _short(self.hi)
 
 
 def _short(v: float) -> str:
@@ -138,7 +145,7 @@ def _short(v: float) -> str:
         return "0"
     if abs(v) >= 100 or abs(v) < 0.01:
         return f"{v:.2g}"
-    return f"{v:.2f}"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
 def _bound(values: np.ndarray) -> float:
@@ -186,42 +193,53 @@ def glyph(level: int) -> str:
 
 @dataclass(frozen=True)
 class CellLook:
-    """What one heatmap cell of each level looks like: Rich styles and the text drawn."""
+    """One heatmap cell of each level, ready to draw: index by level (0 .. LEVELS-1; -1, the
+    last entry, is NaN). `marked` is the current step's column, `cursor` the cell at the
+    current step and selected unit."""
 
-    styles: tuple[Style, ...]  # index level (0 .. LEVELS-1); the last entry is for NaN
-    texts: tuple[str, ...]
-    marked: tuple[Style, ...]  # the same, for the current step's column
-    cursor: tuple[Style, ...]  # the cell at the current step and selected unit
+    plain: tuple[Segment, ...]
+    marked: tuple[Segment, ...]
+    cursor: tuple[Segment, ...]
+
+    @property
+    def styles(self) -> tuple[Style, ...]:
+        return tuple(s.style for s in self.plain)  # type: ignore[misc]
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(s.text for s in self.plain)
 
 
 @lru_cache(maxsize=64)
 def cell_look(palette: Palette, kind: str, mode: str, width: int, base: Style) -> CellLook:
-    """Styles and texts for every level of one scale kind; `base` carries the widget's colours."""
+    """Segments for every level of one scale kind; `base` carries the widget's colours.
+
+    colour: a background colour per level; the current step is a thin bar "▏", the cursor "◆".
+    glyph (monochrome) and glyph+colour (16 colours): the glyph ramp carries the value; the
+    current step is underlined and bold, the cursor reversed.
+    """
     if palette.glyphs:
         mode = "glyph"
     colours = _ramp(palette.diverging if kind == "diverging" else palette.sequential, LEVELS)
     colours.append(Color.parse(palette.nan))
-    marker = Color.parse(palette.marker)
-    styles, texts, marked, cursor = [], [], [], []
+    marker = Style(color=Color.parse(palette.marker), bold=True)
+    plain, marked, cursor = [], [], []
     for level, colour in enumerate(colours):
         lvl = level if level < LEVELS else -1
         if mode == "colour":
             style = base + Style(bgcolor=colour)
-            text = " " * width
-            styles.append(style)
-            marked.append(style + Style(color=marker))
-            cursor.append(style + Style(color=marker, bold=True))
-            texts.append(text)
+            plain.append(Segment(" " * width, style))
+            marked.append(Segment("▏" + " " * (width - 1), style + marker))
+            cursor.append(Segment(("▏◆" if width >= 2 else "◆") + " " * (width - 2), style + marker))
         else:
-            g = glyph(lvl)
             style = base + (Style(color=colour) if mode == "glyph+colour" else Style())
             if lvl < 0:
                 style += Style(bold=True)
-            styles.append(style)
-            marked.append(style + Style(underline=True, bold=True))
-            cursor.append(style + Style(reverse=True))
-            texts.append(g * width)
-    return CellLook(tuple(styles), tuple(texts), tuple(marked), tuple(cursor))
+            text = glyph(lvl) * width
+            plain.append(Segment(text, style))
+            marked.append(Segment(text, style + Style(underline=True, bold=True)))
+            cursor.append(Segment(text, style + Style(reverse=True)))
+    return CellLook(tuple(plain), tuple(marked), tuple(cursor))
 
 
 def legend_cells(palette: Palette, kind: str, mode: str, base: Style, n: int) -> list[tuple[str, Style]]:

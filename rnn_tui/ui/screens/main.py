@@ -51,12 +51,14 @@ def one_line(error: BaseException) -> str:
 class MainScreen(Screen):
     BINDINGS = bindings()
 
-    view: reactive[View | None] = reactive(None)
-    busy: reactive[str] = reactive(LOADING)
-    request: reactive[TraceRequest | None] = reactive(None)
-    playing: reactive[bool] = reactive(False)
-    speed: reactive[float] = reactive(4.0)
-    error: reactive[str] = reactive("")
+    # the screen draws nothing itself: its state is bound down to the panes (repaint=False, or
+    # every step would redraw the whole screen)
+    view: reactive[View | None] = reactive(None, repaint=False)
+    busy: reactive[str] = reactive(LOADING, repaint=False)
+    request: reactive[TraceRequest | None] = reactive(None, repaint=False)
+    playing: reactive[bool] = reactive(False, repaint=False)
+    speed: reactive[float] = reactive(4.0, repaint=False)
+    error: reactive[str] = reactive("", repaint=False)
 
     def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None) -> None:
         super().__init__()

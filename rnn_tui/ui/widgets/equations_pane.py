@@ -2,35 +2,54 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from rich.cells import cell_len
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from rnn_tui.ui.equations import num, numeric, step_equations
 from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.lines_view import Line, LinesView
 from rnn_tui.ui.widgets.pane import Pane
 
 
-def render_equations(view: View, width: int = 80) -> Text:
+def wrap_at_operators(text: str, width: int, indent: int) -> list[str]:
+    """Break a long equation before its operators (+, −, =), never inside a number; lines after
+    the first are indented so the operators line up under the equation."""
+    chunks, start = [], 0
+    for k in range(1, len(text) - 1):
+        if text[k] == " " and text[k + 1] in "+−=" and (k + 2 >= len(text) or text[k + 2] == " "):
+            chunks.append(text[start:k])
+            start = k
+    chunks.append(text[start:])
+    lines = [chunks[0]]
+    for chunk in chunks[1:]:
+        if cell_len(lines[-1]) + cell_len(chunk) <= width:
+            lines[-1] += chunk
+        else:
+            lines.append(" " * indent + chunk.lstrip())
+    return lines
+
+
+def render_equations(view: View, width: int = 80) -> list[Line]:
     """The step worked by hand: what it reads, then each equation, symbols over numbers."""
     trace = view.trace
     entry = view.entry
     se = step_equations(trace, entry, view.step, view.unit)
-    out = Text()
-    out.append(f"t = {se.t}", style="bold")
-    out.append(f"  x_t = {se.token!r}   unit j = {se.unit}   {entry.name} ({entry.direction})\n", style="")
-    reads = "   ".join(f"{name}[j] = {num(v)}" for name, v in se.reads)
-    out.append(f"reads  {reads}\n", style="dim")
+    width = max(width, 20)
+    lines: list[Line] = [
+        ((f"t = {se.t}", "bold"), (f"   x_t = {se.token!r}   unit j = {se.unit}   {entry.name} ({entry.direction})", "")),
+        (("reads  " + "   ".join(f"{name}[j] = {num(v)}" for name, v in se.reads), "dim"),),
+    ]
     for eq in se.equations:
-        out.append("\n")
-        out.append(eq.lhs, style="bold")
-        out.append(f" = {eq.symbolic}\n", style="italic")
-        pad = " " * len(eq.lhs)
-        out.append(f"{pad} = ")
-        out.append(numeric(eq), style="bold")
-        out.append("\n")
-    return out
+        lines.append(())
+        indent = cell_len(eq.lhs) + 1
+        for k, text in enumerate(wrap_at_operators(f"{eq.lhs} = {eq.symbolic}", width, indent)):
+            if k == 0:
+                lines.append(((eq.lhs, "bold"), (text[len(eq.lhs):], "italic")))
+            else:
+                lines.append(((text, "italic"),))
+        for text in wrap_at_operators(" " * indent + "= " + numeric(eq), width, indent):
+            lines.append(((text, "bold"),))
+    return lines
 
 
 class EquationsPane(Pane):
@@ -39,12 +58,10 @@ class EquationsPane(Pane):
 
     DEFAULT_CSS = """
     EquationsPane { height: 1fr; }
-    EquationsPane VerticalScroll { height: 1fr; }
     """
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Static(id="equations-text")
+        yield LinesView(id="equations-text")
 
     def watch_view(self) -> None:
         self._update()
@@ -55,11 +72,17 @@ class EquationsPane(Pane):
     def on_mount(self) -> None:
         self._update()
 
+    def on_resize(self) -> None:
+        self._update()
+
+    def on_show(self) -> None:
+        self._update()
+
     def _update(self) -> None:
-        if not self.is_mounted:
+        if not self.is_mounted or not self.display:
             return
-        text = self.query_one("#equations-text", Static)
+        text = self.query_one(LinesView)
         if self.view is None:
-            text.update(Text(self.busy or "", style="dim"))
+            text.set_lines([((self.busy or "", "dim"),)])
             return
-        text.update(render_equations(self.view, self.size.width))
+        text.set_lines(render_equations(self.view, self.size.width - 1))

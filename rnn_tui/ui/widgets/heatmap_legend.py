@@ -1,16 +1,15 @@
-"""Under the heatmaps: the colour scale of each kind of matrix, and the exact value under the
+"""Over the heatmaps: the colour scale of each kind of matrix, and the exact value under the
 mouse (or, when the mouse is elsewhere, under the cursor: current step, selected unit)."""
 
 from __future__ import annotations
 
 import numpy as np
-from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from rnn_tui.ui.palette import Scale, legend_cells, matrix, matrix_names, palette_for_theme, scale_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.heatmap_view import render_mode
+from rnn_tui.ui.widgets.lines_view import Line, LinesView
 
 
 def exact(value: float, dtype: str) -> str:
@@ -18,21 +17,35 @@ def exact(value: float, dtype: str) -> str:
     return str(np.float32(value) if dtype == "float32" else np.float64(value))
 
 
-class HeatmapLegend(Widget):
+class HeatmapLegend(LinesView):
     DEFAULT_CSS = """
-    HeatmapLegend { height: 2; }
+    HeatmapLegend { height: 2; overflow: hidden hidden; }
     """
 
-    view: reactive[View | None] = reactive(None)
-    hover: reactive[tuple[str, int, int] | None] = reactive(None)  # (matrix, step, unit)
+    view: reactive[View | None] = reactive(None, repaint=False)
+    hover: reactive[tuple[str, int, int] | None] = reactive(None, repaint=False)  # (matrix, step, unit)
 
     def on_mount(self) -> None:
-        self.watch(self.app, "theme", lambda *_: self.refresh(), init=False)
+        self.watch(self.app, "theme", lambda *_: self._update(), init=False)
+        self._update()
 
-    def readout(self) -> Text:
+    def watch_view(self) -> None:
+        self._update()
+
+    def watch_hover(self) -> None:
+        self._update()
+
+    def on_resize(self) -> None:
+        self._update()
+
+    def _update(self) -> None:
+        if self.is_mounted:
+            self.set_lines([self.scales(), self.readout()])
+
+    def readout(self) -> Line:
         view = self.view
         if view is None:
-            return Text("")
+            return ()
         name, t, unit = self.hover or (view.matrix, view.step, view.unit)
         trace = view.trace
         if name not in matrix_names(trace.config) or not (0 <= t < trace.T):
@@ -40,14 +53,14 @@ class HeatmapLegend(Widget):
         value = matrix(view.entry, name)[t, unit]
         source = "mouse" if self.hover else "cursor"
         token = trace.tokens[t] if t < len(trace.tokens) else ""
-        out = Text()
-        out.append(f"{name}", style="bold")
-        out.append(f"[t={t} {token!r}, unit {unit}] = ")
-        out.append(exact(value, trace.dtype), style="bold")
-        out.append(f"   ({source}; {view.entry.name})", style="dim")
-        return out
+        return (
+            (name, "bold"),
+            (f"[t={t} {token!r}, unit {unit}] = ", ""),
+            (exact(value, trace.dtype), "bold"),
+            (f"   ({source}; {view.entry.name})", "dim"),
+        )
 
-    def groups(self, view: View) -> list[tuple[list[str], "Scale"]]:
+    def groups(self, view: View) -> list[tuple[list[str], Scale]]:
         """Matrices that share a scale, grouped, for this trace and layer (cached)."""
         cached = getattr(self, "_groups", None)
         if cached is not None and cached[0] is view.trace and cached[1] == (view.layer, view.direction):
@@ -61,29 +74,19 @@ class HeatmapLegend(Widget):
         self._groups = (view.trace, (view.layer, view.direction), result)
         return result
 
-    def scales(self) -> Text:
+    def scales(self) -> Line:
         view = self.view
-        out = Text()
         if view is None:
-            return out
+            return ()
         palette = palette_for_theme(self.app.theme)
         mode = render_mode(self.app, palette)
         groups = sorted(self.groups(view), key=lambda g: view.matrix not in g[0])  # focused first
         cells = 12 if self.size.width >= 100 else 6
+        pieces = []
         for names, scale in groups:
-            lo, hi = scale.label().split(" … ")
-            out.append(f"{','.join(names)} ", style="bold")
-            out.append(f"{lo} ")
-            for text, style in legend_cells(palette, scale.kind, mode, self.rich_style, cells):
-                out.append(text, style=style)
-            out.append(f" {hi}  ")
-        return out
-
-    def render(self) -> Text:
-        scales, readout = self.scales(), self.readout()
-        for line in (scales, readout):
-            line.no_wrap, line.overflow = True, "ellipsis"
-        return Text("\n", no_wrap=True, overflow="ellipsis").join([scales, readout])
-
-    def watch_view(self) -> None:
-        self.refresh()
+            lo, hi = scale.ends()
+            pieces.append((f"{','.join(names)} ", "bold"))
+            pieces.append((f"{lo} ", ""))
+            pieces.extend(legend_cells(palette, scale.kind, mode, self.rich_style, cells))
+            pieces.append((f" {hi}  ", ""))
+        return tuple(pieces)

@@ -18,8 +18,8 @@ class HeatmapPane(Pane):
     """
 
     def compose(self) -> ComposeResult:
-        yield HeatmapView().data_bind(HeatmapPane.view, HeatmapPane.busy)
         yield HeatmapLegend().data_bind(HeatmapPane.view)
+        yield HeatmapView().data_bind(HeatmapPane.view, HeatmapPane.busy)
 
     def on_heatmap_view_hover(self, message: HeatmapView.Hover) -> None:
         message.stop()

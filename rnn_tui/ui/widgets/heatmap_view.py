@@ -1,10 +1,12 @@
-"""Units x time heatmaps, drawn line by line (Textual's line API) from cached strips.
+"""Units x time heatmaps, drawn line by line (Textual's line API) from cached rows.
 
-One row per hidden unit, one column per step, windowed around the current step; several
-matrices (h, c, every gate) side by side when the width allows. Rendering a line is an index per
-cell into pre-built styles (`palette.cell_look`), so a step at 200x60 stays well inside a frame.
+One row per hidden unit, one column per step; several matrices (h, c, every gate) side by side
+when the width allows. The time window moves in jumps (when the current step nears its edge), so
+most steps change two columns only: the widget then refreshes just those columns, and a line is
+its cached row with the marked cells patched in. That keeps a step at 200x60 within a frame and
+the bytes sent over a slow link small.
 
-    row 0   matrix titles and scales        h  -1 … 1       │ i  0 … 1
+    row 0   matrix titles and scales        h ±1            │ i 0…1
     row 1   time axis, ▼ at the current step    10   ▼      │
     row 2+  "▶ 12 " gutter, then cells       ██████████████ │ ████████
 """
@@ -13,16 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.filter import ANSIToTruecolor
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
 from rnn_tui.ui.palette import (
+    CellLook,
     Palette,
     Scale,
     cell_look,
@@ -36,11 +40,12 @@ from rnn_tui.ui.state import View
 
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
+WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """Where everything goes for one size and view; recomputed only when those change."""
+    """Where everything goes for one size and view."""
 
     panels: tuple[str, ...]  # matrix names, left to right
     cell: int  # terminal cells per step (1 or 2)
@@ -65,10 +70,11 @@ class Geometry:
 
 
 def layout(names: list[str], focus: str, show_all: bool, T: int, H: int, step: int,
-           width: int, height: int, top: int, unit: int | None) -> Geometry:
+           width: int, height: int, top: int, unit: int | None, start: int | None = None) -> Geometry:
     """Fit as many matrices as keep MIN_STEPS steps each (the focused one always among them),
-    two cells per step where they fit; centre the time window on `step`; scroll the unit rows
-    from `top` just enough to show `unit` (None: leave them where they are)."""
+    two cells per step where WIDE_STEPS fit; keep the time window from `start` while `step`
+    stays clear of its edges, else centre it on `step`; scroll the unit rows from `top` just
+    enough to show `unit` (None: leave them where they are)."""
     gutter = len(str(max(H - 1, 0))) + 2
     avail = max(width - gutter, 1)
     candidates = names if show_all else [focus]
@@ -76,7 +82,8 @@ def layout(names: list[str], focus: str, show_all: bool, T: int, H: int, step: i
     for k in range(len(candidates), 0, -1):
         for cw in (2, 1):
             per = (avail - (k - 1)) // k  # panel width with k-1 gaps
-            if per // cw >= min(MIN_STEPS, T) or (k == 1 and cw == 1):
+            need = WIDE_STEPS if cw == 2 else MIN_STEPS
+            if per // cw >= min(need, T) or (k == 1 and cw == 1):
                 i = candidates.index(focus) if focus in candidates else 0
                 lo = min(max(i - k // 2, 0), len(candidates) - k)
                 chosen, cell = candidates[lo : lo + k], cw
@@ -86,7 +93,12 @@ def layout(names: list[str], focus: str, show_all: bool, T: int, H: int, step: i
         break
     k = len(chosen)
     steps = max(min((avail - (k - 1)) // k // cell, T), 1)
-    start = min(max(step - steps // 2, 0), max(T - steps, 0))
+    margin = steps // 8
+    if start is None or not (start + margin <= step < start + steps - margin) or start + steps > T:
+        start = step - steps // 2
+    start = min(max(start, 0), max(T - steps, 0))
+    if not start <= step < start + steps:  # the clamp above keeps this, but be sure
+        start = min(max(step - steps // 2, 0), max(T - steps, 0))
     rows = max(height - HEADER_ROWS, 0)
     if rows and unit is not None:
         if unit < top:
@@ -125,7 +137,7 @@ class HeatmapView(Widget, can_focus=True):
     HeatmapView { height: 1fr; min-height: 3; }
     """
 
-    view: reactive[View | None] = reactive(None)
+    view: reactive[View | None] = reactive(None, repaint=False)
     busy: reactive[str] = reactive("")  # shown instead of the maps while there is no trace
 
     class Hover(Message):
@@ -145,23 +157,35 @@ class HeatmapView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._top = 0
+        self._start: int | None = None
         self._shown_unit: int | None = None  # the selected unit the rows last scrolled to
-        self._trace_gen = 0  # bumped when the trace (or layer) changes: keys the caches
+        self._trace_gen = 0  # bumped when the trace changes: keys the caches
         self._geometry: Geometry | None = None
         self._geometry_key: tuple | None = None
-        self._levels: dict[str, list[list[int]]] = {}
-        self._levels_key: tuple | None = None
         self._scales: dict[tuple, Scale] = {}
-        self._strips: dict[tuple, Strip] = {}
-        self._style_key: tuple | None = None
+        self._rows_key: tuple | None = None
+        self._rows: dict[int, tuple[list[Segment], list[list[int]]]] = {}  # row -> (segments, levels)
+        self._window_levels: list[list[list[int]]] = []  # per panel, per row, per step
+        self._looks_key: tuple | None = None
+        self._looks: dict[str, CellLook] = {}
+        self._panel_looks: tuple[tuple, list[CellLook]] | None = None
+        self._styles: dict[str, Style] = {}
+
+    def get_line_filters(self):
+        """The app's filters, less the ANSI-to-truecolor conversion: every colour drawn here is
+        already truecolor (or, under an ANSI theme, meant as ANSI), and that filter would walk
+        every cell of every repainted line. NO_COLOR's monochrome filter still applies."""
+        return [f for f in super().get_line_filters() if not isinstance(f, ANSIToTruecolor)]
 
     # ---- reacting --------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._restyle, init=False)
 
     def _restyle(self, *_args) -> None:
-        self._strips.clear()
-        self._style_key = None
+        self._looks_key = None
+        self._panel_looks = None
+        self._rows_key = None
+        self._styles.clear()
         self.refresh()
 
     def notify_style_update(self) -> None:
@@ -171,33 +195,54 @@ class HeatmapView(Widget, can_focus=True):
     def watch_view(self, old: View | None, new: View | None) -> None:
         if old is None or new is None or old.trace is not new.trace:
             self._scales.clear()
-            self._strips.clear()
             self._trace_gen += 1
-        self.refresh()
+            self._rows_key = None
+            self.refresh()
+            return
+        before = self._geometry
+        after = self.geometry()
+        same_maps = (old.layer, old.direction, old.matrix, old.all_maps) == (
+            new.layer, new.direction, new.matrix, new.all_maps)
+        if before is None or after != before or not same_maps:
+            self.refresh()
+            return
+        # only the cursor moved within the window: repaint its old and new columns, the gutter
+        # and the time axis
+        regions = [Region(0, HEADER_ROWS, after.gutter, after.rows)]
+        for step in {old.step, new.step}:
+            for p in range(len(after.panels)):
+                x = after.panel_x(p) + (step - after.start) * after.cell
+                regions.append(Region(x, 1, after.cell, after.rows + 1))
+        for unit in {old.unit, new.unit}:
+            if after.top <= unit < after.top + after.rows:
+                regions.append(Region(0, HEADER_ROWS + unit - after.top, self.size.width, 1))
+        self.refresh(*regions)
 
     def watch_busy(self) -> None:
         if self.view is None:
             self.refresh()
 
     def on_resize(self) -> None:
+        self._rows_key = None
         self.refresh()
 
-    # ---- geometry and levels -----------------------------------------------------------------
+    # ---- geometry, scales, styles ------------------------------------------------------------
     def geometry(self) -> Geometry | None:
         view = self.view
         if view is None:
             return None
         cfg = view.trace.config
-        key = (self._trace_gen, view.matrix, view.step, view.unit, self.size, view.all_maps, self._top)
+        key = (self._trace_gen, view.matrix, view.step, view.unit, self.size, view.all_maps,
+               self._top, self._start)
         if key != self._geometry_key:
             follow = view.unit if view.unit != self._shown_unit else None
             g = layout(
                 matrix_names(cfg), view.matrix, view.all_maps, view.trace.T, cfg.hidden_size,
-                view.step, self.size.width, self.size.height, self._top, follow,
+                view.step, self.size.width, self.size.height, self._top, follow, self._start,
             )
-            self._top, self._shown_unit = g.top, view.unit
+            self._top, self._start, self._shown_unit = g.top, g.start, view.unit
             self._geometry = g
-            self._geometry_key = key[:-1] + (self._top,)
+            self._geometry_key = key[:-2] + (self._top, self._start)
         return self._geometry
 
     def scale(self, view: View, name: str) -> Scale:
@@ -206,30 +251,69 @@ class HeatmapView(Widget, can_focus=True):
             self._scales[key] = scale_for(name, view.trace.config, matrix(view.entry, name))
         return self._scales[key]
 
-    def _window_levels(self, view: View, g: Geometry) -> dict[str, list[list[int]]]:
-        key = (self._trace_gen, view.layer, view.direction, g)
-        if key != self._levels_key:
+    def style(self, name: str) -> Style:
+        """A component class's style (cached until the theme or CSS changes)."""
+        if name not in self._styles:
+            self._styles[name] = self.rich_style if name == "base" else self.get_component_rich_style(
+                f"heatmap-view--{name}")
+        return self._styles[name]
+
+    def look(self, view: View, name: str, cell: int) -> CellLook:
+        palette = palette_for_theme(self.app.theme)
+        key = (palette.name, render_mode(self.app, palette), cell, self.style("base"))
+        if key != self._looks_key:
+            self._looks.clear()
+            self._looks_key = key
+        kind = self.scale(view, name).kind
+        if kind not in self._looks:
+            self._looks[kind] = cell_look(palette, kind, key[1], cell, key[3])
+        return self._looks[kind]
+
+    def panel_looks(self, view: View, g: Geometry) -> list[CellLook]:
+        """The look of each panel's cells (cached until the panels or the theme change)."""
+        key = (self._trace_gen, view.layer, view.direction, g.panels, g.cell)
+        if self._panel_looks is None or self._panel_looks[0] != key:
+            self._panel_looks = (key, [self.look(view, name, g.cell) for name in g.panels])
+        return self._panel_looks[1]
+
+    # ---- rows ----------------------------------------------------------------------------------
+    def _row(self, view: View, g: Geometry, row: int) -> tuple[list[Segment], list[list[int]]]:
+        """A unit row's segments without the cursor marks (gutter first), and its levels per panel;
+        cached for the current window (levels for the whole window come from one numpy call per
+        panel)."""
+        key = (self._trace_gen, view.layer, view.direction, g, self.size.width, self._looks_key,
+               self.app.theme)
+        if key != self._rows_key:
+            self._rows.clear()
+            self._rows_key = key
             entry = view.entry
-            t0, t1 = g.start, g.start + g.steps
-            u0, u1 = g.top, g.top + g.rows
-            levels = {}
-            for name in g.panels:
-                block = matrix(entry, name)[t0:t1, u0:u1].T  # (units, steps)
-                levels[name] = self.scale(view, name).levels(block).tolist()
-            self._levels, self._levels_key = levels, key
-        return self._levels
+            t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
+            self._window_levels = [
+                self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T).tolist()  # (rows, steps)
+                for name in g.panels
+            ]
+        cached = self._rows.get(row)
+        if cached is not None:
+            return cached
+        base = self.style("base")
+        segments: list[Segment] = [Segment(" " * g.gutter, base)]
+        levels: list[list[int]] = []
+        gap = Segment(" ", base)
+        looks = self.panel_looks(view, g)
+        for p in range(len(g.panels)):
+            lv = self._window_levels[p][row]
+            levels.append(lv)
+            plain = looks[p].plain
+            segments.extend([plain[k] for k in lv])
+            if p < len(g.panels) - 1:
+                segments.append(gap)
+        used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
+        if used < self.size.width:
+            segments.append(Segment(" " * (self.size.width - used), base))
+        self._rows[row] = (segments, levels)
+        return segments, levels
 
     # ---- drawing -----------------------------------------------------------------------------
-    def _looks(self):
-        palette = palette_for_theme(self.app.theme)
-        mode = render_mode(self.app, palette)
-        base = self.rich_style
-        key = (palette.name, mode, base)
-        if key != self._style_key:
-            self._strips.clear()
-            self._style_key = key
-        return palette, mode, base
-
     def render_line(self, y: int) -> Strip:
         view = self.view
         width = self.size.width
@@ -237,26 +321,26 @@ class HeatmapView(Widget, can_focus=True):
             return self._message_line(y, width)
         g = self.geometry()
         assert g is not None
-        palette, mode, base = self._looks()
         if y == 0:
-            key: tuple = (self._trace_gen, view.layer, view.direction, g, width, y, view.matrix)
-        elif y == 1:
-            key = (g, width, y, view.step)
-        else:  # a unit row depends on the window, and on whether it holds the cursor
-            key = (self._trace_gen, view.layer, view.direction, g, width, y, view.step,
-                   g.top + y - HEADER_ROWS == view.unit)
-        strip = self._strips.get(key)
-        if strip is None:
-            if len(self._strips) > 4 * max(self.size.height, 1):
-                self._strips.clear()
-            if y == 0:
-                strip = self._title_line(view, g, width)
-            elif y == 1:
-                strip = self._axis_line(view, g, width)
-            else:
-                strip = self._unit_line(view, g, y, width, palette, mode, base)
-            self._strips[key] = strip
-        return strip
+            return self._title_line(view, g, width)
+        if y == 1:
+            return self._axis_line(view, g, width)
+        row = y - HEADER_ROWS
+        unit = g.top + row
+        if row >= g.rows or unit >= view.trace.config.hidden_size:
+            return Strip.blank(width, self.style("base"))
+        plain, levels = self._row(view, g, row)
+        segments = list(plain)
+        selected = unit == view.unit
+        digits = g.gutter - 2
+        label = ("▶" if selected else " ") + str(unit).rjust(digits) + " "
+        segments[0] = Segment(label, self.style("selected" if selected else "label"))
+        k = view.step - g.start
+        if 0 <= k < g.steps:
+            for p, look in enumerate(self.panel_looks(view, g)):
+                # segments: the gutter, then per panel its cells and a gap
+                segments[1 + p * (g.steps + 1) + k] = (look.cursor if selected else look.marked)[levels[p][k]]
+        return Strip(segments, width)
 
     def _message_line(self, y: int, width: int) -> Strip:
         if y != self.size.height // 2 or not self.busy:
@@ -265,23 +349,19 @@ class HeatmapView(Widget, can_focus=True):
         return Strip([Segment(text, self.get_component_rich_style("heatmap-view--message"))], width)
 
     def _title_line(self, view: View, g: Geometry, width: int) -> Strip:
-        base = self.rich_style
-        title = self.get_component_rich_style("heatmap-view--title")
-        focus = self.get_component_rich_style("heatmap-view--focus-title")
+        base = self.style("base")
         segments = [Segment(" " * g.gutter, base)]
         pw = g.steps * g.cell
         for p, name in enumerate(g.panels):
-            text = f" {matrix_label(name)}  {self.scale(view, name).label()}"
+            text = f" {matrix_label(name)} {self.scale(view, name).label()}"
             text = text[:pw].ljust(pw)
-            segments.append(Segment(text, focus if name == view.matrix else title))
+            segments.append(Segment(text, self.style("focus-title" if name == view.matrix else "title")))
             if p < len(g.panels) - 1:
                 segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
     def _axis_line(self, view: View, g: Geometry, width: int) -> Strip:
-        base = self.rich_style
-        axis = self.get_component_rich_style("heatmap-view--axis")
-        marker = self.get_component_rich_style("heatmap-view--marker")
+        base, axis, marker = self.style("base"), self.style("axis"), self.style("marker")
         pw = g.steps * g.cell
         tick = 5 if g.cell == 2 else 10
         chars = [" "] * pw
@@ -297,53 +377,18 @@ class HeatmapView(Widget, can_focus=True):
         segments = [Segment("t".rjust(g.gutter - 1) + " ", axis)]
         for p in range(len(g.panels)):
             segments.append(Segment(row[:cursor_x], axis))
-            segments.append(Segment("▼" * g.cell if g.cell == 1 else "▼ ", marker))
+            segments.append(Segment("▼" + " " * (g.cell - 1), marker))
             segments.append(Segment(row[cursor_x + g.cell :], axis))
             if p < len(g.panels) - 1:
                 segments.append(Segment(" ", base))
-        return Strip(segments).adjust_cell_length(width, base)
-
-    def _unit_line(self, view, g: Geometry, y: int, width: int, palette, mode, base) -> Strip:
-        unit = g.top + y - HEADER_ROWS
-        H = view.trace.config.hidden_size
-        if y - HEADER_ROWS >= g.rows or unit >= H:
-            return Strip.blank(width, base)
-        selected = unit == view.unit
-        digits = g.gutter - 2
-        label = ("▶" if selected else " ") + str(unit).rjust(digits) + " "
-        style = self.get_component_rich_style("heatmap-view--selected" if selected else "heatmap-view--label")
-        segments = [Segment(label, style)]
-        levels = self._window_levels(view, g)
-        cursor_k = view.step - g.start
-        row = y - HEADER_ROWS
-        cw = g.cell
-        if mode == "colour":
-            mark_text = "▏" + " " * (cw - 1)
-            cursor_text = "▏◆" if cw == 2 else "◆"
-        for p, name in enumerate(g.panels):
-            kind = self.scale(view, name).kind
-            look = cell_look(palette, kind, mode, cw, base)
-            styles, texts = look.styles, look.texts
-            line = levels[name][row]
-            append = segments.append
-            for k, lvl in enumerate(line):
-                if k == cursor_k:
-                    if mode == "colour":
-                        append(Segment(cursor_text if selected else mark_text,
-                                       (look.cursor if selected else look.marked)[lvl]))
-                    else:
-                        append(Segment(texts[lvl], (look.cursor if selected else look.marked)[lvl]))
-                else:
-                    append(Segment(texts[lvl], styles[lvl]))
-            if p < len(g.panels) - 1:
-                append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
     # ---- mouse ---------------------------------------------------------------------------------
     def on_mouse_move(self, event: events.MouseMove) -> None:
         g = self.geometry()
         hit = g.locate(event.x, event.y) if g else None
-        if hit is None or self.view is None or hit[1] >= self.view.trace.T:
+        if hit is None or self.view is None or hit[1] >= self.view.trace.T or \
+                hit[2] >= self.view.trace.config.hidden_size:
             self.post_message(self.Hover(None))
         else:
             self.post_message(self.Hover(*hit))
@@ -354,7 +399,8 @@ class HeatmapView(Widget, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         g = self.geometry()
         hit = g.locate(event.x, event.y) if g else None
-        if hit is not None and self.view is not None and hit[1] < self.view.trace.T:
+        if hit is not None and self.view is not None and hit[1] < self.view.trace.T and \
+                hit[2] < self.view.trace.config.hidden_size:
             self.post_message(self.Picked(*hit))
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
@@ -371,5 +417,4 @@ class HeatmapView(Widget, can_focus=True):
         H = self.view.trace.config.hidden_size
         rows = max(self.size.height - HEADER_ROWS, 1)
         self._top = min(max(self._top + delta, 0), max(H - rows, 0))
-        self._geometry_key = None
         self.refresh()

@@ -142,9 +142,14 @@ class ModelPane(Pane):
         help_text = dict(self._tasks).get(request.task, "")
         self.query_one("#task-help", Static).update(Text(help_text, style="dim"))
 
+    _shown_trace = None
+
     def watch_view(self) -> None:
         if not self.is_mounted:
             return
+        if self.view is not None and self.view.trace is self._shown_trace:
+            return  # a step or a unit: the model is the same
+        self._shown_trace = None if self.view is None else self.view.trace
         if self.view is None:
             self.query_one("#param-summary", Static).update(Text(self.busy, style="dim"))
             self.query_one("#param-table", Static).update("")

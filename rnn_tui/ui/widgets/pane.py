@@ -16,9 +16,11 @@ class Pane(Widget):
     """Bound by the main screen: `view` (what is looked at), `busy` (why there is no trace yet,
     or what is being rebuilt; "" when idle), `request` (what was asked for: model and input)."""
 
-    view: reactive[View | None] = reactive(None)
-    busy: reactive[str] = reactive("")
-    request: reactive[TraceRequest | None] = reactive(None)
+    # repaint=False: a pane is mostly a container; repainting it would redraw everything in it,
+    # so the widgets that draw something refresh themselves (and only what changed)
+    view: reactive[View | None] = reactive(None, repaint=False)
+    busy: reactive[str] = reactive("", repaint=False)
+    request: reactive[TraceRequest | None] = reactive(None, repaint=False)
 
     # a tab title and a one-line description, for panes shown as tabs
     TITLE: str = ""

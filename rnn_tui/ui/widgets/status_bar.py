@@ -40,3 +40,6 @@ class StatusBar(Pane):
 
     def watch_view(self) -> None:
         self.refresh()
+
+    def watch_busy(self) -> None:
+        self.refresh()

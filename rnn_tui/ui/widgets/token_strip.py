@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.cells import cell_len, set_cell_size
-from rich.text import Text
+from rich.style import Style
 from textual import events
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.lines_view import Line, LinesView
 
 LABEL_WIDTH = 4  # "ŷ1  "
 MAX_COLUMN = 14  # a very long word token is cut to this many cells
@@ -110,7 +110,7 @@ def window(widths: list[int], current: int, room: int) -> tuple[int, int]:
             return start, stop
 
 
-class TokenStrip(Widget):
+class TokenStrip(LinesView):
     """The strip of steps; a click on a column goes to that step."""
 
     COMPONENT_CLASSES = {
@@ -122,50 +122,56 @@ class TokenStrip(Widget):
     }
 
     DEFAULT_CSS = """
-    TokenStrip { height: 5; }
+    TokenStrip { height: 5; overflow: hidden hidden; }
     """
 
-    view: reactive[View | None] = reactive(None)
-    busy: reactive[str] = reactive("")
+    view: reactive[View | None] = reactive(None, repaint=False)
+    busy: reactive[str] = reactive("", repaint=False)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._cells: tuple[Trace, int, Cells] | None = None
         self._columns: list[tuple[int, int, int]] = []  # (x0, x1, step) of the drawn columns
+        self._styles: dict[str, Style] = {}
 
     def cells(self, trace: Trace, k: int) -> Cells:
         if self._cells is None or self._cells[0] is not trace or self._cells[1] != k:
             self._cells = (trace, k, strip_cells(trace, k))
         return self._cells[2]
 
-    def render(self) -> Text:
+    def style(self, name: str) -> Style:
+        if name not in self._styles:
+            self._styles[name] = self.get_component_rich_style(f"token-strip--{name}", partial=True)
+        return self._styles[name]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._update()
+
+    def build(self) -> list[Line]:
         view = self.view
         if view is None:
-            return Text(self.busy, style="dim")
+            return [((self.busy, "dim"),)]
         height = self.size.height
         k = max(1, min(3, height - 2))
         cells = self.cells(view.trace, k)
         room = max(self.size.width - LABEL_WIDTH, 1)
         start, stop = window(cells.widths, view.step, room)
-        label = self.get_component_rich_style("token-strip--label")
-        current = self.get_component_rich_style("token-strip--current")
-        right = self.get_component_rich_style("token-strip--right")
-        wrong = self.get_component_rich_style("token-strip--wrong")
-        dim = self.get_component_rich_style("token-strip--dim")
+        label, current = self.style("label"), self.style("current")
+        right, wrong, dim = self.style("right"), self.style("wrong"), self.style("dim")
+        plain = Style()
         rows = [("x", cells.tokens), ("y*", cells.targets)]
         rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", cells.predictions[r]) for r in range(k)]
-        lines = []
         self._columns = []
         x = LABEL_WIDTH
         for t in range(start, stop):
             self._columns.append((x, x + cells.widths[t], t))
             x += cells.widths[t]
-        for r, (name, row) in enumerate(rows[:height]):
-            line = Text(no_wrap=True, overflow="crop")
-            line.append(name.ljust(LABEL_WIDTH), style=label)
+        lines: list[Line] = []
+        for r, (name, row) in enumerate(rows[: max(height, 1)]):
+            pieces = [(name.ljust(LABEL_WIDTH), label)]
             for t in range(start, stop):
-                w = cells.widths[t] - 1
-                text = _fit(row[t], w)
                 if t == view.step:
                     style = current
                 elif r == 2 and cells.correct[t] is not None:
@@ -173,17 +179,24 @@ class TokenStrip(Widget):
                 elif r >= 2:
                     style = dim
                 else:
-                    style = ""
-                line.append(text, style=style)
-                line.append(" ")
-            lines.append(line)
-        return Text("\n", no_wrap=True).join(lines)
+                    style = plain
+                pieces.append((_fit(row[t], cells.widths[t] - 1), style))
+                pieces.append((" ", plain))
+            lines.append(tuple(pieces))
+        return lines
+
+    def _update(self) -> None:
+        if self.is_mounted:
+            self.set_lines(self.build())
 
     def watch_view(self) -> None:
-        self.refresh()
+        self._update()
 
     def watch_busy(self) -> None:
-        self.refresh()
+        self._update()
+
+    def on_resize(self) -> None:
+        self._update()
 
     def on_click(self, event: events.Click) -> None:
         for x0, x1, t in self._columns:

@@ -1,0 +1,142 @@
+"""Explorer speed, measured end to end in a pseudo-terminal, as a person sees it.
+
+- first frame: from starting the process to the first complete frame on the terminal (the
+  explorer draws a "loading the model" state before torch is imported);
+- model ready: from starting the process to the frame with the traced model;
+- step latency: from writing the → key to the terminal to the end of the frame it causes
+  (Textual brackets each frame in synchronized-output markers, which this terminal accepts).
+
+Default: 200x60, an LSTM with H=256 over a T=500 character sequence; goals 0.6 s and 16 ms.
+
+    python benchmarks/ui.py [--cell lstm] [--hidden 256] [--steps 500] [--keys 60] [--size 200x60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+SYNC_QUERY = b"\x1b[?2026$p"
+SYNC_REPLY = b"\x1b[?2026;2$y"  # DECRPM: synchronized output is supported
+SYNC_END = b"\x1b[?2026l"
+RIGHT = b"\x1b[C"
+
+CHILD = """
+from rnn_tui.ui.app import run_explorer
+from rnn_tui.ui.source import EngineSource, TraceRequest
+text = ({text!r} * 1000)[:{steps}]
+run_explorer(EngineSource(), TraceRequest(cell={cell!r}, hidden={hidden}, text=text))
+"""
+
+TEXT = "the quick brown fox jumps over the lazy dog, and the dog sleeps on. "
+
+
+class Terminal:
+    """A pseudo-terminal running one child process, with timestamped reads."""
+
+    def __init__(self, argv: list[str], cols: int, rows: int) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
+        env.pop("NO_COLOR", None)
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.buffer = b""
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            data = os.read(self.master, 1 << 16)
+        except OSError:
+            return b""
+        if SYNC_QUERY in data:
+            os.write(self.master, SYNC_REPLY)
+        self.buffer += data
+        return data
+
+    def wait_for(self, needle: bytes, timeout: float) -> float:
+        """Seconds since start when `needle` has arrived (searching what is not yet consumed)."""
+        deadline = time.perf_counter() + timeout
+        while needle not in self.buffer:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no {needle!r} within {timeout} s; last output: {self.buffer[-400:]!r}")
+            self.read(0.05)
+        now = time.perf_counter()
+        self.buffer = self.buffer[self.buffer.index(needle) + len(needle):]
+        return now - self.started
+
+    def drain(self, quiet: float = 0.15) -> None:
+        while self.read(quiet):
+            pass
+        self.buffer = b""
+
+    def close(self) -> None:
+        try:
+            os.write(self.master, b"q")
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        finally:
+            os.close(self.master)
+
+
+def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
+    code = CHILD.format(text=TEXT, steps=steps, cell=cell, hidden=hidden)
+    term = Terminal([sys.executable, "-c", code], cols, rows)
+    try:
+        first = term.wait_for(b"loading the model", 10)
+        ready = term.wait_for(b"params", 120)
+        term.drain()
+        latencies = []
+        for _ in range(keys):
+            t0 = time.perf_counter()
+            os.write(term.master, RIGHT)
+            deadline = t0 + 2
+            while SYNC_END not in term.buffer and time.perf_counter() < deadline:
+                term.read(0.5)
+            t1 = time.perf_counter()
+            if SYNC_END not in term.buffer:
+                raise TimeoutError("a step drew no frame within 2 s")
+            latencies.append(t1 - t0)
+            term.drain(0.03)
+    finally:
+        term.close()
+    return {"first": first, "ready": ready, "latencies": latencies}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=500, help="sequence length T")
+    parser.add_argument("--keys", type=int, default=60, help="→ presses to time")
+    parser.add_argument("--size", default="200x60")
+    args = parser.parse_args()
+    cols, rows = (int(v) for v in args.size.split("x"))
+    r = measure(args.cell, args.hidden, args.steps, args.keys, cols, rows)
+    lat = sorted(r["latencies"])
+    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    print(f"explorer at {cols}x{rows}, {args.cell} H={args.hidden}, T={args.steps}")
+    print(f"  first frame     {r['first']:.3f} s   (goal 0.6 s: {r['first'] / 0.6:.2f} of it)")
+    print(f"  model ready     {r['ready']:.3f} s   (torch import, model build and trace, in a worker)")
+    print(f"  step latency    median {ms(statistics.median(lat))}, p95 {ms(p95)}, max {ms(lat[-1])}"
+          f"   over {len(lat)} steps (goal 16 ms: median {statistics.median(lat) / 0.016:.2f} of it)")
+
+
+if __name__ == "__main__":
+    main()

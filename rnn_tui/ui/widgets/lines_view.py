@@ -1,0 +1,99 @@
+"""A scrollable block of pre-wrapped lines, drawn with the line API from cached strips.
+
+The panes that change on every step (equations, the token strip, the legend, the status bar)
+hand it lines as tuples of (text, style) pieces. A line that did not change keeps its Strip (and
+Textual's filter cache on it), and only the lines that changed are repainted — far cheaper than
+re-wrapping a Rich Text or Content on every keypress.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Piece = tuple[str, "Style | str"]  # text, and a Rich Style or a style string ("bold", "dim")
+Line = tuple[Piece, ...]
+
+
+@lru_cache(maxsize=256)
+def _parse(spec: str) -> Style:
+    return Style.parse(spec) if spec else Style()
+
+
+def line_length(line: Line) -> int:
+    return sum(cell_len(text) for text, _ in line)
+
+
+class LinesView(ScrollView, can_focus=False):
+    DEFAULT_CSS = """
+    LinesView { height: 1fr; overflow-x: hidden; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._lines: list[Line] = []
+        self._strips: dict[Line, Strip] = {}
+        self._base: Style | None = None
+        self._combined: dict[Style | str, Style] = {}
+
+    @property
+    def lines(self) -> list[Line]:
+        return self._lines
+
+    def set_lines(self, lines: list[Line]) -> None:
+        old = self._lines
+        self._lines = list(lines)
+        width = max((line_length(line) for line in self._lines), default=0)
+        size = Size(width, len(self._lines))
+        if size != self.virtual_size:
+            self.virtual_size = size
+            self.refresh()
+            return
+        top = self.scroll_offset.y
+        for i, line in enumerate(self._lines):
+            if i >= len(old) or old[i] != line:
+                y = i - top
+                if 0 <= y < self.size.height:
+                    self.refresh(Region(0, y, self.size.width, 1))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._combined.clear()
+        self._base = None
+
+    def _style(self, style: Style | str) -> Style:
+        combined = self._combined.get(style)
+        if combined is None:
+            if self._base is None:
+                self._base = self.rich_style
+            combined = self._combined[style] = self._base + (
+                style if isinstance(style, Style) else _parse(style))
+        return combined
+
+    def _strip(self, line: Line) -> Strip:
+        strip = self._strips.get(line)
+        if strip is None:
+            style_of = self._style
+            segments = [Segment(text, style_of(style)) for text, style in line]
+            strip = Strip(segments)
+            if len(self._strips) > 2048:
+                self._strips.clear()
+            self._strips[line] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        i = y + scroll_y
+        if self._base is None:
+            self._base = self.rich_style
+        if i >= len(self._lines):
+            return Strip.blank(width, self._base)
+        return self._strip(self._lines[i]).crop_extend(scroll_x, scroll_x + width, self._base)
