@@ -7,6 +7,7 @@ construction defines `create(context)` (context: {"tasks": [...]}).
 
 from __future__ import annotations
 
+from rnn_tui.ui.widgets.compare_pane import ComparePane
 from rnn_tui.ui.widgets.explore_pane import ExplorePane
 from rnn_tui.ui.widgets.gradients_pane import GradientsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
@@ -18,6 +19,7 @@ PANES: list[type[Pane]] = [
     ModelPane,
     GradientsPane,
     TrainingPane,
+    ComparePane,
 ]
 
 
