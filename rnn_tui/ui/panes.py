@@ -10,6 +10,7 @@ from __future__ import annotations
 from rnn_tui.ui.widgets.compare_pane import ComparePane
 from rnn_tui.ui.widgets.explore_pane import ExplorePane
 from rnn_tui.ui.widgets.gradients_pane import GradientsPane
+from rnn_tui.ui.widgets.interventions_pane import InterventionsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
 from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.training_pane import TrainingPane
@@ -20,6 +21,7 @@ PANES: list[type[Pane]] = [
     GradientsPane,
     TrainingPane,
     ComparePane,
+    InterventionsPane,
 ]
 
 
