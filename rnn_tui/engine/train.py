@@ -91,12 +91,12 @@ class TrainConfig:
                 return
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             ok = ok and (lo < value if open_lo else lo <= value) and value <= hi
-            bound = f"above {lo}" if open_lo else f"from {lo}"
-            need(ok, f"{name} must be a number {bound} to {hi}, got {value!r}")
+            bound = f"above {lo:g} and at most {hi:g}" if open_lo else f"from {lo:g} to {hi:g}"
+            need(ok, f"{name} must be a number {bound}, got {value!r}")
 
         whole("steps", 1, 10_000_000)
         whole("batch", 1, 65_536)
-        number("lr", 0.0, 1e6, open_lo=True)
+        number("lr", 0.0, 1e30, open_lo=True)
         need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose adam or sgd")
         number("momentum", 0.0, 0.999999)
         number("weight_decay", 0.0, 1e3)
