@@ -13,6 +13,7 @@ from rnn_tui.ui.widgets.gradients_pane import GradientsPane
 from rnn_tui.ui.widgets.interventions_pane import InterventionsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
 from rnn_tui.ui.widgets.pane import Pane
+from rnn_tui.ui.widgets.saturation_pane import SaturationPane
 from rnn_tui.ui.widgets.training_pane import TrainingPane
 
 PANES: list[type[Pane]] = [
@@ -22,6 +23,7 @@ PANES: list[type[Pane]] = [
     TrainingPane,
     ComparePane,
     InterventionsPane,
+    SaturationPane,
 ]
 
 

@@ -288,6 +288,12 @@ class MatrixView(Widget):
             source = "cursor"
             r, c = self.cursor
             at = None if r is None or c is None else (r, c)
+        if at is None and self.cursor[0] is not None and m.col_labels is not None and 0 <= self.cursor[0] < m.shape[0]:
+            r = self.cursor[0]  # a row without a column: the whole row
+            raw = m.values if m.raw is None else m.raw
+            rname = m.row_labels[r] if m.row_labels is not None else str(r)
+            cells = "  ".join(f"{name} {m.value_format.format(float(v))}" for name, v in zip(m.col_labels, raw[r]))
+            return Strip([Segment(fit(f" {m.unit_name} {rname}: {cells}", width), style)], width)
         if at is None or not (0 <= at[0] < m.shape[0] and 0 <= at[1] < m.shape[1]):
             return Strip.blank(width, style)
         r, c = at
