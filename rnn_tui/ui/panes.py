@@ -14,6 +14,7 @@ from rnn_tui.ui.widgets.interventions_pane import InterventionsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
 from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.saturation_pane import SaturationPane
+from rnn_tui.ui.widgets.timelapse_pane import TimelapsePane
 from rnn_tui.ui.widgets.training_pane import TrainingPane
 
 PANES: list[type[Pane]] = [
@@ -24,6 +25,7 @@ PANES: list[type[Pane]] = [
     ComparePane,
     InterventionsPane,
     SaturationPane,
+    TimelapsePane,
 ]
 
 

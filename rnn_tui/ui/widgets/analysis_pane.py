@@ -13,9 +13,30 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
+from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import Lab, lab_for, source_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.pane import Pane
+
+
+class Ident:
+    """Compares by identity: a Trace holds arrays, so `==` between two traces cannot answer."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Ident) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def keyed(*parts) -> tuple:
+    """A cache key: traces by identity (and kept alive, so an id is never reused), the rest by value."""
+    return tuple(Ident(p) if isinstance(p, Trace) else p for p in parts)
 
 
 class AnalysisPane(Pane, can_focus=True):

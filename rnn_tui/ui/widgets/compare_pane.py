@@ -30,7 +30,7 @@ from rnn_tui.engine.records import Trace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
 
@@ -204,7 +204,7 @@ class ComparePane(AnalysisPane):
             title.update(side_title(trace, view))
             heatmap.view = view
             entry = view.entry
-            key = (trace, view.layer, view.direction)
+            key = keyed(trace, view.layer, view.direction)
             if getattr(bars, "_compare_key", None) != key:
                 bars._compare_key = key
                 series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]

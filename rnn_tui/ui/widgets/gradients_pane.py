@@ -31,7 +31,7 @@ from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import gradflow
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.palette import Scale
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
 from rnn_tui.ui.widgets.spectrum_view import SpectrumView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
@@ -210,7 +210,7 @@ class GradientsPane(AnalysisPane):
                 series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
             series.append(Series("‖J_t‖", flow.jacobian_norm))
             series.append(Series("‖∂L/∂W_hh‖ₖ", flow.dW_hh_step_norm, log=True))
-            key = (trace, view.layer, view.direction)
+            key = keyed(trace, view.layer, view.direction)
             if getattr(self, "_bars_key", None) != key:
                 self._bars_key = key
                 bars.series = tuple(series)
@@ -223,7 +223,7 @@ class GradientsPane(AnalysisPane):
         view = self.view
         mv = self.query_one(MatrixView)
         use_c = self.cell_flow and flow.flow_c is not None
-        key = (trace, view.layer, view.direction, use_c)
+        key = keyed(trace, view.layer, view.direction, use_c)
         if getattr(self, "_matrix_key", None) != key:
             self._matrix_key = key
             raw = flow.flow_c if use_c else flow.flow

@@ -34,7 +34,7 @@ from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.palette import Scale, matrix, matrix_names
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
 
 
@@ -340,8 +340,8 @@ class InterventionsPane(AnalysisPane):
         if self._error is not None and self._error[0] is base and self._error[1] == holds:
             self._message(f"could not trace with these holds: {self._error[2]}")
             return
-        if self._pending != (base, holds):
-            self._pending = (base, holds)
+        if self._pending != keyed(base, holds):
+            self._pending = keyed(base, holds)
             self._message("tracing with the values held…")
             self.intervene(base, holds)
 
@@ -360,7 +360,7 @@ class InterventionsPane(AnalysisPane):
 
     def on_intervened(self, message: Intervened) -> None:
         message.stop()
-        if self._pending == (message.base, message.holds):
+        if self._pending == keyed(message.base, message.holds):
             self._pending = None
         self._result = (message.base, message.holds, message.trace)
         if self.shown:
@@ -368,7 +368,7 @@ class InterventionsPane(AnalysisPane):
 
     def on_intervention_failed(self, message: InterventionFailed) -> None:
         message.stop()
-        if self._pending == (message.base, message.holds):
+        if self._pending == keyed(message.base, message.holds):
             self._pending = None
         self._error = (message.base, message.holds, message.error)
         if self.shown:
@@ -399,7 +399,7 @@ class InterventionsPane(AnalysisPane):
         view, held = self.view, self.held_trace
         base = view.trace
         name = view.matrix if view.matrix in matrix_names(base.config) else "h"
-        key = (base, held, view.layer, view.direction, name)
+        key = keyed(base, held, view.layer, view.direction, name)
         diff_view = self.query_one(MatrixView)
         with self.app.batch_update():
             if getattr(self, "_diff_key", None) != key:

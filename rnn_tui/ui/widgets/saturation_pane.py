@@ -27,7 +27,7 @@ from rnn_tui.engine.records import LayerTrace, Trace
 from rnn_tui.engine.saturation import GateSaturation, layer_saturation
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.palette import Scale
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
 
 BAR = 12  # cells of the overall bar
@@ -108,7 +108,7 @@ class SaturationPane(AnalysisPane):
             units.matrix = None
             return
         trace: Trace = view.trace
-        key = (trace, view.layer, view.direction, self.so_far, view.step if self.so_far else None, self.by_saturation)
+        key = keyed(trace, view.layer, view.direction, self.so_far, view.step if self.so_far else None, self.by_saturation)
         if key != self._key:
             self._key = key
             entry = view.entry

@@ -49,6 +49,7 @@ class Series:
     name: str
     values: np.ndarray  # (T,)
     log: bool = False  # place log10(value) on the scale
+    nan_blank: bool = False  # NaN means "no value here" (an unscored step), drawn empty, not as an error
 
     def scale(self) -> tuple[Scale, float, float]:
         """(the scale the bar levels are read on, lowest and highest value shown)."""
@@ -73,8 +74,12 @@ class Series:
             with np.errstate(divide="ignore", invalid="ignore"):
                 lv = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), scale.lo)
             lv = np.where(np.isfinite(v), lv, np.nan)
-            return scale.levels(lv)
-        return scale.levels(v)
+            levels = scale.levels(lv)
+        else:
+            levels = scale.levels(v)
+        if self.nan_blank:
+            levels = np.where(np.isnan(v), 0, levels).astype(levels.dtype)
+        return levels
 
 
 class StepBars(Widget):

@@ -1,0 +1,355 @@
+"""Time-lapse: the same sequence through the weights of each snapshot a training run saved.
+
+    , / .   the previous / next snapshot          y   play through them (again: stop)
+    r       reload the snapshots of training in the explorer
+    o       open a run directory (`rnn-tui train --out DIR` with snapshots), Enter loads it
+
+The Training tab keeps ~20 snapshots of every run (step 0 included); a run directory keeps
+its own (`snapshots/step_000100.safetensors`). Each snapshot's weights trace the explorer's
+sequence in a thread worker (`lab.retrace`), and the tab shows that trace's heatmaps at the
+current step, unit, layer and map, and its per-step gradient norms and losses, so stepping
+through the snapshots shows the states and gradients change as the model learns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
+
+from rnn_tui.engine.records import Trace
+from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
+from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+from rnn_tui.ui.widgets.step_bars import Series, StepBars
+
+PLAY_EVERY = 0.6  # seconds per snapshot when playing
+
+
+@dataclass
+class SnapshotTraced(Message):
+    key: tuple  # (sequence key, run label, snapshot step)
+    trace: Trace
+
+
+@dataclass
+class SnapshotFailed(Message):
+    key: tuple
+    error: str
+
+
+@dataclass
+class RunLoaded(Message):
+    path: str
+    config: object
+    records: list
+
+
+@dataclass
+class RunFailed(Message):
+    path: str
+    error: str
+
+
+def sequence_key(trace: Trace) -> tuple:
+    """What makes two traces the same sequence through the same kind of model."""
+    return (trace.config, tuple(trace.tokens), trace.inputs.shape, trace.inputs.tobytes().__hash__())
+
+
+def scrubber(records: list[SnapshotRecord], index: int, width: int) -> Text:
+    """One line: a mark per snapshot, the current one bold, the first and last steps at the ends."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    if not records:
+        return out
+    first, last = f"{records[0].step} ", f" {records[-1].step}"
+    room = max(width - len(first) - len(last), len(records))
+    out.append(first, style="dim")
+    n = len(records)
+    cells = ["─"] * room
+    marks = {}
+    for k in range(n):
+        x = 0 if n == 1 else round(k * (room - 1) / (n - 1))
+        marks[x] = k
+    for x in range(room):
+        k = marks.get(x)
+        if k is None:
+            out.append(cells[x], style="dim")
+        elif k == index:
+            out.append("◉", style="bold reverse")
+        else:
+            out.append("●" if k < index else "○")
+    out.append(last, style="dim")
+    return out
+
+
+class TimelapsePane(AnalysisPane):
+    TITLE = "Time-lapse"
+    DESCRIPTION = "scrub through training snapshots: the same sequence's states and gradients as the model learns"
+
+    BINDINGS = [
+        Binding("comma", "move(-1)", "earlier", key_display=",", tooltip="the previous snapshot"),
+        Binding("full_stop", "move(1)", "later", key_display=".", tooltip="the next snapshot"),
+        Binding("y", "play", "play", tooltip="play through the snapshots (again: stop)"),
+        Binding("r", "reload", "reload", tooltip="the snapshots of training in the explorer"),
+        Binding("o", "open_run", "open run", tooltip="load the snapshots of a run directory"),
+    ]
+
+    DEFAULT_CSS = """
+    TimelapsePane #lapse-open { height: 1; }
+    TimelapsePane #lapse-open Label { width: auto; padding: 0 1; }
+    TimelapsePane #lapse-open Input { width: 1fr; }
+    TimelapsePane #lapse-head { height: 1; padding: 0 1; }
+    TimelapsePane #lapse-scrub { height: 1; padding: 0 1; }
+    TimelapsePane StepBars { height: auto; }
+    """
+
+    index: reactive[int] = reactive(-1)  # the snapshot shown (-1: the last one)
+    playing: reactive[bool] = reactive(False)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.records: list[SnapshotRecord] = []
+        self.config = None
+        self.label = ""
+        self._traces: dict[tuple, Trace] = {}
+        self._errors: dict[tuple, str] = {}
+        self._pending: tuple | None = None
+        self._timer: Timer | None = None
+        self._from_disk = False  # the snapshots were loaded from a run directory: keep them on reload
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="lapse-open"):
+            yield Label("run directory")
+            yield Input(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
+                        compact=True)
+        yield Static(id="lapse-head")
+        yield Static(id="lapse-scrub")
+        yield HeatmapView(id="lapse-map")
+        yield StepBars(id="lapse-bars")
+
+    # ---- snapshots ------------------------------------------------------------------------------------
+    def _reload_from_lab(self) -> None:
+        config, records, label = self.lab.current_snapshots()
+        if label != self.label or len(records) != len(self.records) or config != self.config:
+            at_end = self.index < 0 or self.index >= len(self.records) - 1
+            self.config, self.records, self.label = config, records, label
+            if at_end:
+                self.index = len(records) - 1
+
+    @property
+    def current(self) -> SnapshotRecord | None:
+        if not self.records:
+            return None
+        return self.records[min(max(self.index, 0), len(self.records) - 1)]
+
+    def snapshot_trace(self) -> Trace | None:
+        """The explorer's sequence through the current snapshot's weights, once traced."""
+        view, snap = self.view, self.current
+        if view is None or snap is None:
+            return None
+        return self._traces.get((sequence_key(view.trace), self.label, snap.step))
+
+    def refresh_analysis(self) -> None:
+        if not self.is_mounted:
+            return
+        if not self._from_disk:
+            self._reload_from_lab()
+        view = self.view
+        if view is None:
+            self._message(self.busy or "no trace yet")
+            return
+        snap = self.current
+        if snap is None:
+            self._message("no snapshots yet: train in the Training tab (r), or open a run directory (o)")
+            return
+        if self.config is not None and self.config != view.trace.config:
+            self._message(f"the snapshots ({self.label}) are of another model: "
+                          f"{self.config.cell} H={self.config.hidden_size}; the explorer shows "
+                          f"{view.trace.config.cell} H={view.trace.config.hidden_size}")
+            return
+        key = (sequence_key(view.trace), self.label, snap.step)
+        trace = self._traces.get(key)
+        if trace is not None:
+            self._draw(trace)
+        elif key in self._errors:
+            self._message(f"snapshot at step {snap.step} cannot be traced: {self._errors[key]}")
+        else:
+            self._draw_head(None)
+            if self._pending != key:
+                self._pending = key
+                self.trace_snapshot(key, view.trace, snap)
+
+    @work(thread=True, exclusive=True, group="timelapse", exit_on_error=False)
+    def trace_snapshot(self, key: tuple, base: Trace, snap: SnapshotRecord) -> None:
+        worker = get_current_worker()
+        try:
+            trace = retrace(base, snap.tensors)
+        except Exception as error:  # noqa: BLE001 - shown in the pane
+            if not worker.is_cancelled:
+                text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                self.post_message(SnapshotFailed(key, text))
+            return
+        if not worker.is_cancelled:
+            self.post_message(SnapshotTraced(key, trace))
+
+    def on_snapshot_traced(self, message: SnapshotTraced) -> None:
+        message.stop()
+        if self._pending == message.key:
+            self._pending = None
+        if len(self._traces) > 64:
+            self._traces.clear()
+        self._traces[message.key] = message.trace
+        if self.shown:
+            self.refresh_analysis()
+
+    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
+        message.stop()
+        if self._pending == message.key:
+            self._pending = None
+        self._errors[message.key] = message.error
+        if self.shown:
+            self.refresh_analysis()
+
+    # ---- a run directory ---------------------------------------------------------------------------------
+    def action_open_run(self) -> None:
+        self.query_one("#lapse-path", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        path = event.value.strip()
+        self.focus()
+        if not path:
+            self._from_disk = False
+            self.label = ""
+            self.refresh_analysis()
+            return
+        self._message(f"reading {path}…")
+        self.load_run(path)
+
+    @work(thread=True, exclusive=True, group="timelapse-load", exit_on_error=False)
+    def load_run(self, path: str) -> None:
+        try:
+            config, records = load_run_snapshots(path)
+        except Exception as error:  # noqa: BLE001 - shown in the pane
+            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self.post_message(RunFailed(path, text))
+            return
+        self.post_message(RunLoaded(path, config, records))
+
+    def on_run_loaded(self, message: RunLoaded) -> None:
+        message.stop()
+        self._from_disk = True
+        self.config, self.records, self.label = message.config, message.records, message.path
+        self.index = len(self.records) - 1
+        self.notify(f"{len(self.records)} snapshots from {message.path}", timeout=3)
+        self.refresh_analysis()
+
+    def on_run_failed(self, message: RunFailed) -> None:
+        message.stop()
+        self.notify(message.error, title="could not open the run", severity="error", timeout=6)
+        self._message(f"could not open {message.path}: {message.error}")
+
+    # ---- actions ------------------------------------------------------------------------------------------------
+    def action_move(self, delta: int) -> None:
+        if not self.records:
+            return
+        current = self.index if self.index >= 0 else len(self.records) - 1
+        self.index = min(max(current + delta, 0), len(self.records) - 1)
+
+    def action_reload(self) -> None:
+        self._from_disk = False
+        self.query_one("#lapse-path", Input).value = ""
+        self.label = ""
+        self.records = []
+        self.index = -1
+        self.refresh_analysis()
+
+    def action_play(self) -> None:
+        self.playing = not self.playing
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if playing:
+            if self.records and self.index >= len(self.records) - 1:
+                self.index = 0
+            self._timer = self.set_interval(PLAY_EVERY, self._tick)
+
+    def _tick(self) -> None:
+        if not self.records or self.index >= len(self.records) - 1:
+            self.playing = False
+            return
+        self.index += 1
+
+    def watch_index(self) -> None:
+        if self.shown:
+            self.refresh_analysis()
+
+    def on_heatmap_view_picked(self, message: HeatmapView.Picked) -> None:
+        message.stop()
+        self.post_message(MoveTo(step=message.step, unit=message.unit, matrix=message.matrix))
+
+    def on_heatmap_view_hover(self, message: HeatmapView.Hover) -> None:
+        message.stop()
+
+    # ---- drawing ------------------------------------------------------------------------------------------------
+    def _message(self, text: str) -> None:
+        self.query_one("#lapse-head", Static).update(Text(text, style="dim italic"))
+        self.query_one("#lapse-scrub", Static).update("")
+        heatmap = self.query_one(HeatmapView)
+        heatmap.view = None
+        heatmap.busy = text
+        self.query_one(StepBars).series = ()
+
+    def _draw_head(self, trace: Trace | None) -> None:
+        snap = self.current
+        head = Text(no_wrap=True, overflow="ellipsis")
+        k = min(max(self.index, 0), len(self.records) - 1)
+        head.append(f" snapshot {k + 1}/{len(self.records)} ", style="bold reverse")
+        head.append(f"  step {snap.step}  ")
+        if math.isfinite(snap.loss):
+            head.append(f"training loss {snap.loss:.4g}  ")
+        if snap.metric is not None:
+            head.append(f"metric {snap.metric:.3g}  ")
+        if trace is None:
+            head.append("tracing…", style="dim italic")
+        else:
+            head.append("loss on this sequence ", style="dim")
+            head.append(f"{trace.loss:.4g}", style="bold")
+        head.append(f"   ({self.label})", style="dim")
+        self.query_one("#lapse-head", Static).update(head)
+        self.query_one("#lapse-scrub", Static).update(scrubber(self.records, k, max(self.size.width - 2, 10)))
+
+    def _draw(self, trace: Trace) -> None:
+        v = self.view
+        with self.app.batch_update():
+            self._draw_head(trace)
+            heatmap = self.query_one(HeatmapView)
+            heatmap.view = View(trace, step=v.step, unit=v.unit, layer=v.layer, direction=v.direction,
+                                matrix=v.matrix, all_maps=v.all_maps)
+            bars = self.query_one(StepBars)
+            key = keyed(trace, v.layer, v.direction)
+            if getattr(self, "_bars_key", None) != key:
+                self._bars_key = key
+                entry = heatmap.view.entry
+                series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]
+                if entry.dL_dc is not None:
+                    series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
+                if trace.step_losses.shape[0] == trace.T:
+                    series.append(Series("loss_t", trace.step_losses, log=True, nan_blank=True))
+                bars.series = tuple(series)
+                bars.tokens = tuple(trace.tokens)
+            bars.step = v.step
