@@ -21,6 +21,7 @@ nn.Module or a booby-trapped pickle is refused before anything in it runs.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,16 +124,30 @@ def _read_torch(path: Path) -> dict[str, "Tensor"]:
     import torch
 
     try:
-        # weights_only=True: only tensors and plain containers are unpickled; nothing is executed
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols it then refuses
+            # weights_only=True: only tensors and plain containers are unpickled; nothing is executed
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise WeightsError(
             f"{path} is not a plain state_dict and was refused without running it "
-            f"({_first_line(e)}); save it with torch.save(module.state_dict(), path)"
+            f"({_refusal(e)}); save it with torch.save(module.state_dict(), path)"
         ) from None
     except Exception as e:  # damaged zip, truncated file, random bytes ...
         raise WeightsError(f"{path} is not a readable torch file ({_first_line(e)})") from None
     return _as_state_dict(obj, path)
+
+
+def _refusal(e: BaseException) -> str:
+    """Why torch's weights-only unpickler said no, in a few words."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return f"it asks to load {m.group(1)}"
+    m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    if m:
+        return m.group(1).strip().rstrip(".")[:120]
+    return _first_line(e)
 
 
 def _first_line(e: BaseException) -> str:
@@ -340,13 +355,17 @@ def build_with_weights(
     base: ModelConfig,
     seed: int | None = None,
     head: dict[str, "Tensor"] | None = None,
+    dtype: str = "float32",
 ) -> "RNNModel":
     """A model whose recurrent layers hold the imported weights; the head (and an embedding) come
-    from `head` or the file when their shapes fit, otherwise they are freshly initialised."""
+    from `head` or the file when their shapes fit, otherwise they are freshly initialised.
+    `dtype` "float64" keeps float64 weights exact."""
+    import torch
+
     from rnn_tui.engine.model import build_model
 
     config = fit_config(shape, base)
-    model = build_model(config, seed=seed)
+    model = build_model(config, seed=seed).to({"float32": torch.float32, "float64": torch.float64}[dtype])
     mine = model.tensors()
     given = dict(tensors)
     if head:
