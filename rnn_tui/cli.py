@@ -47,8 +47,8 @@ def int_in(lo: int, hi: int):
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     """The flags that say which model and sequence to open (shared by the explorer and trace)."""
     g = p.add_argument_group("model and sequence")
-    g.add_argument("--cell", choices=CELL_NAMES, default="lstm", help="cell variant (default lstm)")
-    g.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh", help="rnn activation (default tanh)")
+    g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm; imported weights: read from the file)")
+    g.add_argument("--activation", choices=ACTIVATION_NAMES, help="rnn activation (default tanh)")
     g.add_argument("--hidden", type=int_in(1, 4096), default=16, metavar="N", help="units per layer (default 16)")
     g.add_argument("--layers", type=int_in(1, 16), default=1, metavar="N", help="stacked layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
@@ -59,6 +59,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint", metavar="DIR", help="a run directory written by `rnn-tui train`")
     g.add_argument("--weights", metavar="FILE", help="your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
     g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
+    g.add_argument("--tokenize", choices=("char", "word"), default="char", help="how --input becomes tokens (default char)")
 
 
 def spec_from_args(args: argparse.Namespace):
@@ -78,6 +79,7 @@ def spec_from_args(args: argparse.Namespace):
         checkpoint=args.checkpoint,
         weights=args.weights,
         task=args.task,
+        tokenize=args.tokenize,
     )
 
 

@@ -88,6 +88,13 @@ def print_summary(trace) -> None:
         row += [f"{n[t]:.3e}" for n in norms]
         table.add_row(*row)
     console.print(table)
+    if cfg.head != "step":  # one output for the whole sequence, from the pooled state
+        target = trace.targets[0]
+        shown = "-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target))
+        guess = label(int(probs[0].argmax())) if probs is not None else fmt_vec(trace.outputs[0])
+        loss = trace.step_losses[0]
+        console.print(f"output ({cfg.head} state): target {shown}  predicted {guess}  "
+                      f"loss {'-' if np.isnan(loss) else f'{loss:.4f}'}")
 
 
 def fmt_vec(v) -> str:

@@ -1,14 +1,14 @@
 """What to look at: a model and one sequence, from the same flags the CLI and the explorer take.
 
-`Spec` is the plain description (cell, sizes, input text, a scenario file, ...); `open_subject`
-turns it into a `Subject` (a live model plus the sequence to trace) and `trace_subject` runs it.
-The CLI's `trace` and the explorer both go through here, so they accept and refuse the same input.
+`Spec` is the plain description (cell, sizes, input text, a scenario, a run directory, a
+person's own weights, a task); `open_subject` turns it into a `Subject` (a live model plus the
+sequence to trace) and `trace_subject` runs it. The CLI's `trace` and the explorer both go
+through here, so they accept and refuse the same input with the same one-line messages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -25,20 +25,22 @@ class SubjectError(EngineError):
 
 @dataclass(frozen=True)
 class Spec:
-    cell: str = "lstm"
-    activation: str = "tanh"
+    cell: str | None = None  # None: lstm for a new model, read from the file for imported weights
+    activation: str | None = None  # rnn only; None: tanh
     hidden: int = 16
     layers: int = 1
     bidirectional: bool = False
     bias: bool = True
     seed: int = 0
     dtype: str = "float32"
-    input: str | None = None  # text to run through a character model
+    input: str | None = None  # text to read; None: the task's example, or a default text
     scenario: str | None = None  # TOML scenario file
     checkpoint: str | None = None  # run directory written by `rnn-tui train`
     weights: str | None = None  # a torch.nn.RNN/LSTM/GRU state_dict file
-    task: str | None = None  # a task name: the sequence comes from its example
+    task: str | None = None  # a task name: model shape and sequence come from it
     task_options: dict = field(default_factory=dict)
+    tokenize: str = "char"  # how --input text becomes tokens: "char" | "word"
+    random_steps: int = 24  # imported weights with no task and no text read this many N(0, 1) vectors
 
     def replace(self, **changes) -> "Spec":
         return replace(self, **changes)
@@ -50,8 +52,8 @@ class Subject:
 
     model: object  # RNNModel
     x: np.ndarray  # (T,) ids or (T, I) vectors
-    targets: list
-    tokens: list[str]
+    targets: list  # per output row, None where unscored
+    tokens: list[str]  # display labels, one per step
     vocab: list[str] | None  # input vocabulary, when the input is tokens
     output_labels: list[str] | None  # class labels of the output
     dtype: str
@@ -62,39 +64,55 @@ class Subject:
         return self.model.config
 
 
-def char_vocab(text: str) -> list[str]:
-    return sorted(set(text))
+# ---- the sources of a subject ------------------------------------------------------------------
+def _shape(spec: Spec) -> dict:
+    return dict(cell=spec.cell or "lstm", activation=spec.activation or "tanh")
 
 
-def char_subject(spec: Spec, text: str) -> Subject:
-    """A character model over `text`'s own characters; targets are the next characters."""
-    from rnn_tui.engine.model import build_model
+def _tokens(spec: Spec, text: str) -> list[str]:
+    from rnn_tui.engine.tokens import tokenize
 
     if not text:
         raise SubjectError("the input text is empty: give at least one character with --input")
     if len(text) > MAX_TEXT:
         raise SubjectError(f"the input text has {len(text)} characters; at most {MAX_TEXT} can be traced")
-    vocab = char_vocab(text)
-    V = len(vocab)
-    config = ModelConfig(
-        cell=spec.cell,
-        activation=spec.activation,
-        input_size=V,
-        vocab_size=V,
-        hidden_size=spec.hidden,
-        num_layers=spec.layers,
-        bidirectional=spec.bidirectional,
-        bias=spec.bias,
+    tokens = tokenize(text, spec.tokenize)
+    if not tokens:
+        raise SubjectError("the input has no tokens (word tokens skip whitespace): give some text")
+    return tokens
+
+
+def _text_config(spec: Spec, V: int, cell: str | None = None, activation: str | None = None) -> ModelConfig:
+    sh = _shape(spec)
+    return ModelConfig(
+        cell=cell or sh["cell"], activation=activation or sh["activation"], input_size=V, vocab_size=V,
+        hidden_size=spec.hidden, num_layers=spec.layers, bidirectional=spec.bidirectional, bias=spec.bias,
         output_size=V,
-    )
-    index = {ch: i for i, ch in enumerate(vocab)}
-    x = np.array([index[ch] for ch in text], dtype=np.int64)
-    targets = [int(v) for v in x[1:]] + [None]
-    model = build_model(config, seed=spec.seed)
-    return Subject(model, x, targets, list(text), vocab, vocab, spec.dtype, "character model")
+    )  # fmt: skip
+
+
+def _next_token(tokens: list[str]):
+    """(ids, next-token targets, labels of the vocabulary, labels of the tokens)."""
+    from rnn_tui.engine.tokens import label
+
+    vocab = sorted(set(tokens))
+    index = {tok: i for i, tok in enumerate(vocab)}
+    x = np.array([index[t] for t in tokens], dtype=np.int64)
+    targets = [int(v) for v in x[1:]] + [None]  # the last step has no next token
+    return x, targets, [label(v) for v in vocab], [label(t) for t in tokens]
+
+
+def text_subject(spec: Spec, text: str) -> Subject:
+    """A next-token model over `text`'s own tokens (characters or words), freshly initialised."""
+    from rnn_tui.engine.model import build_model
+
+    x, targets, vocab, labels = _next_token(_tokens(spec, text))
+    model = build_model(_text_config(spec, len(vocab)), seed=spec.seed)
+    return Subject(model, x, targets, labels, vocab, vocab, spec.dtype, "next-token model (untrained)")
 
 
 def scenario_subject(spec: Spec) -> Subject:
+    """A model whose every weight a scenario file sets by hand."""
     import torch
 
     from rnn_tui.engine.model import build_model
@@ -108,6 +126,88 @@ def scenario_subject(spec: Spec) -> Subject:
     return Subject(model, sc.x, sc.targets, sc.tokens, vocab, sc.vocab, sc.dtype, sc.title)
 
 
+def _task(name: str, options: dict):
+    from rnn_tui.engine.tasks import get_task
+
+    task = get_task(name, **options)
+    if task.mode == "encdec":
+        raise SubjectError(
+            f"the {name} task is an encoder-decoder: trace it with `rnn-tui lesson` (task modes), "
+            "or train it with `rnn-tui train --task {name}`"
+        )
+    return task
+
+
+def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str) -> Subject:
+    """The task's own example, or the person's text read with the model's vocabulary."""
+    from rnn_tui.engine.tokens import label
+
+    if spec.input is None:
+        ex = task.example(seed=spec.seed)
+        x = ex.x.numpy() if hasattr(ex.x, "numpy") else np.asarray(ex.x)
+        return Subject(model, x, list(ex.targets), [label(t) for t in ex.tokens], vocab, task.output_labels,
+                       spec.dtype, title)  # fmt: skip
+    if vocab is None:
+        raise SubjectError(f"the {task.name} task reads numbers, not text: leave out --input to see its example")
+    tokens = _tokens(spec, spec.input)
+    index = {tok: k for k, tok in enumerate(vocab)}
+    missing = [t for t in tokens if t not in index]
+    if missing:
+        shown = " ".join(label(v) for v in vocab[:24]) + (" ..." if len(vocab) > 24 else "")
+        raise SubjectError(f"{missing[0]!r} is not in the model's vocabulary: {shown}")
+    x = np.array([index[t] for t in tokens], dtype=np.int64)
+    rows = len(tokens) if model.config.head == "step" else 1
+    if task.mode == "lm":
+        targets = [int(v) for v in x[1:]] + [None]
+    else:
+        targets = [None] * rows  # a person's own input has no known answer
+    return Subject(model, x, targets, [label(t) for t in tokens], vocab, task.output_labels, spec.dtype, title)
+
+
+def task_subject(spec: Spec) -> Subject:
+    """A freshly initialised model shaped for a task, on the task's example (or --input)."""
+    task = _task(spec.task, spec.task_options)
+    sh = _shape(spec)
+    config = task.model_config(cell=sh["cell"], hidden=spec.hidden, layers=spec.layers,
+                               bidirectional=spec.bidirectional, activation=sh["activation"], bias=spec.bias)  # fmt: skip
+    model = task.build_model(config, seed=spec.seed)
+    return _sequence_from(spec, task, model, task.vocab, f"{task.name} (untrained)")
+
+
+def checkpoint_subject(spec: Spec) -> Subject:
+    """A trained model from a run directory, on its task's example (or --input)."""
+    from rnn_tui.engine.checkpoint import load_model
+
+    model, ckpt = load_model(spec.checkpoint)
+    info = ckpt.info
+    task = _task(info.task, info.task_options)
+    return _sequence_from(spec, task, model, info.vocab, f"{info.task}, trained {info.step} steps")
+
+
+def weights_subject(spec: Spec) -> Subject:
+    """A person's own torch.nn.RNN/LSTM/GRU weights, around the input encoding of a task, a text,
+    or (with neither) raw N(0, 1) vectors as wide as the weights read."""
+    from rnn_tui.engine.weights import build_with_weights, load_user_weights
+
+    shape, tensors = load_user_weights(spec.weights, cell=spec.cell, activation=spec.activation)
+    if spec.task:
+        task = _task(spec.task, spec.task_options)
+        base = task.model_config(cell=shape.cell, hidden=shape.hidden_size, layers=shape.num_layers,
+                                 bidirectional=shape.bidirectional, activation=shape.activation, bias=shape.bias)  # fmt: skip
+        model = build_with_weights(shape, tensors, base, seed=spec.seed)
+        return _sequence_from(spec, task, model, task.vocab, f"{shape.describe()} on {task.name}")
+    if spec.input is not None:
+        x, targets, vocab, labels = _next_token(_tokens(spec, spec.input))
+        base = _text_config(spec, len(vocab), shape.cell, shape.activation)
+        model = build_with_weights(shape, tensors, base, seed=spec.seed)
+        return Subject(model, x, targets, labels, vocab, vocab, spec.dtype, shape.describe())
+    model = build_with_weights(shape, tensors, shape.model_config(), seed=spec.seed)
+    x = np.random.default_rng(spec.seed).normal(size=(spec.random_steps, shape.input_size))
+    tokens = [f"x{t + 1}" for t in range(spec.random_steps)]
+    title = f"{shape.describe()}, random N(0, 1) inputs, unscored (give --task to score it)"
+    return Subject(model, x, [None] * spec.random_steps, tokens, None, None, spec.dtype, title)
+
+
 def open_subject(spec: Spec) -> Subject:
     """Build the model and sequence a Spec describes; EngineError with one line if it cannot."""
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
@@ -115,16 +215,21 @@ def open_subject(spec: Spec) -> Subject:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
     if spec.dtype not in ("float32", "float64"):
         raise SubjectError(f"unknown dtype {spec.dtype!r}: choose float32 or float64")
+    if spec.tokenize not in ("char", "word"):
+        raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char or word")
     if spec.scenario:
         return scenario_subject(spec)
-    if spec.checkpoint or spec.weights or spec.task:
-        from rnn_tui.engine import sources  # tasks, checkpoints and imported weights
+    if spec.checkpoint:
+        return checkpoint_subject(spec)
+    if spec.weights:
+        return weights_subject(spec)
+    if spec.task:
+        return task_subject(spec)
+    return text_subject(spec, DEFAULT_TEXT if spec.input is None else spec.input)
 
-        return sources.open_subject(spec)
-    return char_subject(spec, DEFAULT_TEXT if spec.input is None else spec.input)
 
-
-def trace_subject(subject: Subject, dtype: str | None = None):
+def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
+    """Trace the subject's sequence; kwargs go to `run_trace` (interventions, ...)."""
     from rnn_tui.engine.trace import run_trace
 
     return run_trace(
@@ -134,4 +239,5 @@ def trace_subject(subject: Subject, dtype: str | None = None):
         tokens=subject.tokens,
         vocab=subject.output_labels,
         dtype=dtype or subject.dtype,
+        **kwargs,
     )

@@ -1,0 +1,52 @@
+"""Text into tokens, and tokens into labels a terminal can draw. Pure Python (no torch).
+
+Characters, or words: runs of letters and digits (an apostrophe inside a word stays in it), with
+every CJK character and every punctuation mark, full-width included, a token of its own;
+whitespace separates words and is dropped.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MODES = ("char", "word")
+VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+
+
+def is_wide(ch: str) -> bool:
+    """CJK and other East Asian wide or full-width characters (two terminal cells)."""
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def tokenize(text: str, mode: str = "char") -> list[str]:
+    if mode not in MODES:
+        raise ValueError(f"unknown tokenization {mode!r}: choose char or word")
+    if mode == "char":
+        return list(text)
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        if (ch.isalnum() and not is_wide(ch)) or (word and ch in "'’"):
+            word += ch
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        if not ch.isspace():
+            tokens.append(ch)
+    if word:
+        tokens.append(word)
+    return tokens
+
+
+def label(token: str) -> str:
+    """A token as drawn: whitespace and control characters made visible, never empty."""
+    out = []
+    for ch in token:
+        if ch in VISIBLE:
+            out.append(VISIBLE[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out) or "∅"
