@@ -49,6 +49,19 @@ ACTIONS: tuple[Action, ...] = (
 )
 
 
+KEY_NAMES = {
+    "right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "⇧→", "shift+left": "⇧←",
+    "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "space": "Space",
+    "plus": "+", "equals_sign": "=", "minus": "-", "slash": "/", "question_mark": "?",
+    "left_square_bracket": "[", "right_square_bracket": "]", "escape": "Esc",
+}
+
+
+def key_names(action: Action) -> str:
+    """Every key of an action as a person reads them: "→ l", "+ =", "PgDn"."""
+    return " ".join(KEY_NAMES.get(k, k) for k in action.keys.split(","))
+
+
 def bindings() -> list[Binding]:
     return [
         Binding(a.keys, a.action, a.short or a.title, show=a.footer, key_display=a.display, tooltip=a.help)

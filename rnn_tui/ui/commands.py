@@ -8,7 +8,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from rnn_tui.engine.config import CELLS
-from rnn_tui.ui.actions import ACTIONS
+from rnn_tui.ui.actions import ACTIONS, key_names
 from rnn_tui.ui.themes import THEMES
 
 
@@ -21,7 +21,7 @@ class ExplorerCommands(Provider):
             return []
         out = []
         for action in ACTIONS:
-            out.append((action.title, f"{action.help}  [{action.display or action.keys}]",
+            out.append((action.title, f"{action.help}  [{key_names(action)}]",
                         partial(screen.run_action, action.action)))
         for pane_id, title, description in screen.explorer_commands():
             out.append((f"Show pane: {title}", description, partial(screen.run_action, f"show_pane('{pane_id}')")))

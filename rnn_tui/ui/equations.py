@@ -167,7 +167,7 @@ def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEq
             wh = dot("weight_hh", 2, h_prev)
             inner = wh + (b_hn or 0.0)
             symbol = f"r_t (W_hn {hp} + b_hn)" if b_hn is not None else f"r_t (W_hn {hp})"
-            detail = f"{fac(r)}·({num(wh)} + {num(b_hn)})" if b_hn is not None else f"{fac(r)}·{fac(wh)}"
+            detail = f"{fac(r)}·({num(wh)} {signed(b_hn)})" if b_hn is not None else f"{fac(r)}·{fac(wh)}"
             terms.append(Term(symbol, r * inner, detail))
         eqs.append(gate_eq("n", "tanh", terms))
         z = float(entry.gates["z"][t, j])
@@ -195,6 +195,12 @@ def fac(v: float) -> str:
     """A factor of a product: negative numbers in parentheses, "0.5000·(-0.3100)"."""
     s = num(v)
     return f"({s})" if s.startswith("-") else s
+
+
+def signed(v: float) -> str:
+    """A term after the first: "+ 0.0230" or "− 0.0178"."""
+    s = num(v)
+    return f"− {s[1:]}" if s.startswith("-") else f"+ {s}"
 
 
 def numeric(eq: Equation) -> str:

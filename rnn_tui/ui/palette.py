@@ -37,6 +37,7 @@ class Palette:
     marker: str  # the current step and selected unit
     nan: str  # a value that is not a number (a diverged model)
     glyphs: bool = False  # this palette draws with the glyph ramp (monochrome)
+    band: str = "#3a3a3a"  # glyph modes: the background of the current step's column
 
 
 PALETTES: dict[str, Palette] = {
@@ -216,7 +217,7 @@ def cell_look(palette: Palette, kind: str, mode: str, width: int, base: Style) -
 
     colour: a background colour per level; the current step is a thin bar "▏", the cursor "◆".
     glyph (monochrome) and glyph+colour (16 colours): the glyph ramp carries the value; the
-    current step is underlined and bold, the cursor reversed.
+    current step's column is a grey band, the cursor reversed.
     """
     if palette.glyphs:
         mode = "glyph"
@@ -237,7 +238,7 @@ def cell_look(palette: Palette, kind: str, mode: str, width: int, base: Style) -
                 style += Style(bold=True)
             text = glyph(lvl) * width
             plain.append(Segment(text, style))
-            marked.append(Segment(text, style + Style(underline=True, bold=True)))
+            marked.append(Segment(text, style + Style(bgcolor=Color.parse(palette.band), bold=True)))
             cursor.append(Segment(text, style + Style(reverse=True)))
     return CellLook(tuple(plain), tuple(marked), tuple(cursor))
 

@@ -4,6 +4,8 @@ trace worker before anything is asserted or photographed."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 
 import pytest
@@ -35,3 +37,13 @@ async def settle(pilot) -> None:
 @pytest.fixture
 def source() -> FakeSource:
     return FakeSource()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run `async def` tests in a fresh event loop (Textual's Pilot is async); no plugin needed."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None

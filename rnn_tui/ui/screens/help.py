@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from rnn_tui.ui.actions import ACTIONS
+from rnn_tui.ui.actions import ACTIONS, key_names
 
 MOUSE = (
     ("click a token", "go to that step"),
@@ -35,8 +35,7 @@ def help_text() -> Table:
     table.add_column()
     table.add_row(Text("Keys", style="bold underline"), "")
     for action in ACTIONS:
-        keys = action.display or action.keys
-        table.add_row(keys, f"{action.title}: {action.help}")
+        table.add_row(key_names(action), f"{action.title}: {action.help}")
     table.add_row("Tab", "Focus the next pane or control")
     table.add_row("Ctrl+P", "Command palette: every action by name")
     table.add_row("Ctrl+Q", "Quit")

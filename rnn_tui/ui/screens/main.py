@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.reactive import reactive
@@ -95,7 +94,7 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.request = self._first_request
-        self.query_one(HeatmapView).focus()
+        self.query_one("#explore-map", HeatmapView).focus()
         self._fit(self.size.width, self.size.height)
         # build after the first frame is on screen: the worker imports torch (~1 s)
         self.call_after_refresh(self.build_trace, self._first_request)
@@ -108,11 +107,11 @@ class MainScreen(Screen):
         self.set_class(small, "-too-small")
         self.set_class(height < 30, "-short")
         if small:
-            self.query_one("#too-small", Static).update(Text(
-                f"The terminal is {width}×{height}; rnn-tui needs at least "
-                f"{MIN_SIZE[0]}×{MIN_SIZE[1]}.\nMake it larger, or press q to quit.",
-                justify="center",
-            ))
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {width}×{height}.\n"
+                f"rnn-tui needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
+                "Make it larger, or press q to quit."
+            )
 
     # ---- traces ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
@@ -261,7 +260,7 @@ class MainScreen(Screen):
 
     def action_escape(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one(HeatmapView).focus()
+            self.query_one("#explore-map", HeatmapView).focus()
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)

@@ -19,7 +19,7 @@ class HeatmapPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield HeatmapLegend().data_bind(HeatmapPane.view)
-        yield HeatmapView().data_bind(HeatmapPane.view, HeatmapPane.busy)
+        yield HeatmapView(id="explore-map").data_bind(HeatmapPane.view, HeatmapPane.busy)
 
     def on_heatmap_view_hover(self, message: HeatmapView.Hover) -> None:
         message.stop()
