@@ -8,7 +8,6 @@ from textual.widgets import Static, TabbedContent
 
 from rnn_tui.engine.gradflow import analyze_gradflow
 from rnn_tui.ui.app import ExplorerApp
-from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.gradients_pane import GradFlowReady, GradientsPane, log_matrix
 from rnn_tui.ui.widgets.matrix_view import MatrixView
@@ -82,6 +81,11 @@ async def test_steps_move_the_markers_and_a_click_moves_the_step(source):
         await pilot.click("#grad-flow", offset=(x, 2 + (1 - r0)))
         await settle(pilot)
         assert app.screen.view.step == 7
+        # c: a GRU has no cell state to show
+        await pilot.press("c")
+        await pilot.pause()
+        assert not pane.cell_flow
+        assert any("cell state" in n.message for n in app._notifications)
 
 
 async def test_c_switches_the_matrix_to_the_cell_state(source):
@@ -98,16 +102,6 @@ async def test_c_switches_the_matrix_to_the_cell_state(source):
         await pilot.press("c")
         await settle(pilot)
         assert "d h_k" in pane.query_one(MatrixView).matrix.title
-
-
-async def test_c_on_a_cell_without_cell_state_says_so(source):
-    app = app_for(TraceRequest(cell="gru", hidden=4, text="abcdabcd"), source)
-    async with app.run_test(size=(120, 40)) as pilot:
-        pane = await open_tab(pilot)
-        await pilot.press("c")
-        await pilot.pause()
-        assert not pane.cell_flow
-        assert any("cell state" in n.message for n in app._notifications)
 
 
 async def test_layers_are_followed_and_g_recomputes(source):
@@ -156,12 +150,3 @@ def test_log_matrix_places_zero_flow_at_the_bottom():
     assert values[0, 1] == -3.0 and values[2, 0] == -3.0  # zero and not computed: the lowest level
     inf = log_matrix(np.array([[1.0, np.inf]]))[0]
     assert np.isnan(inf[0, 1])  # an infinite gradient is shown as not a number, never as small
-
-
-async def test_moves_from_the_pane_reach_the_screen(source):
-    app = app_for(TraceRequest(cell="lstm", hidden=4, text="abcdefgh"), source)
-    async with app.run_test(size=(120, 40)) as pilot:
-        pane = await open_tab(pilot)
-        pane.post_message(MoveTo(step=4))
-        await settle(pilot)
-        assert app.screen.view.step == 4

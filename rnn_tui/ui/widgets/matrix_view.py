@@ -143,7 +143,7 @@ class MatrixView(Widget):
         self.refresh()
 
     # ---- geometry ------------------------------------------------------------------------------
-    def gutter(self) -> int:
+    def label_width(self) -> int:
         m = self.matrix
         if m is None:
             return 0
@@ -160,14 +160,14 @@ class MatrixView(Widget):
             return 1
         if m.cell > 0:
             return m.cell
-        return 2 if 2 * m.shape[1] <= self.size.width - self.gutter() else 1
+        return 2 if 2 * m.shape[1] <= self.size.width - self.label_width() else 1
 
     def geometry(self) -> tuple[int, int, int, int]:
         """(col start, col stop, row start, row stop) of what is drawn."""
         m = self.matrix
         assert m is not None
         rows, cols = m.shape
-        room = max((self.size.width - self.gutter()) // self.cell_width(), 1)
+        room = max((self.size.width - self.label_width()) // self.cell_width(), 1)
         c0, c1 = window(cols, self.cursor[1], room)
         body = self.body_rows()
         row = self.cursor[0]
@@ -184,7 +184,7 @@ class MatrixView(Widget):
         if m is None or y < HEADER_ROWS or y >= HEADER_ROWS + self.body_rows():
             return None
         c0, c1, r0, r1 = self.geometry()
-        g = self.gutter()
+        g = self.label_width()
         if x < g:
             return None
         col = c0 + (x - g) // self.cell_width()
@@ -235,7 +235,7 @@ class MatrixView(Widget):
         axis = self.get_component_rich_style("matrix-view--axis")
         marker = self.get_component_rich_style("matrix-view--marker")
         c0, c1, _, _ = self.geometry()
-        g, cw = self.gutter(), self.cell_width()
+        g, cw = self.label_width(), self.cell_width()
         n = c1 - c0
         chars = [" "] * (n * cw)
         if m.col_labels is not None and all(cell_len(s) <= cw for s in m.col_labels[c0:c1]):
@@ -266,7 +266,7 @@ class MatrixView(Widget):
         row = r0 + k
         if row >= r1:
             return Strip.blank(width, base)
-        g, cw = self.gutter(), self.cell_width()
+        g, cw = self.label_width(), self.cell_width()
         selected = row == self.cursor[0]
         name = m.row_labels[row] if m.row_labels is not None else str(row)
         name = fit(name, g - 2) if cell_len(name) > g - 2 else " " * (g - 2 - cell_len(name)) + name

@@ -60,7 +60,7 @@ class SpectrumView(Widget):
     SpectrumView > .spectrum-view--over { color: $error; text-style: bold; }
     """
 
-    spectra: reactive[dict | None] = reactive(None, layout=True)
+    spectra: reactive[dict | None] = reactive(None, layout=True, always_update=True)  # holds arrays: no ==
     message: reactive[str] = reactive("")
 
     def render(self) -> Text:

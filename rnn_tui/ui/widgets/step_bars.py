@@ -126,13 +126,13 @@ class StepBars(Widget):
     def watch_message(self) -> None:
         self.refresh()
 
-    def gutter(self) -> int:
+    def label_width(self) -> int:
         names = [s.name + (LOG_MARK if s.log else "") for s in self.series] + ["x"]
         return min(max(cell_len(n) for n in names) + 1, 20)
 
     def _geometry(self) -> tuple[int, int, int]:
         T = len(self.series[0].values) if self.series else 0
-        room = max(self.size.width - self.gutter(), 1)
+        room = max(self.size.width - self.label_width(), 1)
         cw = 2 if T * 2 <= room else 1
         start, stop = window(T, self.step, room // cw)
         self._columns = (start, stop, cw)
@@ -146,7 +146,7 @@ class StepBars(Widget):
                 return Strip([Segment(fit(" " + self.message, width), self.get_component_rich_style("step-bars--message"))], width)
             return Strip.blank(width, base)
         start, stop, cw = self._geometry()
-        g = self.gutter()
+        g = self.label_width()
         label = self.get_component_rich_style("step-bars--label")
         axis = self.get_component_rich_style("step-bars--axis")
         if y == 0:
@@ -212,7 +212,7 @@ class StepBars(Widget):
 
     def on_click(self, event: events.Click) -> None:
         start, stop, cw = self._columns
-        g = self.gutter()
+        g = self.label_width()
         if event.x >= g and 0 < event.y < 2 + len(self.series):
             t = start + (event.x - g) // cw
             if t < stop:
