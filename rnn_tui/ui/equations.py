@@ -75,7 +75,7 @@ def _prev(states: np.ndarray, initial: np.ndarray, direction: str, t: int) -> np
 
 def _row(params: dict, name: str, rows: slice | int) -> np.ndarray | None:
     w = params.get(name)
-    return None if w is None else np.asarray(w, dtype=np.float64)[rows]
+    return None if w is None else np.asarray(w[rows], dtype=np.float64)  # pick, then widen
 
 
 def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEquations:

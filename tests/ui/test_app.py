@@ -291,6 +291,7 @@ async def test_word_tokens_and_editing_the_input():
         await pilot.press("enter")
         await settle(pilot)
         assert source.requests[-1].text == "the cat sat"
+        assert not box.has_focus  # Enter hands the keys back to stepping
         assert screen.view.trace.tokens == list("the␣cat␣sat")
         assert any(isinstance(m, RequestChange) for m in seen)
         screen._change(tokenize="word")

@@ -147,6 +147,8 @@ class MainScreen(Screen):
     def change_request(self, message: RequestChange) -> None:
         message.stop()
         self._change(**message.changes)
+        if isinstance(self.focused, Input) and self.focused.id == "sequence-input":
+            self.query_one("#explore-map", HeatmapView).focus()  # typed and entered: back to stepping
 
     def _change(self, **changes) -> None:
         current = self.request or self._first_request

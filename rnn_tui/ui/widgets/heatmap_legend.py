@@ -78,6 +78,15 @@ class HeatmapLegend(LinesView):
         view = self.view
         if view is None:
             return ()
+        key = (view.layer, view.direction, view.matrix, self.app.theme, self.size.width)
+        cached = getattr(self, "_scales_line", None)  # (trace, key, line); traces compare by identity
+        if cached is not None and cached[0] is view.trace and cached[1] == key:
+            return cached[2]
+        line = self._scales(view)
+        self._scales_line = (view.trace, key, line)
+        return line
+
+    def _scales(self, view: View) -> Line:
         palette = palette_for_theme(self.app.theme)
         mode = render_mode(self.app, palette)
         groups = sorted(self.groups(view), key=lambda g: view.matrix not in g[0])  # focused first
