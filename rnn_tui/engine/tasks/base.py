@@ -46,6 +46,7 @@ class TrainDefaults:
     tbptt: int | None = None  # truncated BPTT window K over long sequences, None for full BPTT
     seq_len: int = 32  # steps per training sequence (the task's own length option)
     embedding: int | None = None  # input_size of a learned embedding, None for one-hot/vectors
+    gate_bias: float = 1.0  # starting bias of the gate that keeps the state (LSTM f, GRU z); 0: torch's init
     log_every: int = 25  # steps between metric evaluations
 
     def replace(self, **changes) -> "TrainDefaults":
@@ -197,7 +198,9 @@ class Task:
         """A fresh model for this task (an encoder-decoder task builds its two halves)."""
         from rnn_tui.engine.model import build_model
 
-        return build_model(config, seed=seed)
+        model = build_model(config, seed=seed)
+        set_keep_gate_bias(model.tensors(), config, self.defaults.gate_bias)
+        return model
 
     def forward(self, model: "nn.Module", batch: Batch) -> "Tensor":
         """The model's outputs on a batch, in the shape `loss` and `metric` read."""
@@ -240,6 +243,28 @@ class Task:
         if self.solved is None:
             return False
         return value >= self.solved if self.higher_is_better else value <= self.solved
+
+
+def set_keep_gate_bias(tensors: dict, config: "ModelConfig", value: float) -> None:
+    """Start the gate that keeps the state open: b_f (LSTM) or b_z (GRU) = value, in place.
+
+    The forget gate f_t = σ(... + b_if + b_hf) starts near σ(value) instead of σ(0) = 0.5, so
+    c_{t-1} survives many steps before training has taught the gate anything (Gers et al. 2000;
+    Jozefowicz et al. 2015); the GRU's z_t plays the same part in h_t = (1 - z_t) n_t + z_t h_{t-1}.
+    Both gates are the second chunk of the bias rows (LSTM i f g o, GRU r z n). b_hh's chunk is
+    zeroed so the sum is exactly `value`. A tanh RNN has no such gate and is left as it is.
+    """
+    import torch
+
+    from rnn_tui.engine.config import layer_names
+
+    if not value or config.cell == "rnn" or not config.bias:
+        return
+    H = config.hidden_size
+    with torch.no_grad():
+        for _, _, sfx in layer_names(config):
+            tensors[f"bias_ih{sfx}"][H : 2 * H].fill_(value)  # (H,) the f or z rows
+            tensors[f"bias_hh{sfx}"][H : 2 * H].zero_()
 
 
 # ---- option parsing shared by the tasks: each raises TaskError with a one-line message ------
