@@ -236,9 +236,7 @@ def test_snapshots_every_n_steps_go_to_the_run_dir_and_the_callback(tmp_path):
 # ---- truncated BPTT ------------------------------------------------------------------------
 def manual_tbptt(task, config, cell, K):
     """What TBPTT with window K means, written out: per window, detached state, one SGD step."""
-    from rnn_tui.engine.model import build_model
-
-    model = build_model(task.model_config(cell=cell, hidden=6), seed=config.seed)
+    model = task.build_model(task.model_config(cell=cell, hidden=6), seed=config.seed)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr)
     g = torch.Generator().manual_seed(config.seed)
     steps = 0
@@ -288,9 +286,7 @@ def test_tbptt_on_a_pooled_head_cuts_the_gradient_at_k_steps():
     before = params(trainer.model)
     trainer.run()
     # written out: the first 5 steps carry the state untracked, the last 3 get the gradient
-    from rnn_tui.engine.model import build_model
-
-    model = build_model(trainer.model_config, seed=0)
+    model = task.build_model(trainer.model_config, seed=0)
     batch = task.sample(config.batch, torch.Generator().manual_seed(0))
     with torch.no_grad():
         _, state = model(batch.x[:, :5], None, return_state=True)

@@ -285,15 +285,12 @@ def _run_with_bar(trainer, cancel, console):
 
 
 def _run_plain(trainer, cancel, console, quiet: bool):
-    seen = [len(trainer.history)]
-
     def on_progress(p):
-        if quiet or len(trainer.history) == seen[0]:
+        r = p.record
+        if quiet or r is None:
             return
-        for r in trainer.history[seen[0] :]:
-            metric = "" if r["metric"] is None else f"  {r['metric_name']} {r['metric']:.4f}"
-            console.print(f"step {r['step']:>7}  loss {r['loss']:.4f}  grad norm {r['grad_norm']:.3f}{metric}")
-        seen[0] = len(trainer.history)
+        metric = "" if r["metric"] is None else f"  {r['metric_name']} {r['metric']:.4f}"
+        console.print(f"step {r['step']:>7}  loss {r['loss']:.4f}  grad norm {r['grad_norm']:.3f}{metric}")
 
     return trainer.run(on_progress=on_progress, cancel=cancel)
 

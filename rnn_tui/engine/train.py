@@ -158,6 +158,7 @@ class Progress:
     status: str = "running"  # "running" | "finished" | "cancelled" | "diverged"
     diverged_at: int | None = None  # the step whose loss or gradient was not finite
     message: str = ""  # one line for the user when the run ends
+    record: dict | None = None  # the metrics record logged at this step (every log_every steps)
 
     @property
     def done(self) -> bool:
@@ -455,8 +456,9 @@ class Trainer:
             acc[0] += loss
             acc[1] += norm
             acc[2] += 1
+            record = None
             if self.step % c.log_every == 0 or self.step == c.steps:
-                self._record(rate)
+                record = self._record(rate)
             if c.snapshot_every and self.step % c.snapshot_every == 0:
                 self._snapshot(loss, on_checkpoint)
             if self.run_dir is not None and c.save_every and self.step % c.save_every == 0 and self.step < c.steps:
@@ -470,6 +472,7 @@ class Trainer:
                 metric=self._metric,
                 tokens_per_s=rate,
                 elapsed=self.elapsed,
+                record=record,
             )
             if on_progress is not None and on_progress(progress) is False:
                 cancelled = True
@@ -550,7 +553,7 @@ class Trainer:
         self.model.eval()
         return result
 
-    def _record(self, rate: float) -> None:
+    def _record(self, rate: float) -> dict:
         acc = self._acc
         record = {
             "step": self.step,
@@ -567,6 +570,7 @@ class Trainer:
             from rnn_tui.engine.checkpoint import append_metrics
 
             append_metrics(self.run_dir, [record])
+        return dict(record)
 
     def _snapshot(self, loss: float, on_checkpoint) -> None:
         from rnn_tui.engine.checkpoint import model_tensors, save_snapshot
