@@ -9,7 +9,7 @@ A `Lesson` holds:
 - `build(ctx)`: builds the models (a hand-set scenario, a task, or training for a few seconds),
   traces them, and fills `ctx.results` (plain numbers and short strings the text quotes),
   `ctx.traces` (what the explorer shows, by key), `ctx.figures` (text tables drawn from the live
-  numbers) and `ctx.phases` (phase portraits, for two-unit RNNs);
+  numbers), `ctx.phases` (phase portraits, for two-unit RNNs) and `ctx.units` (unit-finder results);
 - `steps`: a few `Step`s of text. Text is a format string over the results ("γ = {gamma_rnn:.2f}");
   a step may name the trace to show, where to put the cursor, the pane to open, a figure, a
   phase portrait, things to try, and a question to answer before the reveal;
@@ -98,6 +98,7 @@ class Context:
     traces: dict[str, Any] = field(default_factory=dict)  # key -> Trace
     figures: dict[str, str] = field(default_factory=dict)
     phases: dict[str, Any] = field(default_factory=dict)  # key -> PhasePortrait
+    units: dict[str, Any] = field(default_factory=dict)  # feature -> UnitFinderResult
     timings: dict[str, float] = field(default_factory=dict)  # what took how long (seconds)
     on_progress: Callable[[str], Any] | None = None
     cancel: Callable[[], bool] | None = None
@@ -121,6 +122,7 @@ class LessonRun:
     traces: dict
     figures: dict
     phases: dict
+    units: dict
     checks: tuple[Check, ...]
     elapsed: float  # seconds from start to the result
     timings: dict
@@ -146,7 +148,7 @@ def run_lesson(lesson: Lesson, on_progress: Callable[[str], Any] | None = None,
     if lesson.first_trace not in ctx.traces or missing:
         raise LessonError(f"lesson {lesson.name}: no trace {(missing or [lesson.first_trace])[0]!r} was built")
     checks = tuple(lesson.checks(ctx.results))
-    return LessonRun(lesson, dict(ctx.results), dict(ctx.traces), dict(ctx.figures), dict(ctx.phases), checks,
+    return LessonRun(lesson, dict(ctx.results), dict(ctx.traces), dict(ctx.figures), dict(ctx.phases), dict(ctx.units), checks,
                      elapsed, dict(ctx.timings))
 
 
