@@ -157,7 +157,7 @@ def render_phase(portrait, width: int, height: int, styles: dict[str, Style] | N
             del canvas.glyphs[c]
     if path:
         canvas.glyph(*path[0], "◦" if len(path) > 1 else "•", st["start"], priority=6)
-        canvas.glyph(*path[-1], "◉", st["end"], priority=7)
+        canvas.glyph(*path[-1], "◉", st["end"], priority=11)  # "now" above everything
     for fp in portrait.fixed_points:
         canvas.glyph(float(fp.h[0]), float(fp.h[1]), MARKERS[fp.kind], st[fp.kind], priority=9)
     text = canvas.to_text()
