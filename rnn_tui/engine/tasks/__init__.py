@@ -84,6 +84,7 @@ TASKS: dict[str, TaskInfo] = {
                 "target": "depth (classify the depth) or next (predict the next character)",
                 "kinds": "kinds of bracket pairs, 1 to 3: () [] {}",
                 "max_depth": "deepest nesting generated",
+                "p_open": "chance of opening a bracket at each step (below max_depth)",
                 "seq_len": "characters per sequence",
             },
         ),

@@ -294,3 +294,21 @@ def choice_option(task: str, name: str, value: Any, choices: tuple[str, ...]) ->
     if value not in choices:
         raise TaskError(f"{task}: {name} must be one of {', '.join(choices)}, got {value!r}")
     return str(value)
+
+
+# ---- helpers for tasks generated from a small grammar ---------------------------------------
+def python_rng(generator: "Generator"):
+    """A `random.Random` seeded from the torch generator, so a grammar's draws follow its seed."""
+    import random
+
+    import torch
+
+    return random.Random(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+
+def pad_left(rows: list[list[int]], pad: int) -> "Tensor":
+    """(B, T) long: each row right-aligned, so a pooled "last" head reads every row's last word."""
+    import torch
+
+    T = max(len(r) for r in rows)
+    return torch.tensor([[pad] * (T - len(r)) + r for r in rows], dtype=torch.long)
