@@ -203,7 +203,7 @@ def test_step_jacobians_match_autograd_of_one_step(problem):
     cfg = model.config
     T, H = trace.T, cfg.hidden_size
     P = {k: v.detach() for k, v in model.tensors().items()}
-    norms = gf.jacobian_norms(trace, chunk=3)
+    norms = gf.jacobian_norms(trace, chunk=2)
     for idx, e in enumerate(trace.layers):
         sfx = f"_l{e.layer}" + ("_reverse" if e.direction == "reverse" else "")
         if e.layer == 0:

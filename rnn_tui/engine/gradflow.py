@@ -47,7 +47,7 @@ from torch import Tensor
 
 from rnn_tui.engine.errors import EngineError
 from rnn_tui.engine.records import Trace
-from rnn_tui.engine.trace import backward_layer, cell_step, layer_weights
+from rnn_tui.engine.trace import backward_layer, layer_weights
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
@@ -411,53 +411,96 @@ def source_gradients(trace: Trace, rows: Sequence[int]) -> list[tuple[np.ndarray
 
 
 # ---- 2. one-step Jacobians
-def _step_fn(trace: Trace, rec: dict):
-    """s_prev -> s_t for one layers entry, input x_t held fixed: s = h, or [h; c] for LSTMs."""
-    cfg, w, H = trace.config, rec["w"], trace.config.hidden_size
+def _jacobians(trace: Trace, rec: dict, steps: list[int]) -> Tensor:
+    """J_t = d s_t / d s_{t-1} at the given sequence positions, (n, S, S), input x_t held fixed.
 
-    def step(x: Tensor, s_prev: Tensor) -> Tensor:
-        if cfg.has_cell_state:
-            h, c, _ = cell_step(cfg, w, x, s_prev[:H], s_prev[H:])
-            return torch.cat([h, c])
-        h, _, _ = cell_step(cfg, w, x, s_prev, None)
-        return h
+    Each is a row-scaled copy of W_hh's blocks, read off the cell equations (⊙ on a matrix scales
+    its rows; f' etc. are the step's gate derivatives):
 
-    return step
+    rnn:   J = f'(a_t) ⊙ W_hh
+    lstm:  dc_t/dh = K_i ⊙ W_hi + K_f ⊙ W_hf + K_g ⊙ W_hg     K_i = g σ'(a_i), K_f = c_{t-1} σ'(a_f),
+                                                               K_g = i tanh'(a_g)
+           dc_t/dc = diag(f_t [+ K_i w_ci + K_f w_cf])
+           dh_t/dh = K_o ⊙ W_ho + K_c ⊙ dc_t/dh              K_o = tanh(c_t) σ'(a_o),
+           dh_t/dc = K_c ⊙ dc_t/dc                           K_c = o_t tanh'(c_t) [+ K_o w_co]
+           J = [[dh/dh, dh/dc], [dc/dh, dc/dc]]
+    gru:   dh_t/dh = diag(z_t) + K_z ⊙ W_hz + K_n ⊙ da_n/dh  K_z = (h_{t-1} - n_t) σ'(a_z),
+                                                               K_n = (1 - z_t) tanh'(a_n)
+           torch:    da_n/dh = r_t ⊙ W_hn + ((W_hn h_{t-1} + b_hn) σ'(a_r)) ⊙ W_hr
+           textbook: da_n/dh = W_hn (diag(r_t) + (h_{t-1} σ'(a_r)) ⊙ W_hr)
+    """
+    cfg = trace.config
+    H = cfg.hidden_size
+    T = trace.T
+    read = torch.as_tensor([T - 1 - t if rec["rev"] else t for t in steps], dtype=torch.long)
+    gate = {name: act[read] for name, (_, act) in rec["gates"].items()}  # (n, H) each
+    blocks = rec["w"]["W_hh"].split(H)  # the gate blocks of W_hh, (H, H) each, torch's order
+    rows = lambda k, W: k.unsqueeze(-1) * W  # noqa: E731  k ⊙ W: scale row m of W by k[m]
+    H_prev = rec["H_prev"][read]
+    if cfg.cell == "rnn":
+        a, h = rec["gates"]["a"][0][read], gate["a"]
+        fprime = {"tanh": 1 - h**2, "relu": (a > 0).to(h.dtype), "sigmoid": h * (1 - h), "identity": torch.ones_like(h)}
+        return rows(fprime[cfg.activation], blocks[0])
+    if cfg.has_cell_state:
+        W_hi, W_hf, W_hg, W_ho = blocks
+        i, f, g, o = gate["i"], gate["f"], gate["g"], gate["o"]
+        C, C_prev = rec["C"][read], rec["C_prev"][read]
+        tc = torch.tanh(C)
+        K_i, K_f, K_g = g * i * (1 - i), C_prev * f * (1 - f), i * (1 - g**2)
+        K_o = tc * o * (1 - o)
+        K_c = o * (1 - tc**2)
+        dcdc = f
+        w = rec["w"]
+        if w["w_ci"] is not None:
+            dcdc = dcdc + K_i * w["w_ci"] + K_f * w["w_cf"]
+            K_c = K_c + K_o * w["w_co"]
+        dc_dh = rows(K_i, W_hi) + rows(K_f, W_hf) + rows(K_g, W_hg)
+        dh_dh = rows(K_o, W_ho) + rows(K_c, dc_dh)
+        top = torch.cat([dh_dh, torch.diag_embed(K_c * dcdc)], dim=-1)  # (n, H, 2H)
+        bottom = torch.cat([dc_dh, torch.diag_embed(dcdc)], dim=-1)
+        return torch.cat([top, bottom], dim=-2)  # (n, 2H, 2H)
+    W_hr, W_hz, W_hn = blocks
+    r, z, n = gate["r"], gate["z"], gate["n"]
+    K_z = (H_prev - n) * z * (1 - z)
+    K_n = (1 - z) * (1 - n**2)
+    sr = r * (1 - r)  # σ'(a_r)
+    if cfg.cell == "gru":
+        b_hh = rec["w"]["b_hh"]
+        hn = H_prev @ W_hn.T + (b_hh[2 * H :] if b_hh is not None else 0.0)  # W_hn h_{t-1} + b_hn
+        dan = rows(r, W_hn) + rows(hn * sr, W_hr)
+    else:
+        dan = W_hn @ (torch.diag_embed(r) + rows(H_prev * sr, W_hr))
+    return torch.diag_embed(z) + rows(K_z, W_hz) + rows(K_n, dan)
 
 
 def step_jacobians(trace: Trace, index: int, steps: Sequence[int] | None = None) -> np.ndarray:
     """J_t = d s_t / d s_prev for layers entry `index` at the given steps (sequence positions):
-    (n, S, S) with S = H, or 2H for LSTMs ([h; c] rows and columns, h first).
+    (n, S, S) with S = H, or 2H for LSTMs ([h; c] rows and columns, h first). s_prev is s_{t-1}
+    for a forward direction and s_{t+1} for a reverse one.
     """
     P = _params(trace)
     rec = _records(trace, P)[index]
-    T = trace.T
-    steps = list(range(T)) if steps is None else [int(t) for t in steps]
+    steps = list(range(trace.T)) if steps is None else [int(t) for t in steps]
     return _jacobians(trace, rec, steps).double().numpy()
 
 
-def _jacobians(trace: Trace, rec: dict, steps: list[int]) -> Tensor:
-    T = trace.T
-    read = torch.as_tensor([T - 1 - t if rec["rev"] else t for t in steps], dtype=torch.long)
-    S_prev = rec["H_prev"] if rec["C_prev"] is None else torch.cat([rec["H_prev"], rec["C_prev"]], dim=-1)
-    jac = torch.func.vmap(torch.func.jacrev(_step_fn(trace, rec), argnums=1))
-    return jac(rec["X"][read], S_prev[read])
-
-
-def jacobian_norms(trace: Trace, chunk: int = 64) -> list[np.ndarray]:
-    """||J_t||_2 (largest singular value) per step, for every layers entry, in sequence order."""
+def jacobian_norms(trace: Trace, steps: Sequence[int] | None = None, chunk: int = 128) -> list[np.ndarray]:
+    """||J_t||_2 (the largest singular value) per step, for every layers entry, in sequence order;
+    nan at steps left out of `steps` (default: every step)."""
     P = _params(trace)
-    return _jacobian_norms(trace, _records(trace, P), chunk)
+    return _jacobian_norms(trace, _records(trace, P), steps, chunk)
 
 
-def _jacobian_norms(trace: Trace, recs: list[dict], chunk: int = 64) -> list[np.ndarray]:
+def _jacobian_norms(trace: Trace, recs: list[dict], steps=None, chunk: int = 128) -> list[np.ndarray]:
+    steps = list(range(trace.T)) if steps is None else [int(t) for t in steps]
     out = []
     for rec in recs:
-        norms = []
-        for a in range(0, trace.T, chunk):
-            J = _jacobians(trace, rec, list(range(a, min(trace.T, a + chunk))))
-            norms.append(torch.linalg.matrix_norm(J, ord=2).double().numpy())
-        out.append(np.concatenate(norms))
+        norms = np.full(trace.T, np.nan)
+        for a in range(0, len(steps), chunk):
+            part = steps[a : a + chunk]
+            J = _jacobians(trace, rec, part).double().numpy()
+            norms[part] = np.linalg.svd(J, compute_uv=False)[:, 0]
+        out.append(norms)
     return out
 
 
