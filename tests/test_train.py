@@ -52,7 +52,7 @@ def small(task, **changes) -> TrainConfig:
     "bad, words",
     [
         (dict(steps=0), "steps"),
-        (dict(lr=0.0), "lr"),
+        (dict(lr=-1e-3), "lr"),
         (dict(lr=float("nan")), "lr"),
         (dict(optimizer="rmsprop"), "optimizer"),
         (dict(clip=-1.0), "clip"),
@@ -201,6 +201,29 @@ def test_cancel_from_another_thread_while_training():
     event.set()
     worker.join(20)
     assert not worker.is_alive() and out["r"].status == "cancelled"
+
+
+def test_reconfigure_between_runs_changes_the_next_steps():
+    task = get_task("recall", distance=3)
+    trainer = Trainer(task, small(task, steps=10, optimizer="sgd", momentum=0.0, clip=None), cell="gru", hidden=6)
+    trainer.run(on_progress=lambda p: p.step < 4)
+    trainer.reconfigure(lr=0.0, steps=8)
+    frozen = params(trainer.model)
+    result = trainer.run()
+    assert result.status == "finished" and result.step == 8
+    assert all(torch.equal(frozen[k], v) for k, v in params(trainer.model).items())  # lr 0: nothing moved
+    with pytest.raises(TrainConfigError, match="lr"):
+        trainer.reconfigure(lr=-1.0)
+    assert trainer.config.lr == 0.0
+
+
+def test_resume_may_turn_weight_decay_on(tmp_path):
+    task = get_task("recall", distance=3)
+    Trainer(task, small(task, steps=4), cell="gru", hidden=6, run_dir=tmp_path / "r").run()
+    trainer = Trainer.resume(tmp_path / "r", steps=6, weight_decay=0.5)
+    assert not trainer.notes  # the optimizer state still fits
+    assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.5, 0.0]
+    assert trainer.run().step == 6
 
 
 def test_a_new_run_refuses_a_folder_that_holds_one(tmp_path):

@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--steps", type=whole(1, 10_000_000), metavar="N", help="optimizer steps in all")
     t.add_argument("--batch", type=whole(1, 65_536), metavar="N", help="sequences per batch")
-    t.add_argument("--lr", type=real(1e-12, 1e30), metavar="X", help="learning rate")
+    t.add_argument("--lr", type=real(0.0, 1e30), metavar="X", help="learning rate")
     t.add_argument("--optimizer", choices=("adam", "sgd"), help="optimizer")
     t.add_argument("--momentum", type=real(0.0, 0.999999), metavar="X", help="SGD momentum")
     t.add_argument("--clip", type=real(1e-12, 1e9), metavar="X", help="clip the gradient norm at X")

@@ -96,7 +96,7 @@ class TrainConfig:
 
         whole("steps", 1, 10_000_000)
         whole("batch", 1, 65_536)
-        number("lr", 0.0, 1e30, open_lo=True)
+        number("lr", 0.0, 1e30)
         need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose adam or sgd")
         number("momentum", 0.0, 0.999999)
         number("weight_decay", 0.0, 1e3)
@@ -266,12 +266,12 @@ class Trainer:
             raise TrainConfigError("--tbptt cannot train a mean-pooled head: use --pool last or drop --tbptt")
 
     def _param_groups(self) -> list[dict]:
+        """Weight matrices (and embeddings) take the L2 penalty; biases do not."""
         named = list(self.model.named_parameters())
-        if not self.config.weight_decay:
-            return [{"params": [p for _, p in named]}]
-        decay = [p for n, p in named if not _is_bias(n)]
-        plain = [p for n, p in named if _is_bias(n)]
-        return [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        return [
+            {"name": "weights", "params": [p for n, p in named if not _is_bias(n)], "weight_decay": self.config.weight_decay},
+            {"name": "biases", "params": [p for n, p in named if _is_bias(n)], "weight_decay": 0.0},
+        ]
 
     def _build_optimizer(self) -> None:
         import torch
@@ -283,18 +283,37 @@ class Trainer:
         else:
             self.optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        self._l1_params = [p for n, p in self.model.named_parameters() if not _is_bias(n)]
+        self._l1_params = list(self.optimizer.param_groups[0]["params"])
         self._backup = [p.detach().clone() for p in self.params]
 
     def _apply_hyperparameters(self) -> None:
-        """The config's lr, momentum, weight decay on the optimizer (a resume may change them)."""
+        """The config's lr, momentum and weight decay on the optimizer (a resume may change them)."""
         c = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = c.lr
             if c.optimizer == "sgd":
                 group["momentum"] = c.momentum
-            if c.weight_decay and group["weight_decay"]:
-                group["weight_decay"] = c.weight_decay
+            group["weight_decay"] = c.weight_decay if group.get("name") == "weights" else 0.0
+
+    def reconfigure(self, **changes) -> None:
+        """Change training settings between runs (after a cancel, say): the next `run()` uses them.
+
+        The optimizer keeps its state unless the optimizer itself changes; a new tbptt window
+        starts from the next fresh batch.
+        """
+        config = self.config.replace(**changes)
+        old, self.config = self.config, config
+        try:
+            self._check_fit()
+        except TrainConfigError:
+            self.config = old
+            raise
+        if config.optimizer != old.optimizer:
+            self._build_optimizer()
+        else:
+            self._apply_hyperparameters()
+        if config.tbptt != old.tbptt:
+            self._pending = None
 
     # ---- one step ---------------------------------------------------------------------------
     def _next_batch(self) -> "Batch":
