@@ -69,8 +69,19 @@ class Step:
         return fill(self.text, results)
 
     def where(self, results: dict) -> dict:
-        """`at` with results keys resolved to numbers."""
-        return {k: (results[v] if isinstance(v, str) else v) for k, v in self.at.items()}
+        """`at` with results keys resolved: step and unit name a results key when given as text;
+        matrix is a matrix name ("h", "c", "f" ...) or a results key holding one."""
+        out = {}
+        for k, v in self.at.items():
+            if not isinstance(v, str):
+                out[k] = v
+            elif k == "matrix":
+                out[k] = results.get(v, v)
+            elif v in results:
+                out[k] = results[v]
+            else:
+                raise LessonError(f"step {self.title!r} points at {v!r}, which the lesson did not compute")
+        return out
 
 
 @dataclass(frozen=True)

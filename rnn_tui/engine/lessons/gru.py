@@ -110,7 +110,7 @@ STEPS_ = (
         "At step {zt}, unit {zu}: h_{{t-1}} = {z_hprev:+.3f}, the candidate n_t = {z_n:+.3f}, and z_t = {z_hi:.3f}.",
         question=Question(
             "Is h_t closer to h_{{t-1}} or to n_t?",
-            ("to h_{t-1}", "to n_t"),
+            ("to h_{{t-1}}", "to n_t"),
             "q_keep",
             "h_t = (1 - {z_hi:.3f}) · {z_n:+.3f} + {z_hi:.3f} · {z_hprev:+.3f} = {z_h:+.3f}.",
         ),
