@@ -122,7 +122,7 @@ async def test_unit_keys_select_rows_and_scroll_them_into_view():
 
 
 async def test_play_pause_and_speed():
-    app = app_for()
+    app = app_for(text="hello there")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = screen_of(app)
@@ -143,11 +143,14 @@ async def test_play_pause_and_speed():
         assert not screen.playing
         await pilot.pause(0.2)
         assert screen.view.step == moved  # paused: no more steps
+        await pilot.press("minus")  # 16 steps a second
         await pilot.press("end", "space")  # at the end, play starts over
-        await pilot.pause(0.1)
-        assert screen.playing and screen.view.step < screen.view.trace.T - 1
-        await pilot.pause(2.0)
-        assert not screen.playing and screen.view.step == screen.view.trace.T - 1  # stops at the end
+        assert screen.playing and screen.view.step == 0
+        for _ in range(60):  # and stops at the end
+            await pilot.pause(0.1)
+            if not screen.playing:
+                break
+        assert not screen.playing and screen.view.step == screen.view.trace.T - 1
 
 
 async def test_layers_and_directions_cycle():
@@ -314,6 +317,7 @@ async def test_model_pane_rebuilds_and_counts_parameters():
         await pilot.pause()
         assert app.screen.query_one(TabbedContent).active == "tab-modelpane"
         pane = app.screen.query_one(ModelPane)
+        pane.query_one("#cell", Select).focus()
         pane.query_one("#cell", Select).value = "gru"
         await settle(pilot)
         assert source.requests[-1].cell == "gru"
@@ -332,9 +336,11 @@ async def test_model_pane_rebuilds_and_counts_parameters():
         await pilot.pause()
         assert "hidden must be from 1" in str(pane.query_one("#model-error").render())
         assert screen.view.trace.config.hidden_size == 7  # nothing rebuilt
+        pane.query_one("#cell", Select).focus()
         pane.query_one("#cell", Select).value = "rnn"
         await settle(pilot)
         assert not pane.query_one("#activation", Select).disabled
+        pane.query_one("#activation", Select).focus()
         pane.query_one("#activation", Select).value = "relu"
         await settle(pilot)
         assert source.requests[-1].activation == "relu"
@@ -431,8 +437,7 @@ async def test_resizing_through_small_and_large_sizes_never_breaks():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = screen_of(app)
-        for size in [(20, 5), (59, 15), (60, 16), (80, 24), (300, 100), (1, 1), (161, 49), (100, 12),
-                     (40, 60), (200, 60), (80, 24)]:
+        for size in [(20, 5), (59, 15), (60, 16), (300, 100), (1, 1), (161, 49), (40, 60), (80, 24)]:
             await pilot.resize_terminal(*size)
             await pilot.pause()
             await pilot.press("right", "down", "v")

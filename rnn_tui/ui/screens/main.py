@@ -16,6 +16,7 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -80,11 +81,13 @@ class MainScreen(Screen):
         yield SequencePane().data_bind(MainScreen.view, MainScreen.busy, MainScreen.request)
         context = {"tasks": self._tasks}
         with TabbedContent(id="panes"):
-            for cls in PANES:
+            for k, cls in enumerate(PANES):
                 with TabPane(cls.TITLE, id=f"tab-{cls.__name__.lower()}"):
-                    yield make_pane(cls, context).data_bind(
+                    pane = make_pane(cls, context).data_bind(
                         MainScreen.view, MainScreen.busy, MainScreen.request
                     )
+                    # the first tab draws in the first frame; the others mount just after it
+                    yield pane if k == 0 else Lazy(pane)
         yield Static(id="too-small")
         yield Footer(compact=True)
 

@@ -139,10 +139,12 @@ class ModelPane(Pane):
             if not box.has_focus:
                 box.value = str(getattr(request, name))
         self.query_one("#activation", Select).disabled = request.cell != "rnn"
+        self._synced = True
         help_text = dict(self._tasks).get(request.task, "")
         self.query_one("#task-help", Static).update(Text(help_text, style="dim"))
 
     _shown_trace = None
+    _synced = False  # the controls show the request (until then their changes are their own)
 
     def watch_view(self) -> None:
         if not self.is_mounted:
@@ -162,8 +164,10 @@ class ModelPane(Pane):
         event.stop()
         if event.select.id is None or event.value is Select.NULL or self.request is None:
             return
+        if not (self._synced and event.select.has_focus_within):
+            return  # a select taking its first value, or showing the request: nobody chose it
         if getattr(self.request, event.select.id) == event.value:
-            return  # the pane showing the request, not a person changing it
+            return
         changes = {event.select.id: event.value}
         if event.select.id == "cell" and event.value != "rnn":
             changes["activation"] = "tanh"  # only the Elman cell has a choice of activation
