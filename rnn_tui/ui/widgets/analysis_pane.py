@@ -66,7 +66,7 @@ class AnalysisPane(Pane, can_focus=True):
         return True
 
     def on_show(self, event: events.Show) -> None:
-        self.call_after_refresh(self._claim_focus)
+        self._claim_focus()
         self.refresh_analysis()
 
     def _claim_focus(self) -> None:

@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -326,6 +327,8 @@ class TrainingPane(AnalysisPane):
                 trace = retrace(job.base, tensors)
             except Exception:  # noqa: BLE001 - a trace that cannot be made is not worth stopping for
                 return
+            if not np.isfinite(trace.outputs).all():
+                return  # weights on their way to divergence: the explorer keeps the last finite picture
             self.post_message(TrainedTrace(job.request, trace, tensors, step))
 
         def on_progress(p) -> bool:
