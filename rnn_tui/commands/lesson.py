@@ -119,8 +119,7 @@ def run_headless(lesson, width: int | None = None) -> int:
 
 def run_in_explorer(lesson, theme: str | None = None) -> int:
     from rnn_tui.engine.lessons import LessonError
-    from rnn_tui.ui.app import run_explorer
-    from rnn_tui.ui.screens.lesson_source import LessonSource
+    from rnn_tui.ui.screens.lesson_screen import run_lesson_app
     from rnn_tui.ui.source import EngineSource
     from rnn_tui.ui.themes import theme_name
 
@@ -128,6 +127,4 @@ def run_in_explorer(lesson, theme: str | None = None) -> int:
         theme_name(theme or "dark")
     except ValueError as e:
         raise LessonError(str(e)) from None
-    source = LessonSource(EngineSource(), lesson.name)
-    return run_explorer(source, source.first_request(), theme=theme or "dark")
-
+    return run_lesson_app(EngineSource(dtype="float64"), lesson.name, theme=theme or "dark")

@@ -64,6 +64,7 @@ class Step:
     pane: str | None = None  # the explorer tab to open: "explore", "gradients", "training", ...
     figure: str | None = None  # key in the run's figures: a text table drawn from live numbers
     phase: str | None = None  # key in the run's phase portraits
+    units: str | None = None  # key in the run's unit-finder results: the best unit coloured over the text
 
     def render(self, results: dict) -> str:
         return fill(self.text, results)

@@ -110,8 +110,8 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "A blank the past cannot fill",
-        "Letters come in fixed pairs: a b, c d, e f. One first letter is blanked: {example}.\n"
-        "The blank at step {blank} must be {answer!r} — because a {next!r} follows. Nothing before it helps: the pairs\n"
+        "Letters come in fixed pairs: a b, c d, e f. One first letter is blanked: {example}. "
+        "The blank at step {blank} must be {answer!r} — because a {next!r} follows. Nothing before it helps: the pairs "
         "are drawn independently.",
         question=Question(
             "A one-directional GRU reads left to right and predicts at the blank. How well can it do?",
@@ -124,8 +124,8 @@ STEPS_ = (
     ),
     Step(
         "Read it both ways",
-        "A bidirectional GRU runs a second GRU from the end to the start, and the head reads both states:\n"
-        "y_t = V [h→_t ; h←_t] + b. At the blank, h←_t has already read the {next!r}. Same width, same training:\n"
+        "A bidirectional GRU runs a second GRU from the end to the start, and the head reads both states: "
+        "y_t = V [h→_t ; h←_t] + b. At the blank, h←_t has already read the {next!r}. Same width, same training: "
         "accuracy {acc_bi:.0%}; here it says {top_bi}.",
         figure="models",
         tries=("Press ] to switch to the reverse direction (l0 reverse) and step back from the end.",),
@@ -134,8 +134,8 @@ STEPS_ = (
     ),
     Step(
         "The price",
-        "A bidirectional model needs the whole sequence before it can answer anything: fine for tagging or\n"
-        "filling blanks in a finished text, impossible for predicting the next character as it is typed.\n"
+        "A bidirectional model needs the whole sequence before it can answer anything: fine for tagging or "
+        "filling blanks in a finished text, impossible for predicting the next character as it is typed. "
         "It also costs about twice the parameters ({params_bi} against {params_uni}) and twice the time per step.",
         trace="main",
     ),

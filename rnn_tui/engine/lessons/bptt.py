@@ -101,9 +101,9 @@ def build(ctx: Context) -> None:
 STEPS = (
     Step(
         "Where the gradient goes",
-        "Training needs d L/d θ. Backpropagation through time sends the error of each step l_r back along\n"
-        "the recurrence: d l_r/d h_k = (∂h_r/∂h_{{r-1}})ᵀ ··· (∂h_{{k+1}}/∂h_k)ᵀ d l_r/d h_r, one Jacobian per step.\n"
-        "The gradient-flow matrix shows ||d l_r/d h_k|| for every source step r (row) and earlier step k (column).\n"
+        "Training needs d L/d θ. Backpropagation through time sends the error of each step l_r back along "
+        "the recurrence: d l_r/d h_k = (∂h_r/∂h_{{r-1}})ᵀ ··· (∂h_{{k+1}}/∂h_k)ᵀ d l_r/d h_r, one Jacobian per step. "
+        "The gradient-flow matrix shows ||d l_r/d h_k|| for every source step r (row) and earlier step k (column). "
         "Here: an untrained tanh RNN with {T} steps of '{text}'.",
         tries=("Open the Gradients tab: the flow matrix is bright only near its diagonal.",),
         trace="main",
@@ -111,10 +111,10 @@ STEPS = (
     ),
     Step(
         "The fitted γ",
-        "Each step back multiplies the gradient by a Jacobian J = diag(1 - h²) W_hh. If its norm is below 1,\n"
-        "the gradient shrinks about geometrically: ||d l_r/d h_k|| ≈ γ^(r-k). The fit over every pair gives\n"
-        "γ = {gamma_main:.3f} (R² = {r2_main:.2f}) for the tanh RNN: after 10 steps γ^10 = {gamma_pow_10_rnn:.1e}.\n"
-        "||W_hh||₂ = {norm_main:.2f} (spectral radius {rho_main:.2f}) and tanh' <= 1, so one step can stretch the\n"
+        "Each step back multiplies the gradient by a Jacobian J = diag(1 - h²) W_hh. If its norm is below 1, "
+        "the gradient shrinks about geometrically: ||d l_r/d h_k|| ≈ γ^(r-k). The fit over every pair gives "
+        "γ = {gamma_main:.3f} (R² = {r2_main:.2f}) for the tanh RNN: after 10 steps γ^10 = {gamma_pow_10_rnn:.1e}. "
+        "||W_hh||₂ = {norm_main:.2f} (spectral radius {rho_main:.2f}) and tanh' <= 1, so one step can stretch the "
         "gradient by at most {norm_main:.2f}; on average here it shrinks it by γ.",
         trace="main",
         pane="gradients",
@@ -126,7 +126,7 @@ STEPS = (
             "Untrained, as torch initialises it, does the LSTM's gradient reach much further back than the tanh RNN's?",
             ("yes, much further", "about the same"),
             "q_lstm",
-            "γ = {gamma_lstm:.3f} against {gamma_main:.3f}. torch's init gives f ≈ σ(0) = 0.5 (mean f here {f_mean_lstm:.2f}),\n"
+            "γ = {gamma_lstm:.3f} against {gamma_main:.3f}. torch's init gives f ≈ σ(0) = 0.5 (mean f here {f_mean_lstm:.2f}), "
             "and multiplying by 0.5 each step vanishes as surely as the tanh RNN does.",
         ),
         trace="lstm",
@@ -134,8 +134,8 @@ STEPS = (
     ),
     Step(
         "Open the forget gate",
-        "Set the forget gate's bias to {fb:g}: f ≈ σ({fb:g}) = {sigma_fb:.2f} (mean f here {f_mean_lstm_open:.2f}). Now the cell state\n"
-        "carries the gradient: γ = {gamma_lstm_open:.3f} (R² {r2_lstm_open:.2f}), γ^10 = {gamma_pow_10_open:.2f}.\n"
+        "Set the forget gate's bias to {fb:g}: f ≈ σ({fb:g}) = {sigma_fb:.2f} (mean f here {f_mean_lstm_open:.2f}). Now the cell state "
+        "carries the gradient: γ = {gamma_lstm_open:.3f} (R² {r2_lstm_open:.2f}), γ^10 = {gamma_pow_10_open:.2f}. "
         "That is why LSTMs learn long dependencies — once their forget gates learn (or are set) to stay open.",
         figure="gamma",
         trace="lstm-open",
@@ -143,7 +143,7 @@ STEPS = (
     ),
     Step(
         "Side by side",
-        "How far back the last step's gradient reaches in each model. The ratios in the table are\n"
+        "How far back the last step's gradient reaches in each model. The ratios in the table are "
         "medians over every source of ||d l_r/d h_{{r-lag}}|| / ||d l_r/d h_r||.",
         figure="rows",
         tries=("Switch the cell in the Model tab (untrained) and compare γ in the Gradients tab.",),

@@ -110,9 +110,9 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "A recurrence that amplifies",
-        "A tanh RNN ({hidden} units) on the adding problem ({seq_len} steps), with W_hh scaled so its spectral radius\n"
-        "is {radius:g}. Backwards through time each step multiplies the gradient by diag(1 - h²) W_hh: W_hh stretches,\n"
-        "saturated units (tanh' ≈ 0) squash. For now {wins}: ||dL/dh_t|| is {dh_last:.2g} at the last step and\n"
+        "A tanh RNN ({hidden} units) on the adding problem ({seq_len} steps), with W_hh scaled so its spectral radius "
+        "is {radius:g}. Backwards through time each step multiplies the gradient by diag(1 - h²) W_hh: W_hh stretches, "
+        "saturated units (tanh' ≈ 0) squash. For now {wins}: ||dL/dh_t|| is {dh_last:.2g} at the last step and "
         "{dh_first:.2g} at the first, and the gradient of all the weights on this sequence has norm {norm0:.3g}.",
         tries=("Open the Gradients tab: the per-step bars grow towards the start of the sequence.",),
         trace="main",
@@ -125,17 +125,17 @@ STEPS_ = (
             "What happens?",
             ("the loss becomes NaN: the run diverges", "it trains, slowly"),
             "q_diverge",
-            "{plain_message}.\nThe gradient norm grew step by step (each update enlarges W_hh, which stretches the next gradient more)\n"
+            "{plain_message}.\nThe gradient norm grew step by step (each update enlarges W_hh, which stretches the next gradient more) "
             "to {plain_max_norm:.3g}: an update of lr × ||g|| then throws the weights out of range.",
         ),
         trace="main",
     ),
     Step(
         "The same run, clipped",
-        "Same seed, same batches, but before each update g <- g · min(1, {clip:g}/||g||): the direction is kept, the\n"
-        "step is bounded. {clip_clipped} of {steps} updates were clipped (the largest ||g|| was {clip_max_norm:.3g}); the run\n"
-        "{clip_status}, its loss went from {clip_first_loss:.3f} to {clip_last_loss:.3f}.\n"
-        "Clipping keeps training alive; it does not give the network memory — its final MSE {clip_metric:.3f} is near\n"
+        "Same seed, same batches, but before each update g <- g · min(1, {clip:g}/||g||): the direction is kept, the "
+        "step is bounded. {clip_clipped} of {steps} updates were clipped (the largest ||g|| was {clip_max_norm:.3g}); the run "
+        "{clip_status}, its loss went from {clip_first_loss:.3f} to {clip_last_loss:.3f}. "
+        "Clipping keeps training alive; it does not give the network memory — its final MSE {clip_metric:.3f} is near "
         "the 1/6 = {baseline:.3f} of always answering 1 (the LSTM lesson shows what does).",
         figure="runs",
         trace="clipped",
@@ -143,7 +143,7 @@ STEPS_ = (
     ),
     Step(
         "Look at the wreck",
-        "The unclipped model, at the last weights whose loss was finite: ||W_hh||₂ = {diverged_W_norm:.3g}.\n"
+        "The unclipped model, at the last weights whose loss was finite: ||W_hh||₂ = {diverged_W_norm:.3g}. "
         "{saturated:.0%} of its h values are beyond ±0.99: the tanh is saturated, the network cannot learn from here.",
         tries=("Press v until the h map is in focus; every cell is at the end of the scale.",),
         trace="diverged",

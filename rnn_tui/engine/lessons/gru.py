@@ -69,11 +69,12 @@ def build(ctx: Context) -> None:
     r["h_torch"], r["h_book"] = float(h_torch[j]), float(h_book[j])
     r["q_same"] = 0 if r["diff0"] < 1e-12 else 1
 
-    # the update gate: where z is highest, h_t stays near h_{t-1}
+    # the update gate: the step and unit where z most clearly picks one of h_{t-1} and n_t
     z = a.layers[0].gates["z"]
     hp = a.layers[0].h_prev
     n = a.layers[0].gates["n"]
-    t_, u_ = np.unravel_index(int(np.argmax(z[1:])), z[1:].shape)
+    clear = (np.abs(z - 0.5) * np.abs(hp - n))[1:]
+    t_, u_ = np.unravel_index(int(np.argmax(clear)), clear.shape)
     t_ = int(t_) + 1
     u_ = int(u_)
     r["zt"], r["zu"] = t_, u_
@@ -98,8 +99,8 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "Two gates",
-        "A GRU keeps one state and mixes: h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{{t-1}}. The update gate z_t = 1 keeps the old\n"
-        "state, z_t = 0 takes the candidate n_t. The reset gate r_t decides how much of h_{{t-1}} the candidate sees.\n"
+        "A GRU keeps one state and mixes: h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{{t-1}}. The update gate z_t = 1 keeps the old "
+        "state, z_t = 0 takes the candidate n_t. The reset gate r_t decides how much of h_{{t-1}} the candidate sees. "
         "Here: {hidden} units, seed {seed}, the input {text}, {n_params} parameters.",
         tries=("Press v to step through the heatmaps r, z, n, h.",),
         trace="main",
@@ -126,8 +127,8 @@ STEPS_ = (
             "With h_{{-1}} = 0, do the two placements give the same h_0?",
             ("yes, r multiplies zero either way", "no"),
             "q_same",
-            "No: torch's r also scales the bias b_hn. For unit {j}: r = {r0:.3f}, b_hn = {b_hn:.3f},\n"
-            "n = tanh(… + {r0:.3f}·({b_hn:.3f})) = {n_torch:+.4f} against tanh(… + ({b_hn:.3f})) = {n_book:+.4f};\n"
+            "No: torch's r also scales the bias b_hn. For unit {j}: r = {r0:.3f}, b_hn = {b_hn:.3f}, "
+            "n = tanh(… + {r0:.3f}·({b_hn:.3f})) = {n_torch:+.4f} against tanh(… + ({b_hn:.3f})) = {n_book:+.4f}; "
             "with z = {z0:.3f}, h_0 = {h_torch:+.4f} against {h_book:+.4f}. (By hand = traced, to {hand_error:.0e}.)",
         ),
         trace="main",
@@ -135,7 +136,7 @@ STEPS_ = (
     ),
     Step(
         "The two runs",
-        "The states part from step 0 and the gap grows to {diff_max:.3f} at step {diff_step}. Neither is wrong: they\n"
+        "The states part from step 0 and the gap grows to {diff_max:.3f} at step {diff_step}. Neither is wrong: they "
         "are two different cells. Weights trained in PyTorch are only right for PyTorch's placement.",
         figure="placements",
         tries=("Switch between this trace and the next one (the textbook's) in the lesson pane.",),
@@ -143,7 +144,7 @@ STEPS_ = (
     ),
     Step(
         "Hold the update gate at 1",
-        "With z_t = 1 at every step, h_t = h_{{t-1}}: the state never leaves h_{{-1}} = 0 (largest |h| here: {held_max:.1e}),\n"
+        "With z_t = 1 at every step, h_t = h_{{t-1}}: the state never leaves h_{{-1}} = 0 (largest |h| here: {held_max:.1e}), "
         "whatever the input. The gradient then flows back unchanged — and nothing is learned from the input.",
         trace="z-held",
         at={"matrix": "h"},

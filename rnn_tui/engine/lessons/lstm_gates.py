@@ -118,8 +118,8 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "The task",
-        "Each sequence is a symbol, {distance} random digits, then '?': the model must name the symbol.\n"
-        "An LSTM with {hidden} units trained for {steps} steps, live, just now ({train_time:.1f} s): accuracy {accuracy:.0%}.\n"
+        "Each sequence is a symbol, {distance} random digits, then '?': the model must name the symbol. "
+        "An LSTM with {hidden} units trained for {steps} steps, live, just now ({train_time:.1f} s): accuracy {accuracy:.0%}. "
         "Here the symbol is {symbol!r}; at the cue the model answers {answer!r} ({answer_p:.2f}).",
         tries=("Press v to bring the f heatmap into focus, then step through the distractors.",),
         trace="main",
@@ -127,8 +127,8 @@ STEPS_ = (
     ),
     Step(
         "The forget gate holds",
-        "c_t = f_t ⊙ c_{{t-1}} + i_t ⊙ g_t. Unit {unit} carries the symbol: its c is {c_start:+.2f} after the symbol and\n"
-        "{c_cue:+.2f} at the cue; its forget gate stays between {f_unit_min:.2f} and 1 (mean {f_unit_mean:.2f}), so what c\n"
+        "c_t = f_t ⊙ c_{{t-1}} + i_t ⊙ g_t. Unit {unit} carries the symbol: its c is {c_start:+.2f} after the symbol and "
+        "{c_cue:+.2f} at the cue; its forget gate stays between {f_unit_min:.2f} and 1 (mean {f_unit_mean:.2f}), so what c "
         "holds survives every step. Its value at the cue tells the symbols apart: {c_symbol_table}.",
         figure="gates",
         trace="main",
@@ -141,7 +141,7 @@ STEPS_ = (
             "At the next step, will unit {unit}'s forget gate stay open (f > 0.5)?",
             ("yes, it keeps holding", "no, it closes"),
             "q_hold",
-            "f = {q_f_next:.3f}. Training opened the forget gates: over the distractors their mean went from\n"
+            "f = {q_f_next:.3f}. Training opened the forget gates: over the distractors their mean went from "
             "{f_before:.2f} (torch's initialisation, σ(≈0)) to {f_after:.2f}.",
         ),
         trace="main",
@@ -149,9 +149,9 @@ STEPS_ = (
     ),
     Step(
         "Close it",
-        "Hold every forget gate at 0 for one step (step {cut}): the right answer {symbol!r} goes from {true_p:.2f}\n"
-        "to {once_p_true:.2f}: {once_says}.\n"
-        "Hold f at 0 from step {cut} to the end: c can keep nothing from one step to the next (c[{unit}] ends at\n"
+        "Hold every forget gate at 0 for one step (step {cut}): the right answer {symbol!r} goes from {true_p:.2f} "
+        "to {once_p_true:.2f}: {once_says}. "
+        "Hold f at 0 from step {cut} to the end: c can keep nothing from one step to the next (c[{unit}] ends at "
         "{c_end_held:+.2f}), and {symbol!r} falls to {held_p_true:.2f}; {held_says}.",
         tries=("Compare with the untouched trace: nothing differs before step {cut}.",),
         trace="erased",

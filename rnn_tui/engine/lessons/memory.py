@@ -106,9 +106,9 @@ def build(ctx: Context) -> None:
 STEPS = (
     Step(
         "A state that leaks",
-        "A recurrent network keeps one vector, h_t, and rewrites it at every step from what it held\n"
-        "and what it reads:  h_t = W_hh h_{{t-1}} + W_ih x_t   (a linear RNN, no bias, no squashing).\n"
-        "Here W_ih sends 'a' into unit 0 and 'b' into unit 1, and W_hh = [[0.5, 0], [0, 0.9]]:\n"
+        "A recurrent network keeps one vector, h_t, and rewrites it at every step from what it held "
+        "and what it reads:  h_t = W_hh h_{{t-1}} + W_ih x_t   (a linear RNN, no bias, no squashing). "
+        "Here W_ih sends 'a' into unit 0 and 'b' into unit 1, and W_hh = [[0.5, 0], [0, 0.9]]: "
         "unit 0 keeps half of what it held, unit 1 keeps 90%. The input is {text}.",
         tries=("Step with → and watch the two rows of the h heatmap fade at different speeds.",),
         trace="main",
@@ -128,8 +128,8 @@ STEPS = (
     ),
     Step(
         "The whole run, against the paper",
-        "The model's numbers and the ones worked by hand agree to {paper_error:.1e}.\n"
-        "Unit 1 still holds {h1_6:.4f} = 0.9^3 of 'b' three steps later; unit 0 forgot 'a' long ago.\n"
+        "The model's numbers and the ones worked by hand agree to {paper_error:.1e}. "
+        "Unit 1 still holds {h1_6:.4f} = 0.9^3 of 'b' three steps later; unit 0 forgot 'a' long ago. "
         "How long a memory lasts is set by W_hh: a factor of 0.5 per step forgets in a few steps.",
         figure="leaky",
         tries=("Press e to see the equations with these numbers for the selected unit.",),
@@ -138,8 +138,8 @@ STEPS = (
     ),
     Step(
         "A memory that does not leak: two stable values",
-        "Now h_t = tanh(W_hh h_{{t-1}} + W_ih x_t) with W_hh = 2 I. With nothing coming in ('-'), each unit\n"
-        "solves h = tanh(2h): 0, or ±{attractor:.4f} (check: tanh(2 · {attractor:.4f}) = {attractor_check:.4f}).\n"
+        "Now h_t = tanh(W_hh h_{{t-1}} + W_ih x_t) with W_hh = 2 I. With nothing coming in ('-'), each unit "
+        "solves h = tanh(2h): 0, or ±{attractor:.4f} (check: tanh(2 · {attractor:.4f}) = {attractor_check:.4f}). "
         "'a'/'b' push unit 0 up/down, 'c'/'d' unit 1. The input is {flip_text}.",
         question=Question(
             "Unit 0 sits near +0.96 after 'a'. The input 'b' pushes it down by 3. Two steps later it…",
@@ -152,10 +152,10 @@ STEPS = (
     ),
     Step(
         "The phase portrait",
-        "Hold the input '-' fixed and every state has a next state: the arrows. The map has\n"
-        "{n_stable} stable points (●: the memories), {n_saddle} saddles (+) and {n_unstable} unstable point (○) at 0.\n"
-        "At a stable point the Jacobian diag(1 - h²) W_hh has |λ| = 2 (1 - {attractor:.4f}²) = {paper_radius:.3f} < 1\n"
-        "(computed: {stable_radius:.3f}): a small push dies away, so the state stays. The path (cyan) hops\n"
+        "Hold the input '-' fixed and every state has a next state: the arrows. The map has "
+        "{n_stable} stable points (●: the memories), {n_saddle} saddles (+) and {n_unstable} unstable point (○) at 0. "
+        "At a stable point the Jacobian diag(1 - h²) W_hh has |λ| = 2 (1 - {attractor:.4f}²) = {paper_radius:.3f} < 1 "
+        "(computed: {stable_radius:.3f}): a small push dies away, so the state stays. The path (cyan) hops "
         "between corners as the inputs arrive: {corners}.",
         phase="flipflop",
         tries=("Step through the sequence: the ◉ moves along the path.",),

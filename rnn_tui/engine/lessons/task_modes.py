@@ -250,7 +250,7 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "Sequence to class",
-        "One answer for the whole sequence: the head reads only the last state, y = V h_T + b.\n"
+        "One answer for the whole sequence: the head reads only the last state, y = V h_T + b. "
         "Task: name the first symbol. Trained live: {acc_class:.0%}. Input {ex1}: the model answers {ans1!r}.",
         question=Question(
             "How many output rows does this trace have?",
@@ -263,23 +263,23 @@ STEPS_ = (
     ),
     Step(
         "Synchronous sequence to sequence",
-        "One answer per step, y_t = V h_t + b, as soon as x_t is read. Task: name the symbol one step back.\n"
+        "One answer per step, y_t = V h_t + b, as soon as x_t is read. Task: name the symbol one step back. "
         "Trained live: {acc_sync:.0%}. Input {ex1sync}; outputs {out2} (the first one is unscored: nothing came before).",
         tries=("Step through it: each prediction sits under its step in the sequence strip.",),
         trace="sync",
     ),
     Step(
         "Encoder-decoder",
-        "Reversing needs the last symbol first — before a synchronous model could have read it. So an encoder\n"
-        "GRU reads all of {ex3}; its final state h_T becomes the decoder's h_0, and the decoder writes one symbol per\n"
-        "step, reading the one it wrote before (<s> to start). Trained live: {acc_encdec:.0%} per symbol.\n"
+        "Reversing needs the last symbol first — before a synchronous model could have read it. So an encoder "
+        "GRU reads all of {ex3}; its final state h_T becomes the decoder's h_0, and the decoder writes one symbol per "
+        "step, reading the one it wrote before (<s> to start). Trained live: {acc_encdec:.0%} per symbol. "
         "Wanted {want3}; decoding on its own the model writes {greedy3}.",
         trace="decoder",
         pane="explore",
     ),
     Step(
         "The gradient crosses the bridge",
-        "The decoder's loss reaches the encoder only through that one state. In the encoder's trace, ||dL/dh_t||\n"
+        "The decoder's loss reaches the encoder only through that one state. In the encoder's trace, ||dL/dh_t|| "
         "is {enc_grad_last:.3g} at its last step and {enc_grad0:.3g} at its first.",
         figure="modes",
         tries=("Open the Gradients tab for the encoder trace.",),

@@ -176,13 +176,13 @@ def build(ctx: Context) -> None:
 STEPS_ = (
     Step(
         "Train, without telling any unit what to do",
-        "An LSTM with {hidden} units learned, live, to output the bracket depth at every character of text made of\n"
+        "An LSTM with {hidden} units learned, live, to output the bracket depth at every character of text made of "
         "( ) x y: accuracy {accuracy:.0%}. To do that, something in it must count.",
         question=Question(
             "Will one single unit follow the depth closely (|r| > 0.7), or is it spread over many?",
             ("one unit follows it", "no single unit does"),
             "q_best",
-            "Over {corpus_tokens} characters of fresh text, {best_depth} has r = {r_depth:+.3f} with the depth:\n"
+            "Over {corpus_tokens} characters of fresh text, {best_depth} has r = {r_depth:+.3f} with the depth: "
             "its activation {sign_word} with the nesting. In the untrained model the best unit had r = {r_depth_untrained:+.3f}.",
         ),
         trace="main",
@@ -190,8 +190,8 @@ STEPS_ = (
     ),
     Step(
         "The ranking",
-        "For a feature f of the text and a unit's activation a, Pearson's r = cov(a, f) / (σ_a σ_f), over every\n"
-        "character of the corpus (windows of {length} run through the model as one batch). Each unit is ranked by |r|;\n"
+        "For a feature f of the text and a unit's activation a, Pearson's r = cov(a, f) / (σ_a σ_f), over every "
+        "character of the corpus (windows of {length} run through the model as one batch). Each unit is ranked by |r|; "
         "the sign says whether it rises or falls with the feature.",
         figure="ranking",
         trace="main",
@@ -201,6 +201,7 @@ STEPS_ = (
         "The unit over the text",
         "The best depth unit's activation drawn under the text, next to the true depth.",
         figure="strip",
+        units="depth",
         tries=(
             "Select the unit with ↑/↓ (unit {unit_depth}) and step through: its row in the {matrix_depth} heatmap "
             "follows the brackets.",
@@ -213,8 +214,8 @@ STEPS_ = (
 
 SPAN_STEP = Step(
     "Select and match",
-    "No feature in mind? Select the steps where the behaviour happens and rank the units against that.\n"
-    "Steps {span_a}..{span_b} of the example ({span_text!r}) are the longest stretch at least {span_level} deep; ranked on\n"
+    "No feature in mind? Select the steps where the behaviour happens and rank the units against that. "
+    "Steps {span_a}..{span_b} of the example ({span_text!r}) are the longest stretch at least {span_level} deep; ranked on "
     "this one sequence, "
     "the best match is {best_span} (r = {r_span:+.3f}) — {span_same}.",
     trace="main",

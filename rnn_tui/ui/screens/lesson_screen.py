@@ -1,0 +1,133 @@
+"""A lesson in the explorer: the main screen, with the lesson panel beside it (or under it on a
+narrow terminal) and the lesson's keys.
+
+    LessonApp(EngineSource(), "bptt").run()          `rnn-tui lesson bptt`
+    app.push_screen(LessonScreen(source, request))   from the Lessons tab of the explorer
+
+The screen is the explorer's `MainScreen` (every pane and key works as usual) with its source
+replaced by a `LessonSource`; the panel drives it with the explorer's own messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Input
+
+from rnn_tui.ui import app as app_module
+from rnn_tui.ui.app import ExplorerApp
+from rnn_tui.ui.screens.lesson_source import LessonSource
+from rnn_tui.ui.screens.main import MainScreen
+from rnn_tui.ui.source import TraceSource
+from rnn_tui.ui.widgets.lessons_panel import LessonPanel
+
+WIDE = 140  # from this width the panel sits at the right; below, under the explorer
+
+
+@dataclass
+class LessonProgress(Message):
+    """What the lesson is doing while it sets up (sent from the build worker)."""
+
+    text: str
+
+
+class LessonScreen(MainScreen):
+    DEFAULT_CSS = """
+    LessonScreen #lesson-panel { dock: right; width: 64; border-left: vkey $panel; }
+    LessonScreen.-lesson-narrow #lesson-panel { dock: bottom; width: 1fr; height: 45%;
+                                                border-left: none; border-top: hkey $panel; }
+    LessonScreen.-lesson-hidden #lesson-panel { display: none; }
+    """
+
+    BINDINGS = [
+        Binding("n", "lesson_move(1)", "next", tooltip="the lesson's next step"),
+        Binding("b", "lesson_move(-1)", "back", tooltip="the lesson's previous step"),
+        Binding("1", "lesson_answer(0)", "answer 1", show=False),
+        Binding("2", "lesson_answer(1)", "answer 2", show=False),
+        Binding("3", "lesson_answer(2)", "answer 3", show=False),
+        Binding("4", "lesson_answer(3)", "answer 4", show=False),
+        Binding("r", "lesson_answer(-1)", "reveal", show=False, tooltip="reveal the answer"),
+        Binding("L", "toggle_lesson", "hide lesson", show=False, tooltip="hide or show the lesson panel"),
+    ]
+
+    def __init__(self, source: LessonSource, *, screenshot_dir: str | None = None) -> None:
+        super().__init__(source, source.first_request(), screenshot_dir=screenshot_dir)
+        self.lesson_source = source
+
+    def compose(self) -> ComposeResult:
+        yield LessonPanel(self.lesson_source.name, id="lesson-panel").data_bind(
+            MainScreen.view, MainScreen.busy, MainScreen.request
+        )
+        yield from super().compose()
+
+    def on_mount(self) -> None:
+        # progress lines come from the build worker's thread: post_message is thread-safe
+        self.lesson_source.on_progress = lambda text: self.post_message(LessonProgress(text))
+        super().on_mount()
+        self._fit_lesson(self.size.width)
+
+    def on_resize(self, event) -> None:
+        super().on_resize(event)
+        self._fit_lesson(event.size.width)
+
+    def _fit_lesson(self, width: int) -> None:
+        self.set_class(width < WIDE, "-lesson-narrow")
+
+    def on_unmount(self) -> None:
+        self.lesson_source.cancel.set()  # a lesson still training stops with its screen
+
+    @on(LessonProgress)
+    def lesson_progress(self, message: LessonProgress) -> None:
+        if self.view is None:
+            self.busy = message.text
+
+    @on(LessonPanel.ShowPane)
+    def lesson_show_pane(self, message: LessonPanel.ShowPane) -> None:
+        message.stop()
+        if any(p.id == message.pane_id for p in self.query("TabPane")):
+            self.action_show_pane(message.pane_id)
+
+    # ---- keys --------------------------------------------------------------------------------
+    def action_lesson_move(self, delta: int) -> None:
+        self.query_one(LessonPanel).move(delta)
+
+    def action_lesson_answer(self, choice: int) -> None:
+        self.query_one(LessonPanel).answer(None if choice < 0 else choice)
+
+    def action_toggle_lesson(self) -> None:
+        self.toggle_class("-lesson-hidden")
+
+    def action_escape(self) -> None:
+        """Leave the input box; otherwise leave the lesson (back to the explorer it came from)."""
+        if isinstance(self.focused, Input) or len(self.app.screen_stack) <= 1:
+            super().action_escape()
+            return
+        self.app.pop_screen()
+
+
+class LessonApp(ExplorerApp):
+    """The explorer opened on a lesson (`rnn-tui lesson NAME`)."""
+
+    CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # the explorer's own styles
+
+    def __init__(self, source: TraceSource, lesson: str, *, theme: str = "dark",
+                 screenshot_dir: str | None = None) -> None:
+        self.lesson_source = LessonSource(source, lesson)
+        super().__init__(self.lesson_source, self.lesson_source.first_request(), theme=theme,
+                         screenshot_dir=screenshot_dir)
+        self.title = f"rnn-tui · lesson {lesson}"
+
+    def get_default_screen(self) -> Screen:
+        return LessonScreen(self.lesson_source, screenshot_dir=self.screenshot_dir)
+
+
+def run_lesson_app(source: TraceSource, lesson: str, *, theme: str = "dark") -> int:
+    app = LessonApp(source, lesson, theme=theme)
+    app.run()
+    return app.return_code or 0

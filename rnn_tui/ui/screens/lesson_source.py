@@ -1,0 +1,109 @@
+"""The trace source of a lesson: it sets the lesson up live (on the explorer's build worker) and
+hands out the lesson's traces by key.
+
+A lesson trace is asked for with `TraceRequest(task="lesson:NAME:KEY", ...)`; the trace comes back
+with the whole live lesson in `trace.extras["lesson"]` (a `LessonRun`: results, figures, phase
+portraits, unit-finder results, other traces), which is how the lesson panel — bound to the view —
+gets it. Any other request (the person changed the model in the Model tab) goes to the wrapped
+source, as in the plain explorer.
+
+torch is imported only when the lesson is built (in the worker), never at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from rnn_tui.ui.source import TraceRequest, TraceSource
+
+PREFIX = "lesson:"
+
+
+def lesson_task(name: str, key: str) -> str:
+    return f"{PREFIX}{name}:{key}"
+
+
+def parse_task(task: str) -> tuple[str, str] | None:
+    """"lesson:bptt:lstm" -> ("bptt", "lstm"); None for a task that is not a lesson's."""
+    if not task.startswith(PREFIX):
+        return None
+    name, _, key = task[len(PREFIX):].partition(":")
+    return name, key or "main"
+
+
+def request_for(trace, name: str, key: str) -> TraceRequest:
+    """The request that names a lesson trace, with the trace's model shape (for the status bar and
+    the Model tab)."""
+    cfg = trace.config
+    return TraceRequest(
+        cell=cfg.cell,
+        activation=cfg.activation,
+        hidden=cfg.hidden_size,
+        layers=cfg.num_layers,
+        bidirectional=cfg.bidirectional,
+        task=lesson_task(name, key),
+        text="",
+    )
+
+
+class LessonSource:
+    """A `TraceSource` for one lesson, wrapping the explorer's own source for everything else."""
+
+    def __init__(self, inner: TraceSource, name: str, on_progress: Callable[[str], object] | None = None):
+        from rnn_tui.engine.lessons import get_lesson
+
+        self.inner = inner
+        self.lesson = get_lesson(name)  # LessonError for an unknown name, before any worker runs
+        self.name = name
+        self.on_progress = on_progress  # called from the worker thread with one line of progress
+        self.cancel = threading.Event()  # set to stop a lesson that is still setting up
+        self.run = None  # the LessonRun, once built
+        self._lock = threading.Lock()
+
+    def first_request(self) -> TraceRequest:
+        """The request the explorer opens on (the model shape is corrected once the lesson is built)."""
+        return TraceRequest(task=lesson_task(self.name, self.lesson.first_trace), text="")
+
+    def trace_keys(self) -> list[str]:
+        """The lesson's traces that its steps show, first one first."""
+        keys = [self.lesson.first_trace]
+        for step in self.lesson.steps:
+            if step.trace and step.trace not in keys:
+                keys.append(step.trace)
+        return keys
+
+    def tasks(self) -> list[tuple[str, str]]:
+        """The lesson's traces (so the Model tab can name and pick them), then the usual tasks."""
+        mine = [(lesson_task(self.name, key), f"lesson {self.name}: the {key!r} model") for key in self.trace_keys()]
+        try:
+            return mine + list(self.inner.tasks())
+        except Exception:
+            return mine
+
+    def ensure_run(self):
+        """Set the lesson up (once; later calls return the same run)."""
+        from rnn_tui.engine.lessons import run_lesson
+
+        with self._lock:
+            if self.run is None:
+                self.run = run_lesson(self.lesson, on_progress=self._progress, cancel=self.cancel.is_set)
+            return self.run
+
+    def _progress(self, text: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(text)
+
+    def build(self, request: TraceRequest):
+        parsed = parse_task(request.task)
+        if parsed is None:
+            return self.inner.build(request)
+        name, key = parsed
+        run = self.ensure_run()
+        if name != self.name or key not in run.traces:
+            from rnn_tui.engine.lessons import LessonError
+
+            raise LessonError(f"lesson {self.name} has no trace {key!r}")
+        trace = run.traces[key]
+        return replace(trace, extras={**trace.extras, "lesson": run, "lesson_key": key})
