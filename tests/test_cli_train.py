@@ -173,3 +173,13 @@ def test_ctrl_c_stops_cleanly_and_saves_a_resumable_run(tmp_path):
     info = read_config(run)
     assert info.status == "cancelled" and info.step > 0
     assert (run / "trainer.safetensors").exists()
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats the streams as a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, err = run_cli(capsys, "train", "--task", "recall", "--distance", "3", "--hidden", "8",
+                             "--steps", "30", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "30/30" in err and "tok/s" in err and "step      25" not in err  # the bar, not log lines
+    assert "finished" in out
