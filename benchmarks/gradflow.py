@@ -5,11 +5,16 @@ against BPTT on a small Elman network, the contrast the lecture notes draw.
     python benchmarks/gradflow.py [--steps 500] [--hidden 128] [--cells rnn,lstm,gru] [--repeat 5]
 
 Target: the flow matrix for T=500, H=128 in under a second.
+
+The delta recursion runs many small NumPy matrix products in a time loop. On a small, busy
+machine OpenBLAS's own threads (next to torch's) can make them several times slower; compare
+with `OPENBLAS_NUM_THREADS=1 python benchmarks/gradflow.py` (the setting is printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -54,7 +59,9 @@ def flow_vs_fused(cell: str, T: int, H: int, vocab: int, repeat: int) -> None:
     t_flow = median_time(flow, repeat)
     t_all = median_time(lambda: gradflow.analyze_gradflow(trace, tbptt=50), max(1, repeat // 2))
     entries = int(np.isfinite(flows[0][0]).sum())
-    print(f"cell={cell} T={T} H={H} threads={torch.get_num_threads()}  ({entries} flow entries)")
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"cell={cell} T={T} H={H} torch threads={torch.get_num_threads()} OpenBLAS threads={blas}"
+          f"  ({entries} flow entries)")  # fmt: skip
     print(f"  fused torch forward+backward     : {t_fused * 1e3:9.2f} ms")
     print(f"  flow matrix, all {T} sources     : {t_flow * 1e3:9.2f} ms   ratio {t_flow / t_fused:6.1f}x fused"
           f"   {'OK' if t_flow < 1.0 else 'OVER'} (target < 1 s)")  # fmt: skip

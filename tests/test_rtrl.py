@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from rnn_tui.engine.bptt_numpy import bptt_accumulated
 from rnn_tui.engine.rtrl import bptt_cost, cost_comparison, rtrl, rtrl_cost

@@ -164,9 +164,7 @@ def _records(trace: Trace, P: dict[str, Tensor]) -> list[dict]:
             "this trace holds values by hand (interventions), so its cells no longer follow their "
             "equations: trace the sequence again without them to see its gradient flow"
         )
-    cfg = trace.config
     dt = _dtype(trace)
-    T = trace.T
     t_ = lambda a: None if a is None else torch.as_tensor(np.asarray(a)).to(dt)  # noqa: E731
     recs = []
     for e in trace.layers:
@@ -197,10 +195,8 @@ def _records(trace: Trace, P: dict[str, Tensor]) -> list[dict]:
                 gates={g: (order(t_(e.preacts[g])), order(t_(e.gates[g]))) for g in e.gates},
                 h0=h0,
                 c0=c0,
-                T=T,
             )
         )
-    assert all(r["H"].shape[0] == T for r in recs)
     return recs
 
 
@@ -712,9 +708,9 @@ def truncated_bptt(trace: Trace, K: int, token_ids=None, full: dict[str, np.ndar
 
 def _truncated(trace: Trace, P: dict, recs: list[dict], K: int, token_ids, full) -> TBPTTResult:
     E, scored = _row_errors(trace)
-    rows = np.flatnonzero(scored)
-    # one source: the whole loss L = (1/N) sum_r l_r
-    top = _top_sources(trace, P, rows, E).sum(0) / len(rows)  # (T, D*H)
+    # one source: the whole loss L = (1/N) sum_r l_r, so dL/dy_r = (dl_r/dy_r) / N
+    G = torch.as_tensor(E / max(1, int(scored.sum()))).to(_dtype(trace)) @ P["head.weight"]  # (rows, D*H)
+    top = G if trace.config.head == "step" else _pool_adjoint(trace, G[None])[0]  # (T, D*H)
     deltas: dict[int, Tensor] = {}
 
     def visit(rec, dH, dC, dA):
