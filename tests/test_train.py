@@ -156,6 +156,7 @@ def cancel_at(step: int, event: threading.Event):
         (lambda: get_task("recall", distance=4), dict(cell="lstm", optimizer="adam")),
         (lambda: get_task("adding", seq_len=12), dict(cell="gru", optimizer="sgd")),
         (lambda: DelayTask(), dict(cell="lstm", optimizer="adam", tbptt=5)),  # cancelled mid-batch
+        (lambda: get_task("reverse", seq_len=4), dict(cell="gru", optimizer="adam")),  # encoder-decoder
     ],
 )
 def test_cancel_then_resume_gives_the_uninterrupted_curve(tmp_path, task_factory, settings):
@@ -401,3 +402,20 @@ def test_an_lstm_learns_short_recall_in_a_few_steps():
     assert before < 1 / task.symbols + 0.1  # an untrained model guesses
     result = untrained.run()
     assert result.metric >= 0.95 and result.solved
+
+
+def test_an_encoder_decoder_run_saves_and_loads_both_halves(tmp_path):
+    from rnn_tui.engine.checkpoint import load_model
+
+    task = get_task("reverse", seq_len=4)
+    trainer = Trainer(task, small(task, steps=6), cell="lstm", hidden=8, run_dir=tmp_path / "r")
+    trainer.run()
+    model, ckpt = load_model(tmp_path / "r")
+    assert any(name.startswith("encoder.") for name in ckpt.tensors)
+    assert any(name.startswith("decoder.") for name in ckpt.tensors)
+    batch = task.sample(4, torch.Generator().manual_seed(1))
+    trainer.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(task.forward(model, batch), task.forward(trainer.model, batch), rtol=0, atol=0)
+    with pytest.raises(TrainConfigError, match="encoder-decoder"):
+        Trainer(task, small(task, tbptt=2), cell="lstm", hidden=8)

@@ -233,6 +233,8 @@ class Trainer:
 
         self.task = task
         self.config = config
+        if model_config is None and model is not None:
+            model_config = getattr(model, "config", None)  # a given model knows its own shape
         self.model_config = model_config or task.model_config(**model_options)
         self.task_options = dict(task_options or {})
         self.run_dir = Path(run_dir) if run_dir is not None else None
