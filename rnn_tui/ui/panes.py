@@ -11,8 +11,10 @@ from rnn_tui.ui.widgets.compare_pane import ComparePane
 from rnn_tui.ui.widgets.explore_pane import ExplorePane
 from rnn_tui.ui.widgets.gradients_pane import GradientsPane
 from rnn_tui.ui.widgets.interventions_pane import InterventionsPane
+from rnn_tui.ui.widgets.lessons_pane import LessonsPane
 from rnn_tui.ui.widgets.model_pane import ModelPane
 from rnn_tui.ui.widgets.pane import Pane
+from rnn_tui.ui.widgets.presenter_pane import PresenterPane
 from rnn_tui.ui.widgets.saturation_pane import SaturationPane
 from rnn_tui.ui.widgets.timelapse_pane import TimelapsePane
 from rnn_tui.ui.widgets.training_pane import TrainingPane
@@ -26,6 +28,8 @@ PANES: list[type[Pane]] = [
     InterventionsPane,
     SaturationPane,
     TimelapsePane,
+    PresenterPane,
+    LessonsPane,
 ]
 
 
