@@ -57,7 +57,7 @@ class AgreementTask(Task):
         self.output_labels = list(VERB_LABELS)
         self.defaults = TrainDefaults(
             hidden=32,
-            steps=800,
+            steps=500,
             batch=64,
             lr=1e-2,
             clip=1.0,

@@ -47,7 +47,7 @@ class ReverseTask(Task):
         # output id -> decoder input id that reads it back (</s> ends decoding; it reads as <s>)
         self.feed = torch.tensor([i + 1 for i in range(self.symbols)] + [self.start_id])
         self.defaults = TrainDefaults(
-            hidden=64, steps=1500, batch=64, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
+            hidden=64, steps=1200, batch=64, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
         )
 
     # ---- the model: two halves -------------------------------------------------------------

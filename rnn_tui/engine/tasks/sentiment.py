@@ -55,7 +55,7 @@ class SentimentTask(Task):
         self.index = {w: i for i, w in enumerate(words)}
         self.output_labels = list(LABELS)
         self.defaults = TrainDefaults(
-            hidden=32, steps=1000, batch=64, lr=1e-2, clip=1.0, seq_len=13, log_every=25
+            hidden=32, steps=600, batch=64, lr=1e-2, clip=1.0, seq_len=13, log_every=25
         )
 
     @staticmethod

@@ -40,7 +40,7 @@ class SineTask(Task):
         self.chance = 1.0 / (2 * self.waves)  # variance of s(t): the error of answering 0
         self.solved = self.chance / 20
         self.defaults = TrainDefaults(
-            hidden=32, steps=1000, batch=32, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
+            hidden=32, steps=600, batch=32, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
         )
 
     def _draw(self, batch_size: int, g: torch.Generator):

@@ -44,7 +44,7 @@ class TaggingTask(Task):
         self.tag_index = {t: i for i, t in enumerate(TAGS)}
         self.chance = None
         self.defaults = TrainDefaults(
-            hidden=32, steps=800, batch=32, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
+            hidden=32, steps=600, batch=32, lr=1e-2, clip=1.0, seq_len=self.seq_len, log_every=25
         )
 
     @staticmethod
