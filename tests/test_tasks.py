@@ -19,7 +19,6 @@ from rnn_tui.engine.tasks.text import (
     UNK,
     build_vocab,
     load_text,
-    visible_labels,
     word_tokens,
     zen_text,
 )
@@ -390,9 +389,9 @@ def test_chars_windows_come_from_the_text(tmp_path):
     batch = task.sample(16, gen())
     assert torch.equal(batch.y[:, :-1], batch.x[:, 1:])
     for row, nxt in zip(batch.x.tolist(), batch.y[:, -1].tolist()):
-        window = "".join(task.raw_vocab[i] for i in row + [nxt])
+        window = "".join(task.vocab[i] for i in row + [nxt])
         assert window in text
-    assert "⏎" in task.vocab and "\n" in task.raw_vocab
+    assert "\n" in task.vocab and "⏎" in task.example(0).tokens + task.encode("a\nb").tokens
     assert task.model_config().input_mode == "onehot" and task.output_labels == task.vocab
 
 
@@ -427,18 +426,27 @@ def test_zen_is_decoded():
 
 def test_stdlib_vocabulary_is_fixed():
     task = get_task("chars", text="stdlib")
-    assert len(task.raw_vocab) == 96 and task.raw_vocab[0] == "\n" and task.raw_vocab[1] == " "
+    assert len(task.vocab) == 96 and task.vocab[0] == "\n" and task.vocab[1] == " "
 
 
 def test_word_tokenizer_cjk_and_full_width():
-    text = "我爱Python！今日は、いい天気ですね。\n\nHello, world — don't stop.　全角ＡＢＣ１２３？「引用」 한국어 문장"
+    text = "我爱Python！今日は、いい天気ですね。\n\nHello, world — don't stop.　全角？「引用」"
     assert word_tokens(text) == [
         "我", "爱", "Python", "！", "今", "日", "は", "、", "い", "い", "天", "気", "で", "す", "ね", "。",
-        "\n", "Hello", ",", "world", "—", "don't", "stop", ".", "全", "角", "ＡＢＣ１２３", "？",
-        "「", "引", "用", "」", "한국어", "문장",
+        "Hello", ",", "world", "—", "don't", "stop", ".", "全", "角", "？", "「", "引", "用", "」",
     ]  # fmt: skip
-    assert word_tokens("a  b\t\tc \r\n d") == ["a", "b", "c", "\n", "d"]
-    assert word_tokens("カタカナー") == ["カ", "タ", "カ", "ナ", "ー"]
+    assert word_tokens("a  b\t\tc \r\n d") == ["a", "b", "c", "d"]
+
+
+def test_word_task_splits_like_the_explorer_input(tmp_path):
+    from rnn_tui.engine.tokens import tokenize
+
+    path = tmp_path / "mixed.txt"
+    text = "東京は晴れ。It's fine, 今日も！\n（注）ＡＢＣ"
+    path.write_text(text, encoding="utf-8")
+    task = get_task("chars", text=str(path), tokenize="word", seq_len=4)
+    assert set(task.vocab) == set(tokenize(text, "word"))
+    assert {"東", "京", "。", "！", "（", "）", "It's", "fine"} <= set(task.vocab)
 
 
 def test_word_level_task_on_a_cjk_file(tmp_path):
@@ -464,11 +472,6 @@ def test_large_vocab_uses_an_embedding(tmp_path):
     cfg = task.model_config()
     assert cfg.input_mode == "embedding" and cfg.vocab_size == 300 and cfg.input_size == 64
     build_model(cfg)(task.sample(2, gen()).x)
-
-
-def test_visible_labels_are_distinct():
-    labels = visible_labels([" ", "␣", "\n", "\t", "a", "\x07"])
-    assert len(set(labels)) == 6 and labels[2] == "⏎" and labels[3] == "⇥" and labels[5] == "\\x07"
 
 
 # ---- keep-gate bias ----------------------------------------------------------------------------

@@ -28,9 +28,9 @@ from rnn_tui.engine.tasks.text import (
     build_vocab,
     char_tokens,
     load_text,
-    visible_labels,
     word_tokens,
 )
+from rnn_tui.engine.tokens import label
 
 ONEHOT_UP_TO = 128  # larger vocabularies read through a learned embedding instead of one-hot
 
@@ -56,13 +56,13 @@ class CharsTask(Task):
         if len(raw) < 2:
             raise TaskError(f"{self.text_name!r} holds {len(raw)} token(s); a language model needs at least 2")
         if self.text_name == "stdlib" and self.tokenize == "char":
-            self.raw_vocab = list(ASCII_VOCAB)  # fixed, so a checkpoint outlives a Python upgrade
+            vocab = list(ASCII_VOCAB)  # fixed, so a checkpoint outlives a Python upgrade
         else:
-            self.raw_vocab = build_vocab(raw, self.max_vocab)
-        self.index = {tok: i for i, tok in enumerate(self.raw_vocab)}
+            vocab = build_vocab(raw, self.max_vocab)
+        self.vocab = vocab  # raw tokens; `label` draws " " as "␣", "\n" as "⏎"
+        self.index = {tok: i for i, tok in enumerate(vocab)}
         unk = self.index.get(UNK)
         self.ids = torch.tensor([self.index.get(tok, unk) for tok in raw], dtype=torch.long)  # (N,)
-        self.vocab = visible_labels(self.raw_vocab)
         self.output_labels = list(self.vocab)
         self.seq_len = min(seq_len, len(raw) - 1)  # a short text gives shorter windows
         self.chance = 1.0 / len(self.vocab)
@@ -98,7 +98,7 @@ class CharsTask(Task):
         g = torch.Generator().manual_seed(seed)
         start = torch.randint(0, self.num_tokens - self.seq_len, (1,), generator=g)
         x, y = self._windows(start)
-        return Example(tokens=[self.vocab[i] for i in x[0].tolist()], x=x[0], targets=y[0].tolist())
+        return Example(tokens=[label(self.vocab[i]) for i in x[0].tolist()], x=x[0], targets=y[0].tolist())
 
     def encode(self, text: str) -> Example:
         """Trace a text the user types: its tokens, and each next token as the target (the last
@@ -114,4 +114,4 @@ class CharsTask(Task):
                 raise TaskError(f"{tok!r} is not in the {self.text_name} vocabulary")
             ids.append(i)
         x = torch.tensor(ids, dtype=torch.long)
-        return Example(tokens=[self.vocab[i] for i in ids], x=x, targets=ids[1:] + [None])
+        return Example(tokens=[label(self.vocab[i]) for i in ids], x=x, targets=ids[1:] + [None])

@@ -7,11 +7,11 @@ Built-in texts need no download:
              interpreter; characters outside printable ASCII and newline read as "?"
 - rnn-notes: a short essay shipped in the repository's assets/texts/
 
-Word tokens (`tokenize="word"`): every CJK ideograph and kana is a token of its own (those
-scripts put no spaces between words), runs of other letters, digits and underscores are words
-(an inner apostrophe stays: "don't"), every punctuation mark or symbol is its own token, full-width
-ones included (，。「」！？), and a run of whitespace holding a line break is one newline token.
-Hangul is written with spaces between words, so a run of Hangul is a word.
+Word tokens (`tokenize="word"`) come from `rnn_tui.engine.tokens`, the one tokenizer the CLI
+and the explorer also use: runs of letters and digits are words (an inner apostrophe stays:
+"don't"); every CJK character, every other wide character and every punctuation mark, full-width
+ones included (，。「」！？), is a token of its own; whitespace separates words and is dropped.
+Vocabularies hold the raw tokens; `rnn_tui.engine.tokens.label` makes them visible for display.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from __future__ import annotations
 import ast
 import codecs
 import importlib.util
-import re
 from collections import Counter
 from pathlib import Path
 
 from rnn_tui.engine.tasks.base import TaskError
+from rnn_tui.engine.tokens import tokenize
 
 BUILTIN_TEXTS = ("zen", "stdlib", "rnn-notes")
 STDLIB_MODULES = (
@@ -45,67 +45,15 @@ MAX_TEXT_BYTES = 64 * 1024 * 1024
 UNK = "<unk>"
 ASSETS_TEXTS = Path(__file__).resolve().parents[3] / "assets" / "texts"
 
-# ---- visible labels ------------------------------------------------------------------------
-VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍", "\u3000": "□"}
-
-
-def visible(token: str) -> str:
-    """A label that shows on one line: spaces, tabs, newlines and control characters made visible."""
-    if token in VISIBLE:
-        return VISIBLE[token]
-    if len(token) == 1 and (not token.isprintable()):
-        return repr(token)[1:-1]  # e.g. \x07
-    return token
-
-
-def visible_labels(tokens: list[str]) -> list[str]:
-    """Visible labels for a vocabulary, kept distinct (a raw "␣" in the text stays "␣" and the
-    space becomes "' '")."""
-    labels = [visible(t) for t in tokens]
-    raw = set(tokens)
-    return [repr(t) if (lab != t and lab in raw) else lab for t, lab in zip(tokens, labels)]
-
-
 # ---- tokenizers ----------------------------------------------------------------------------
-CJK_RANGES = (
-    "\u2e80-\u2fdf"  # CJK radicals, Kangxi radicals
-    "\u3005-\u3007"  # 々 〆 〇
-    "\u3021-\u3029\u3038-\u303b"  # Hangzhou numerals, 〸 〹 〺 〻
-    "\u3040-\u309f"  # hiragana
-    "\u30a0-\u30ff"  # katakana (ー included)
-    "\u3100-\u312f\u31a0-\u31bf"  # bopomofo
-    "\u31f0-\u31ff"  # katakana phonetic extensions
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\uff66-\uff9f"  # half-width katakana
-    "\U00020000-\U0003134f"  # CJK extensions B-G
-)
-WORD_RE = re.compile(
-    rf"[{CJK_RANGES}]"  # one CJK character
-    rf"|[^\W{CJK_RANGES}]+(?:['’][^\W{CJK_RANGES}]+)*"  # a word (letters, digits, _; inner ')
-    r"|\s*\n\s*"  # whitespace with a line break -> one newline token
-    r"|\s+"  # other whitespace -> dropped
-    r"|."  # anything else: punctuation, symbols, one character each
-    ,
-    re.DOTALL,
-)
-
-
 def word_tokens(text: str) -> list[str]:
-    """Split text into word tokens (see the module docstring for the rules)."""
-    out = []
-    for match in WORD_RE.finditer(text):
-        tok = match.group()
-        if "\n" in tok and not tok.strip():
-            out.append("\n")
-        elif tok.strip():
-            out.append(tok)
-    return out
+    """Word tokens by the engine's one tokenizer (`rnn_tui.engine.tokens`), so text typed into
+    the explorer splits exactly as the training text did."""
+    return tokenize(text, "word")
 
 
 def char_tokens(text: str) -> list[str]:
-    """One token per character (line endings normalised to "\\n")."""
+    """One token per character (line endings normalised to "\n")."""
     return list(normalise_newlines(text))
 
 
