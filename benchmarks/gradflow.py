@@ -28,14 +28,16 @@ from rnn_tui.engine.rtrl import cost_comparison
 from rnn_tui.engine.trace import run_trace
 
 
-def median_time(fn, repeat: int) -> float:
+def timed(fn, repeat: int) -> tuple[float, float]:
+    """(median, best) seconds over `repeat` runs after a warm-up; the best is the steadier figure
+    on a machine shared with other work."""
     fn()  # warm up
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 def flow_vs_fused(cell: str, T: int, H: int, vocab: int, repeat: int) -> None:
@@ -55,17 +57,19 @@ def flow_vs_fused(cell: str, T: int, H: int, vocab: int, repeat: int) -> None:
     def flow() -> None:
         flows[:] = gradflow.flow_matrix(trace, sources=range(T))
 
-    t_fused = median_time(fused, repeat)
-    t_flow = median_time(flow, repeat)
-    t_all = median_time(lambda: gradflow.analyze_gradflow(trace, tbptt=50), max(1, repeat // 2))
+    (m_fused, t_fused), (m_flow, t_flow) = timed(fused, repeat), timed(flow, repeat)
+    m_all, t_all = timed(lambda: gradflow.analyze_gradflow(trace, tbptt=50), max(1, repeat // 2))
     entries = int(np.isfinite(flows[0][0]).sum())
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"cell={cell} T={T} H={H} torch threads={torch.get_num_threads()} OpenBLAS threads={blas}"
           f"  ({entries} flow entries)")  # fmt: skip
-    print(f"  fused torch forward+backward     : {t_fused * 1e3:9.2f} ms")
-    print(f"  flow matrix, all {T} sources     : {t_flow * 1e3:9.2f} ms   ratio {t_flow / t_fused:6.1f}x fused"
+    print("                                     best ms   median ms")
+    print(f"  fused torch forward+backward    {t_fused * 1e3:10.1f}  {m_fused * 1e3:10.1f}")
+    print(f"  flow matrix, all {T} sources    {t_flow * 1e3:10.1f}  {m_flow * 1e3:10.1f}"
+          f"   flow/fused {t_flow / t_fused:5.1f}x (best) {m_flow / m_fused:5.1f}x (median)"
           f"   {'OK' if t_flow < 1.0 else 'OVER'} (target < 1 s)")  # fmt: skip
-    print(f"  whole analysis (+ Jacobians, fit, spectra, dW_hh, TBPTT K=50): {t_all * 1e3:9.2f} ms")
+    print(f"  whole analysis (+ step Jacobians and their SVDs, decay fit, spectra, dW_hh, TBPTT K=50)"
+          f" {t_all * 1e3:.1f} best, {m_all * 1e3:.1f} median")  # fmt: skip
 
 
 def rtrl_vs_bptt(T: int, H: int, I: int = 4, O: int = 4) -> None:

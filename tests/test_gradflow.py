@@ -398,6 +398,10 @@ def test_a_window_computes_only_its_rows_and_they_match_the_full_matrix():
     assert np.all(np.isnan(part[:25]))
     # a causal network: a source cannot reach later steps
     assert np.all(np.triu(np.nan_to_num(full), 1) == 0)
+    # step Jacobians, lazily too: only the steps asked for
+    some = gf.jacobian_norms(trace, steps=[3, 30])[0]
+    np.testing.assert_allclose(some[[3, 30]], rep.layers[0].jacobian_norm[[3, 30]])
+    assert np.isnan(some).sum() == 38
     doc = gf.to_json(rep)
     assert all(row is None for row in doc["flow"][0][:25])
     assert doc["flow"][0][25] is None and doc["flow"][0][26] is not None  # 25 % 3 == 1: unscored
