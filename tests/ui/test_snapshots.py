@@ -20,10 +20,17 @@ def explorer(theme: str, **request) -> ExplorerApp:
     return ExplorerApp(FakeSource(), TraceRequest(text=TEXT, **request), theme=theme)
 
 
+async def quiet(pilot) -> None:
+    """Settle, and drop transient notifications (toasts time out on their own clock)."""
+    await settle(pilot)
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
 async def _ready(pilot) -> None:
     await settle(pilot)
     await pilot.press("right", "right", "right", "right", "down", "down")
-    await settle(pilot)
+    await quiet(pilot)
 
 
 @pytest.mark.parametrize("theme", ["dark", "mono"])
@@ -37,7 +44,7 @@ def test_gru_two_layers_bidirectional(snap_compare, theme):
     async def run_before(pilot):
         await _ready(pilot)
         await pilot.press("right_square_bracket", "v")
-        await settle(pilot)
+        await quiet(pilot)
 
     app = explorer(theme, cell="gru", layers=2, bidirectional=True, hidden=8)
     assert snap_compare(app, terminal_size=(160, 50), run_before=run_before)
@@ -47,7 +54,7 @@ def test_model_pane(snap_compare):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("m")
-        await settle(pilot)
+        await quiet(pilot)
 
     assert snap_compare(explorer("dark"), terminal_size=(120, 36), run_before=run_before)
 
@@ -56,10 +63,10 @@ def test_help_screen(snap_compare):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("question_mark")
-        await settle(pilot)
+        await quiet(pilot)
 
     assert snap_compare(explorer("dark"), terminal_size=(100, 40), run_before=run_before)
 
 
 def test_too_small(snap_compare):
-    assert snap_compare(explorer("dark"), terminal_size=(50, 12), run_before=settle)
+    assert snap_compare(explorer("dark"), terminal_size=(50, 12), run_before=quiet)

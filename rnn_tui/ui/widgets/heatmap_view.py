@@ -13,13 +13,14 @@ the bytes sent over a slow link small.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.filter import ANSIToTruecolor
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -41,6 +42,16 @@ from rnn_tui.ui.state import View
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
 WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Where one panel's cells sit in a cached row: its first segment, the cell at which each
+    merged run starts, and every cell's level."""
+
+    first: int
+    starts: list[int]
+    levels: list[int]
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ def layout(names: list[str], focus: str, show_all: bool, T: int, H: int, step: i
            width: int, height: int, top: int, unit: int | None, start: int | None = None) -> Geometry:
     """Fit as many matrices as keep MIN_STEPS steps each (the focused one always among them),
     two cells per step where WIDE_STEPS fit; keep the time window from `start` while `step`
-    stays clear of its edges, else centre it on `step`; scroll the unit rows from `top` just
+    stays clear of its edges, else jump it so the step has most of the window ahead; scroll the unit rows from `top` just
     enough to show `unit` (None: leave them where they are)."""
     gutter = len(str(max(H - 1, 0))) + 2
     avail = max(width - gutter, 1)
@@ -94,8 +105,12 @@ def layout(names: list[str], focus: str, show_all: bool, T: int, H: int, step: i
     k = len(chosen)
     steps = max(min((avail - (k - 1)) // k // cell, T), 1)
     margin = steps // 8
-    if start is None or not (start + margin <= step < start + steps - margin) or start + steps > T:
+    if start is None or start + steps > T:
         start = step - steps // 2
+    elif step >= start + steps - margin:  # ran off the right: the step a quarter in, room ahead
+        start = step - steps // 4
+    elif step < start + margin:  # ran off the left: the step three quarters in
+        start = step - steps + 1 + steps // 4
     start = min(max(start, 0), max(T - steps, 0))
     if not start <= step < start + steps:  # the clamp above keeps this, but be sure
         start = min(max(step - steps // 2, 0), max(T - steps, 0))
@@ -157,6 +172,7 @@ class HeatmapView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._top = 0
+        self._size = Size(0, 0)  # the size the geometry was computed for
         self._start: int | None = None
         self._shown_unit: int | None = None  # the selected unit the rows last scrolled to
         self._trace_gen = 0  # bumped when the trace changes: keys the caches
@@ -164,8 +180,9 @@ class HeatmapView(Widget, can_focus=True):
         self._geometry_key: tuple | None = None
         self._scales: dict[tuple, Scale] = {}
         self._rows_key: tuple | None = None
-        self._rows: dict[int, tuple[list[Segment], list[list[int]]]] = {}  # row -> (segments, levels)
+        self._rows: dict[int, tuple[list[Segment], list[Run]]] = {}  # row -> (segments, runs)
         self._window_levels: list[list[list[int]]] = []  # per panel, per row, per step
+        self._run_segments: dict[tuple[int, int, int], Segment] = {}  # (panel, level, length)
         self._looks_key: tuple | None = None
         self._looks: dict[str, CellLook] = {}
         self._panel_looks: tuple[tuple, list[CellLook]] | None = None
@@ -206,16 +223,14 @@ class HeatmapView(Widget, can_focus=True):
         if before is None or after != before or not same_maps:
             self.refresh()
             return
-        # only the cursor moved within the window: repaint its old and new columns, the gutter
-        # and the time axis
-        regions = [Region(0, HEADER_ROWS, after.gutter, after.rows)]
-        for step in {old.step, new.step}:
-            for p in range(len(after.panels)):
-                x = after.panel_x(p) + (step - after.start) * after.cell
-                regions.append(Region(x, 1, after.cell, after.rows + 1))
-        for unit in {old.unit, new.unit}:
-            if after.top <= unit < after.top + after.rows:
-                regions.append(Region(0, HEADER_ROWS + unit - after.top, self.size.width, 1))
+        if old.step != new.step:
+            # the marked column runs through every row: repaint the maps (a line is one cached
+            # row with a few cells patched, so this is cheap)
+            self.refresh()
+            return
+        # only the unit moved: repaint its old and new rows
+        regions = [Region(0, HEADER_ROWS + unit - after.top, self.size.width, 1)
+                   for unit in {old.unit, new.unit} if after.top <= unit < after.top + after.rows]
         self.refresh(*regions)
 
     def watch_busy(self) -> None:
@@ -232,13 +247,14 @@ class HeatmapView(Widget, can_focus=True):
         if view is None:
             return None
         cfg = view.trace.config
-        key = (self._trace_gen, view.matrix, view.step, view.unit, self.size, view.all_maps,
+        size = self._size = self.size  # Widget.size is computed on every read: read it once
+        key = (self._trace_gen, view.matrix, view.step, view.unit, size, view.all_maps,
                self._top, self._start)
         if key != self._geometry_key:
             follow = view.unit if view.unit != self._shown_unit else None
             g = layout(
                 matrix_names(cfg), view.matrix, view.all_maps, view.trace.T, cfg.hidden_size,
-                view.step, self.size.width, self.size.height, self._top, follow, self._start,
+                view.step, size.width, size.height, self._top, follow, self._start,
             )
             self._top, self._start, self._shown_unit = g.top, g.start, view.unit
             self._geometry = g
@@ -277,14 +293,16 @@ class HeatmapView(Widget, can_focus=True):
         return self._panel_looks[1]
 
     # ---- rows ----------------------------------------------------------------------------------
-    def _row(self, view: View, g: Geometry, row: int) -> tuple[list[Segment], list[list[int]]]:
-        """A unit row's segments without the cursor marks (gutter first), and its levels per panel;
-        cached for the current window (levels for the whole window come from one numpy call per
-        panel)."""
-        key = (self._trace_gen, view.layer, view.direction, g, self.size.width, self._looks_key,
+    def _row(self, view: View, g: Geometry, row: int) -> tuple[list[Segment], list[Run]]:
+        """A unit row without the cursor marks: the gutter, then per panel its cells with runs of
+        equal level merged into one segment (fewer segments: less for Textual to write), and a
+        gap. Cached for the current window; the levels of the whole window come from one numpy
+        call per panel."""
+        key = (self._trace_gen, view.layer, view.direction, g, self._size.width, self._looks_key,
                self.app.theme)
         if key != self._rows_key:
             self._rows.clear()
+            self._run_segments.clear()
             self._rows_key = key
             entry = view.entry
             t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
@@ -297,29 +315,45 @@ class HeatmapView(Widget, can_focus=True):
             return cached
         base = self.style("base")
         segments: list[Segment] = [Segment(" " * g.gutter, base)]
-        levels: list[list[int]] = []
+        runs: list[Run] = []
         gap = Segment(" ", base)
         looks = self.panel_looks(view, g)
         for p in range(len(g.panels)):
             lv = self._window_levels[p][row]
-            levels.append(lv)
-            plain = looks[p].plain
-            segments.extend([plain[k] for k in lv])
+            starts: list[int] = []
+            first = len(segments)
+            k, n = 0, len(lv)
+            while k < n:
+                level, j = lv[k], k + 1
+                while j < n and lv[j] == level:
+                    j += 1
+                starts.append(k)
+                segments.append(self._run_segment(looks[p], p, level, j - k))
+                k = j
+            runs.append(Run(first, starts, lv))
             if p < len(g.panels) - 1:
                 segments.append(gap)
         used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
-        if used < self.size.width:
-            segments.append(Segment(" " * (self.size.width - used), base))
-        self._rows[row] = (segments, levels)
-        return segments, levels
+        if used < self._size.width:
+            segments.append(Segment(" " * (self._size.width - used), base))
+        self._rows[row] = (segments, runs)
+        return segments, runs
+
+    def _run_segment(self, look: CellLook, panel: int, level: int, length: int) -> Segment:
+        key = (panel, level, length)
+        segment = self._run_segments.get(key)
+        if segment is None:
+            cell = look.plain[level]
+            segment = self._run_segments[key] = Segment(cell.text * length, cell.style)
+        return segment
 
     # ---- drawing -----------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         view = self.view
-        width = self.size.width
         if view is None:
-            return self._message_line(y, width)
+            return self._message_line(y, self.size.width)
         g = self.geometry()
+        width = self._size.width
         assert g is not None
         if y == 0:
             return self._title_line(view, g, width)
@@ -329,7 +363,7 @@ class HeatmapView(Widget, can_focus=True):
         unit = g.top + row
         if row >= g.rows or unit >= view.trace.config.hidden_size:
             return Strip.blank(width, self.style("base"))
-        plain, levels = self._row(view, g, row)
+        plain, runs = self._row(view, g, row)
         segments = list(plain)
         selected = unit == view.unit
         digits = g.gutter - 2
@@ -337,9 +371,21 @@ class HeatmapView(Widget, can_focus=True):
         segments[0] = Segment(label, self.style("selected" if selected else "label"))
         k = view.step - g.start
         if 0 <= k < g.steps:
-            for p, look in enumerate(self.panel_looks(view, g)):
-                # segments: the gutter, then per panel its cells and a gap
-                segments[1 + p * (g.steps + 1) + k] = (look.cursor if selected else look.marked)[levels[p][k]]
+            looks = self.panel_looks(view, g)
+            for p in reversed(range(len(runs))):  # right to left: a split shifts only what follows
+                run = runs[p]
+                i = bisect_right(run.starts, k) - 1
+                start = run.starts[i]
+                end = run.starts[i + 1] if i + 1 < len(run.starts) else len(run.levels)
+                level = run.levels[k]
+                look = looks[p]
+                pieces = []
+                if k > start:
+                    pieces.append(self._run_segment(look, p, level, k - start))
+                pieces.append((look.cursor if selected else look.marked)[level])
+                if end > k + 1:
+                    pieces.append(self._run_segment(look, p, level, end - k - 1))
+                segments[run.first + i : run.first + i + 1] = pieces
         return Strip(segments, width)
 
     def _message_line(self, y: int, width: int) -> Strip:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
@@ -24,10 +23,6 @@ Line = tuple[Piece, ...]
 @lru_cache(maxsize=256)
 def _parse(spec: str) -> Style:
     return Style.parse(spec) if spec else Style()
-
-
-def line_length(line: Line) -> int:
-    return sum(cell_len(text) for text, _ in line)
 
 
 class LinesView(ScrollView, can_focus=False):
@@ -49,8 +44,9 @@ class LinesView(ScrollView, can_focus=False):
     def set_lines(self, lines: list[Line]) -> None:
         old = self._lines
         self._lines = list(lines)
-        width = max((line_length(line) for line in self._lines), default=0)
-        size = Size(width, len(self._lines))
+        # lines are wrapped to the width already: only their number sets the virtual size, so a
+        # new number of a different width does not cost a layout of the whole screen
+        size = Size(self.size.width, len(self._lines))
         if size != self.virtual_size:
             self.virtual_size = size
             self.refresh()
