@@ -9,14 +9,17 @@ Prints the median times and their ratio (target: trace / fused <= 2).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `rnn-tui` runs (see cli.single_threaded_numpy)
 
-from rnn_tui.engine.config import ModelConfig
-from rnn_tui.engine.model import build_model
-from rnn_tui.engine.trace import run_trace
+import torch  # noqa: E402
+
+from rnn_tui.engine.config import ModelConfig  # noqa: E402
+from rnn_tui.engine.model import build_model  # noqa: E402
+from rnn_tui.engine.trace import run_trace  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from rnn_tui import __version__
@@ -107,7 +108,17 @@ def run_explorer(args: argparse.Namespace) -> int:
     return launch(spec_from_args(args), theme=args.theme)
 
 
+def single_threaded_numpy() -> None:
+    """numpy's BLAS on one thread: the engine's numpy work is many small products in a time loop,
+    which BLAS threads only slow down when they compete with torch's threads (up to 10x here).
+    Effective only before numpy is first imported; torch's own threads are not affected."""
+    if "numpy" not in sys.modules:
+        for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
+    single_threaded_numpy()
     from rnn_tui.engine.errors import EngineError
 
     try:
