@@ -18,6 +18,7 @@ from rnn_tui.ui.widgets.presenter_pane import PresenterPane
 from rnn_tui.ui.widgets.saturation_pane import SaturationPane
 from rnn_tui.ui.widgets.timelapse_pane import TimelapsePane
 from rnn_tui.ui.widgets.training_pane import TrainingPane
+from rnn_tui.ui.widgets.unitfinder_pane import UnitFinderPane
 
 PANES: list[type[Pane]] = [
     ExplorePane,
@@ -28,6 +29,7 @@ PANES: list[type[Pane]] = [
     InterventionsPane,
     SaturationPane,
     TimelapsePane,
+    UnitFinderPane,
     PresenterPane,
     LessonsPane,
 ]

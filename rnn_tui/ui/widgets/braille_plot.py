@@ -205,7 +205,7 @@ class PhasePlot(Widget):
     PhasePlot { height: 1fr; min-height: 6; }
     """
 
-    portrait = reactive(None, layout=False)
+    portrait = reactive(None, always_update=True)  # a PhasePortrait (holds arrays: never compared)
     step: reactive[int | None] = reactive(None)
 
     def render(self) -> Text:

@@ -72,7 +72,7 @@ class UnitStrip(Widget):
     UnitStrip { height: auto; }
     """
 
-    result = reactive(None)  # a rnn_tui.engine.unitfinder.UnitFinderResult
+    result = reactive(None, always_update=True)  # a UnitFinderResult (holds arrays: never compared)
     units: reactive[int] = reactive(2)  # how many of the best units to show
     max_tokens: reactive[int] = reactive(400)
 
@@ -87,6 +87,10 @@ class UnitStrip(Widget):
         width = max(width, 10)
         out = Text()
         n = min(self.max_tokens, len(res.tokens))
+        out.append(f"the feature: {res.description}\n", style="bold")
+        for line in strip_lines(res.tokens[:n], res.values[:n], width, palette):
+            out.append_text(line)
+            out.append("\n")
         for k, score in enumerate(res.scores[: self.units]):
             key = (score.layer, score.direction, score.matrix, score.unit)
             if key not in res.best:
