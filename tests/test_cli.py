@@ -96,3 +96,15 @@ def test_installed_command_runs_and_fails_cleanly():
     bad = subprocess.run([sys.executable, "-m", "rnn_tui", "trace", "--layers", "-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_trace_of_an_encoder_decoder_covers_both_halves(capsys):
+    code, out, err = run_cli(capsys, "trace", "--task", "reverse", "--format", "json", "--dtype", "float64")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["mode"] == "encdec"
+    enc, dec = doc["encoder"], doc["decoder"]
+    assert len(enc["tokens"]) == len(enc["grad"]["dL_dh_norm"][0])
+    assert dec["loss"] > 0 and len(doc["predicted"]) == len(dec["tokens"])
+    # the encoder learns only through the decoder: its last step receives the decoder's gradient
+    assert enc["grad"]["dL_dh_norm"][0][-1] > 0

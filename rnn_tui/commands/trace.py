@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     subject = open_subject(spec_from_args(args))
     trace = trace_subject(subject, args.dtype)
+    if subject.encdec_task is not None:
+        return print_encdec(trace, args)
     if args.format == "json":
         from rnn_tui.engine.export import trace_to_json
 
@@ -41,6 +43,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_encdec(both, args) -> int:
+    """Both halves of an encoder-decoder: one document with an `encoder` and a `decoder` trace."""
+    from rnn_tui.engine.export import trace_to_json
+    from rnn_tui.engine.records import SCHEMA
+
+    if args.format == "json":
+        doc = {
+            "schema": SCHEMA,
+            "mode": "encdec",
+            "decoder_inputs": both.decoder_inputs,
+            "predicted": both.predicted,
+            "encoder": trace_to_json(both.encoder),
+            "decoder": trace_to_json(both.decoder),
+        }
+        json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print("encoder (its last state starts the decoder; dL/dh includes what the decoder sends back)")
+    print_summary(both.encoder, show_outputs=False)
+    print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {' '.join(both.predicted)}")
+    print_summary(both.decoder)
+    return 0
+
+
 def gradient_flow_json(subject, trace, args) -> dict:
     """The gradient-flow analyses of the export's `grad` section."""
     from rnn_tui.engine.gradflow import analyze_gradflow, to_json
@@ -49,7 +75,7 @@ def gradient_flow_json(subject, trace, args) -> dict:
     return to_json(analyze_gradflow(trace, tbptt=args.tbptt, clip=args.clip, token_ids=token_ids))
 
 
-def print_summary(trace) -> None:
+def print_summary(trace, show_outputs: bool = True) -> None:
     import numpy as np
     from rich.console import Console
     from rich.table import Table
@@ -64,11 +90,13 @@ def print_summary(trace) -> None:
         + (" bidirectional" if cfg.bidirectional else "")
         + f"  {n_params} parameters  {trace.dtype}"
     )
-    console.print(f"loss {trace.loss:.6g} (mean over scored steps)")
+    if show_outputs:
+        console.print(f"loss {trace.loss:.6g} (mean over scored steps)")
     table = Table(box=None, pad_edge=False)
     table.add_column("t", justify="right")
     table.add_column("token")
-    if cfg.head == "step":
+    per_step = cfg.head == "step" and show_outputs
+    if per_step:
         table.add_column("target")
         table.add_column("predicted")
         table.add_column("loss", justify="right")
@@ -79,7 +107,7 @@ def print_summary(trace) -> None:
     label = (lambda i: repr(trace.vocab[i])) if trace.vocab else str
     for t in range(trace.T):
         row = [str(t), repr(trace.tokens[t])]
-        if cfg.head == "step":
+        if per_step:
             target = trace.targets[t]
             row.append("-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target)))
             row.append(label(int(probs[t].argmax())) if probs is not None else fmt_vec(trace.outputs[t]))
@@ -88,7 +116,7 @@ def print_summary(trace) -> None:
         row += [f"{n[t]:.3e}" for n in norms]
         table.add_row(*row)
     console.print(table)
-    if cfg.head != "step":  # one output for the whole sequence, from the pooled state
+    if cfg.head != "step" and show_outputs:  # one output for the whole sequence, from the pooled state
         target = trace.targets[0]
         shown = "-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target))
         guess = label(int(probs[0].argmax())) if probs is not None else fmt_vec(trace.outputs[0])

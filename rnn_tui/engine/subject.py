@@ -58,6 +58,7 @@ class Subject:
     output_labels: list[str] | None  # class labels of the output
     dtype: str
     title: str
+    encdec_task: object = None  # an encoder-decoder task traces both halves of its own example
 
     @property
     def config(self) -> ModelConfig:
@@ -129,13 +130,16 @@ def scenario_subject(spec: Spec) -> Subject:
 def _task(name: str, options: dict):
     from rnn_tui.engine.tasks import get_task
 
-    task = get_task(name, **options)
-    if task.mode == "encdec":
-        raise SubjectError(
-            f"the {name} task is an encoder-decoder: trace it with `rnn-tui lesson` (task modes), "
-            "or train it with `rnn-tui train --task {name}`"
-        )
-    return task
+    return get_task(name, **options)
+
+
+def _encdec(spec: Spec, task, model, title: str) -> Subject:
+    """An encoder-decoder model on its task's example: both halves are traced together."""
+    if spec.input is not None:
+        raise SubjectError(f"the {task.name} task traces its own example: leave out --input")
+    ex = task.example(seed=spec.seed)
+    return Subject(model, ex.x.numpy(), list(ex.targets), list(ex.tokens), task.vocab, task.output_labels,
+                   spec.dtype, title, encdec_task=task)  # fmt: skip
 
 
 def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str) -> Subject:
@@ -171,6 +175,8 @@ def task_subject(spec: Spec) -> Subject:
     config = task.model_config(cell=sh["cell"], hidden=spec.hidden, layers=spec.layers,
                                bidirectional=spec.bidirectional, activation=sh["activation"], bias=spec.bias)  # fmt: skip
     model = task.build_model(config, seed=spec.seed)
+    if task.mode == "encdec":
+        return _encdec(spec, task, model, f"{task.name} (untrained)")
     return _sequence_from(spec, task, model, task.vocab, f"{task.name} (untrained)")
 
 
@@ -181,7 +187,10 @@ def checkpoint_subject(spec: Spec) -> Subject:
     model, ckpt = load_model(spec.checkpoint)
     info = ckpt.info
     task = _task(info.task, info.task_options)
-    return _sequence_from(spec, task, model, info.vocab, f"{info.task}, trained {info.step} steps")
+    title = f"{info.task}, trained {info.step} steps"
+    if task.mode == "encdec":
+        return _encdec(spec, task, model, title)
+    return _sequence_from(spec, task, model, info.vocab, title)
 
 
 def weights_subject(spec: Spec) -> Subject:
@@ -192,6 +201,8 @@ def weights_subject(spec: Spec) -> Subject:
     shape, tensors = load_user_weights(spec.weights, cell=spec.cell, activation=spec.activation)
     if spec.task:
         task = _task(spec.task, spec.task_options)
+        if task.mode == "encdec":
+            raise SubjectError(f"imported weights are one recurrent stack; the {task.name} task needs an encoder and a decoder")
         base = task.model_config(cell=shape.cell, hidden=shape.hidden_size, layers=shape.num_layers,
                                  bidirectional=shape.bidirectional, activation=shape.activation, bias=shape.bias)  # fmt: skip
         model = build_with_weights(shape, tensors, base, seed=spec.seed)
@@ -229,9 +240,15 @@ def open_subject(spec: Spec) -> Subject:
 
 
 def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
-    """Trace the subject's sequence; kwargs go to `run_trace` (interventions, ...)."""
+    """Trace the subject's sequence; kwargs go to `run_trace` (interventions, ...).
+
+    An encoder-decoder subject gives an `EncDecTrace` (encoder and decoder traces, one backward
+    pass through both).
+    """
     from rnn_tui.engine.trace import run_trace
 
+    if subject.encdec_task is not None:
+        return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype)
     return run_trace(
         subject.model,
         subject.x,

@@ -366,8 +366,9 @@ def _backward_fast(cfg, recs, g_top, final_state_grad, dt):
             dh0[idx] = dh_init
             if dc0 is not None:
                 dc0[idx] = dc_init
-            dXr = dA_ @ rec["w"]["W_ih"]  # dL/dx_t = W_ih^T δa_t  (T, I)
-            dX = dX + (dXr.flip(0) if d else dXr)
+            if k > 0:  # the layer below reads this layer's input: dL/dx_t = W_ih^T δa_t  (T, I)
+                dXr = dA_ @ rec["w"]["W_ih"]
+                dX = dX + (dXr.flip(0) if d else dXr)
         direct = dX
     return grads, dh0, dc0
 
