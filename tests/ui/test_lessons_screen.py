@@ -151,9 +151,10 @@ def test_zoom_map_draws_values_in_large_cells():
     trace = make_trace(cell="gru", hidden=5, text="abcdefgh")
     from rnn_tui.ui.state import View
 
-    class Host:  # the map reads only the app's theme
+    class Host:  # the map reads the app's theme and colour system only
         theme = theme_name("dark")
         no_color = False
+        console = type("Console", (), {"color_system": "truecolor"})()
 
     zm = ZoomMap()
     zm.zoom = 2
@@ -166,6 +167,11 @@ def test_zoom_map_draws_values_in_large_cells():
     z = trace.layers[0].gates["z"]
     assert f"{z[3, 1]:+.3f}" in text.plain  # the cursor cell's value, written in it
     assert lines[0].lstrip().startswith("z")
+    # 16 colours: the glyph ramp carries the value, coloured; the number is still written in
+    Host.console.color_system = "standard"
+    zm.zoom = 1
+    sixteen = _draw_detached(zm, Host(), 60, 20)
+    assert any(ch in sixteen.plain for ch in "▁▂▃▄▅▆▇█") and f"{z[3, 1]:+.2f}"[:4] in sixteen.plain
     assert window(0, 5, 3) == (0, 3) and window(9, 4, 10) == (6, 10) and window(5, 4, 10) == (3, 7)
     assert len(ZOOMS) >= 3
 
@@ -189,6 +195,9 @@ def test_unit_strip_colours_and_wraps():
     assert len(styles) > 5  # many colours along the ramp
     mono = strip_lines(tokens, values, 12, PALETTES["mono"])
     assert len(mono) == 2 * len(lines) and "█" in "".join(line.plain for line in mono)
+    sixteen = strip_lines(tokens, values, 12, PALETTES["dark"], mode="glyph+colour")
+    assert len(sixteen) == 2 * len(lines)
+    assert any(span.style.color is not None for line in sixteen[1::2] for span in line.spans)
 
 
 async def test_lesson_source_builds_once_and_passes_other_requests_on():

@@ -29,9 +29,10 @@ def _ramp(stops: tuple[str, ...]) -> list[Color]:
 
 
 def strip_lines(tokens: list[str], values: np.ndarray, width: int, palette: Palette,
-                scale: Scale | None = None) -> list[Text]:
-    """Tokens coloured by value, wrapped to `width` cells. A monochrome palette adds a second
-    line of glyphs (▁..█) under each line of text."""
+                scale: Scale | None = None, mode: str = "colour") -> list[Text]:
+    """Tokens coloured by value, wrapped to `width` cells. Without background colours (a
+    monochrome palette, mode "glyph"; 16 colours, mode "glyph+colour") a second line of glyphs
+    (▁..█, coloured in glyph+colour) sits under each line of text."""
     values = np.asarray(values, dtype=np.float64)
     if scale is None:
         finite = np.abs(values[np.isfinite(values)])
@@ -39,6 +40,7 @@ def strip_lines(tokens: list[str], values: np.ndarray, width: int, palette: Pale
         scale = Scale("diverging", -(m or 1.0), m or 1.0)
     levels = scale.levels(values)
     colours = _ramp(palette.diverging)
+    glyphs = palette.glyphs or mode != "colour"
     lines: list[Text] = []
     text, marks, used = Text(no_wrap=True), Text(no_wrap=True), 0
     for tok, level in zip(tokens, levels.tolist()):
@@ -46,12 +48,13 @@ def strip_lines(tokens: list[str], values: np.ndarray, width: int, palette: Pale
         w = cell_len(shown)
         if used + w > width and used > 0:
             lines.append(text)
-            if palette.glyphs:
+            if glyphs:
                 lines.append(marks)
             text, marks, used = Text(no_wrap=True), Text(no_wrap=True), 0
-        if palette.glyphs:
+        if glyphs:
             text.append(shown)
-            marks.append(glyph(level) * w)
+            coloured = mode == "glyph+colour" and not palette.glyphs
+            marks.append(glyph(level) * w, Style(color=colours[level] if level >= 0 else None) if coloured else "")
         else:
             bg = colours[level] if level >= 0 else Color.parse(palette.nan)
             r, g, b = bg.get_truecolor()[:3]
@@ -60,7 +63,7 @@ def strip_lines(tokens: list[str], values: np.ndarray, width: int, palette: Pale
         used += w
     if used:
         lines.append(text)
-        if palette.glyphs:
+        if glyphs:
             lines.append(marks)
     return lines
 
@@ -83,12 +86,15 @@ class UnitStrip(Widget):
         res = self.result
         if res is None:
             return Text("")
+        from rnn_tui.ui.widgets.heatmap_view import render_mode
+
         palette = palette_for_theme(self.app.theme)
+        mode = render_mode(self.app, palette)
         width = max(width, 10)
         out = Text()
         n = min(self.max_tokens, len(res.tokens))
         out.append(f"the feature: {res.description}\n", style="bold")
-        for line in strip_lines(res.tokens[:n], res.values[:n], width, palette):
+        for line in strip_lines(res.tokens[:n], res.values[:n], width, palette, mode=mode):
             out.append_text(line)
             out.append("\n")
         for k, score in enumerate(res.scores[: self.units]):
@@ -96,7 +102,7 @@ class UnitStrip(Widget):
             if key not in res.best:
                 continue
             out.append(f"{score.name}  r = {score.r:+.3f} with {res.description}\n", style="bold")
-            for line in strip_lines(res.tokens[:n], res.best[key][:n], width, palette):
+            for line in strip_lines(res.tokens[:n], res.best[key][:n], width, palette, mode=mode):
                 out.append_text(line)
                 out.append("\n")
         return out

@@ -93,7 +93,9 @@ class ZoomMap(Widget, can_focus=True):
         levels = scale.levels(values[t0:t1, u0:u1])  # (steps, units)
         colours = _ramp(palette.diverging if scale.kind == "diverging" else palette.sequential)
         nan = Color.parse(palette.nan)
-        mono = palette.glyphs or getattr(self.app, "no_color", False)
+        from rnn_tui.ui.widgets.heatmap_view import render_mode
+
+        mode = render_mode(self.app, palette)  # colour | glyph+colour (16 colours) | glyph (mono)
         head = Style(bold=True)
         # line 0: what this is
         out.append(f" {matrix_label(name)}  {scale.label()}  ·  {entry.name}  ·  t {view.step}  unit {view.unit}"
@@ -116,10 +118,14 @@ class ZoomMap(Widget, can_focus=True):
                     v = float(values[t, u])
                     text = _fit(_value(v, cw - 1), cw) if mid else " " * cw
                     here = t == view.step and u == view.unit
-                    if mono:
+                    if mode != "colour":  # the glyph ramp carries the value (in colour on 16 colours)
                         g = glyph(level)
-                        text = text if mid else _fit(g * (cw - 2), cw)
-                        style = Style(reverse=here, bold=t == view.step)
+                        if ch == 1:
+                            text = _fit(g + _value(v, cw - 2), cw)
+                        elif not mid:
+                            text = _fit(g * (cw - 2), cw)
+                        colour = (colours[level] if level >= 0 else nan) if mode == "glyph+colour" else None
+                        style = Style(color=colour, reverse=here, bold=t == view.step)
                     else:
                         bg = colours[level] if level >= 0 else nan
                         r, g_, b = bg.get_truecolor()[:3]
