@@ -22,6 +22,7 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
+from rnn_tui.engine.assets import TEXTS
 from rnn_tui.engine.tasks.base import TaskError
 from rnn_tui.engine.tokens import tokenize
 
@@ -43,7 +44,7 @@ STDLIB_MODULES = (
 ASCII_VOCAB = ["\n"] + [chr(c) for c in range(32, 127)]  # the stdlib text's fixed characters
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 UNK = "<unk>"
-ASSETS_TEXTS = Path(__file__).resolve().parents[3] / "assets" / "texts"
+ASSETS_TEXTS = TEXTS  # rnn-notes and other shipped texts
 
 # ---- tokenizers ----------------------------------------------------------------------------
 def word_tokens(text: str) -> list[str]:
