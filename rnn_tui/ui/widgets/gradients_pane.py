@@ -94,6 +94,8 @@ class GradientsPane(AnalysisPane):
     BINDINGS = [
         Binding("c", "toggle_cell_flow", "h/c flow", tooltip="the flow matrix of h, or of the LSTM cell state c"),
         Binding("g", "recompute", "recompute", tooltip="analyse the trace again"),
+        Binding("w", "toggle_spectrum", "flow/spectrum", tooltip="the flow matrix or the W_hh spectrum (narrow), "
+                "or the spectrum shown or hidden (wide)"),
     ]
 
     DEFAULT_CSS = """
@@ -101,11 +103,14 @@ class GradientsPane(AnalysisPane):
     GradientsPane #grad-body { height: 1fr; }
     GradientsPane #grad-flow { width: 1fr; }
     GradientsPane #grad-spectrum { width: 46; padding: 0 1; border-left: vkey $panel; }
-    GradientsPane.-narrow #grad-body { layout: vertical; }
-    GradientsPane.-narrow #grad-spectrum { width: 1fr; border-left: none; }
+    GradientsPane.-narrow #grad-spectrum { width: 1fr; border-left: none; display: none; }
+    GradientsPane.-narrow.-spectrum #grad-spectrum { display: block; }
+    GradientsPane.-narrow.-spectrum #grad-flow { display: none; }
+    GradientsPane.-no-spectrum #grad-spectrum { display: none; }
     """
 
     cell_flow: reactive[bool] = reactive(False)  # the matrix shows d l_r / d c_k (LSTMs)
+    spectrum: reactive[bool] = reactive(False)  # narrow: the spectrum in place of the flow matrix
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -123,6 +128,15 @@ class GradientsPane(AnalysisPane):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
+
+    def watch_spectrum(self, spectrum: bool) -> None:
+        self.set_class(spectrum, "-spectrum")
+
+    def action_toggle_spectrum(self) -> None:
+        if self.has_class("-narrow"):
+            self.spectrum = not self.spectrum
+        else:
+            self.toggle_class("-no-spectrum")
 
     # ---- analysis ----------------------------------------------------------------------------------
     @property

@@ -308,11 +308,6 @@ class InterventionsPane(AnalysisPane):
     def action_drop(self, everything: bool) -> None:
         self.holds = () if everything else self.holds[:-1]
 
-    def watch_holds(self) -> None:
-        self._draw_holds()
-        if self.shown:
-            self.refresh_analysis()
-
     # ---- the held run -----------------------------------------------------------------------------------
     @property
     def held_trace(self) -> Trace | None:
@@ -375,9 +370,13 @@ class InterventionsPane(AnalysisPane):
             self.refresh_analysis()
 
     # ---- drawing -------------------------------------------------------------------------------------------
+    def watch_holds(self) -> None:
+        if self.is_mounted:
+            self._draw_holds()
+            if self.shown:
+                self.refresh_analysis()
+
     def _draw_holds(self) -> None:
-        if not self.is_mounted:
-            return
         out = Text()
         if not self.holds:
             out.append("no values held", style="dim")

@@ -147,9 +147,9 @@ class TrainingPane(AnalysisPane):
 
     DEFAULT_CSS = """
     TrainingPane #train-form { height: 1; }
-    TrainingPane #train-form Label { width: auto; padding: 0 1 0 2; }
-    TrainingPane #train-form Input { width: 10; }
-    TrainingPane #train-form Select { width: 12; }
+    TrainingPane #train-form Label { width: auto; padding: 0 1 0 1; }
+    TrainingPane #train-form Input { width: 8; }
+    TrainingPane #train-form Select { width: 14; }
     TrainingPane #train-status { height: 2; padding: 0 1; }
     TrainingPane ProgressBar { height: 1; padding: 0 1; }
     TrainingPane #train-status.-diverged { color: $error; text-style: bold; }
@@ -174,15 +174,15 @@ class TrainingPane(AnalysisPane):
             yield Input(id="train-batch", placeholder="task", type="integer", compact=True)
             yield Label("clip")
             yield Input(id="train-clip", placeholder="task", compact=True)
-            yield Label("optimizer")
-            yield Select([("task default", "default"), ("adam", "adam"), ("sgd", "sgd")], id="train-optimizer",
+            yield Label("opt")
+            yield Select([("default", "default"), ("adam", "adam"), ("sgd", "sgd")], id="train-optimizer",
                          value="default", allow_blank=False, compact=True)
         yield Static(id="train-status")
         yield ProgressBar(id="train-progress", show_eta=True)
         yield LossPlot(id="train-plot")
 
     def on_mount(self) -> None:
-        self.watch_state(self.state)
+        self._draw_state(self.state)  # (is_mounted turns true only after this handler)
 
     def refresh_analysis(self) -> None:
         pass  # the pane draws its own state; nothing to compute per view
@@ -399,14 +399,16 @@ class TrainingPane(AnalysisPane):
         self.state = replace(self.state, **changes)
 
     def watch_state(self, state: TrainingState) -> None:
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._draw_state(state)
+
+    def _draw_state(self, state: TrainingState) -> None:
         with self.app.batch_update():
             status = self.query_one("#train-status", Static)
             status.update(status_text(state))
             status.set_class(state.status == "diverged", "-diverged")
             bar = self.query_one(ProgressBar)
-            bar.update(total=max(state.steps, 1) if state.steps else None, progress=state.step)
+            bar.update(total=max(state.steps, 1), progress=state.step)  # never indeterminate: no idle animation
             self.query_one(LossPlot).show(state.curve, state.metric_curve, state.metric_name,
                                           state.diverged_at if state.status == "diverged" else None)
 
