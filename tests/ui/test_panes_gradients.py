@@ -150,3 +150,21 @@ def test_log_matrix_places_zero_flow_at_the_bottom():
     assert values[0, 1] == -3.0 and values[2, 0] == -3.0  # zero and not computed: the lowest level
     inf = log_matrix(np.array([[1.0, np.inf]]))[0]
     assert np.isnan(inf[0, 1])  # an infinite gradient is shown as not a number, never as small
+
+
+async def test_w_swaps_flow_and_spectrum_when_narrow_and_hides_the_spectrum_when_wide(source):
+    app = app_for(TraceRequest(cell="lstm", hidden=4, text="abcdabcd"), source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_tab(pilot)
+        flow, spectrum = pane.query_one("#grad-flow"), pane.query_one("#grad-spectrum")
+        assert pane.has_class("-narrow")
+        assert flow.display and not spectrum.display  # only one fits: the flow matrix first
+        await pilot.press("w")
+        await pilot.pause()
+        assert spectrum.display and not flow.display
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause()
+        assert not pane.has_class("-narrow") and flow.display and spectrum.display
+        await pilot.press("w")
+        await pilot.pause()
+        assert flow.display and not spectrum.display
