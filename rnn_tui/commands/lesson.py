@@ -65,7 +65,7 @@ def run_headless(lesson, width: int | None = None) -> int:
 
     from rnn_tui.engine.lessons import fill, run_lesson
 
-    console = Console(highlight=False, width=width, soft_wrap=False)
+    console = Console(highlight=False, markup=False, width=width, soft_wrap=False)  # lesson text has [ ]
     console.print(Rule(Text(f"{lesson.title}  ({lesson.name})", style="bold")))
     t0 = time.perf_counter()
 

@@ -53,7 +53,7 @@ def train(task, model_config, *, steps: int, lr: float, batch: int = 32, clip: f
         if ctx is not None:
             if ctx.cancelled():
                 return False
-            if p.step % 25 == 0 or p.done:
+            if p.status == "running" and p.step % 25 == 0:
                 ctx.progress(f"training {label}: step {p.step}/{p.steps}, loss {p.loss:.3g}")
         return True
 

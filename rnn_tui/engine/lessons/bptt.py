@@ -105,7 +105,7 @@ STEPS = (
         "the recurrence: d l_r/d h_k = (∂h_r/∂h_{{r-1}})ᵀ ··· (∂h_{{k+1}}/∂h_k)ᵀ d l_r/d h_r, one Jacobian per step. "
         "The gradient-flow matrix shows ||d l_r/d h_k|| for every source step r (row) and earlier step k (column). "
         "Here: an untrained tanh RNN with {T} steps of '{text}'.",
-        tries=("Open the Gradients tab: the flow matrix is bright only near its diagonal.",),
+        tries=("In the Gradients tab, the flow matrix: row r is the loss at step r, column k the step its gradient reaches.",),
         trace="main",
         pane="gradients",
     ),

@@ -121,7 +121,7 @@ STEPS_ = (
         "Each sequence is a symbol, {distance} random digits, then '?': the model must name the symbol. "
         "An LSTM with {hidden} units trained for {steps} steps, live, just now ({train_time:.1f} s): accuracy {accuracy:.0%}. "
         "Here the symbol is {symbol!r}; at the cue the model answers {answer!r} ({answer_p:.2f}).",
-        tries=("Press v to bring the f heatmap into focus, then step through the distractors.",),
+        tries=("The f heatmap is in focus: step through the distractors with → and watch which rows stay bright.",),
         trace="main",
         at={"step": 0, "matrix": "f"},
     ),
@@ -150,7 +150,7 @@ STEPS_ = (
     Step(
         "Close it",
         "Hold every forget gate at 0 for one step (step {cut}): the right answer {symbol!r} goes from {true_p:.2f} "
-        "to {once_p_true:.2f}: {once_says}. "
+        "to {once_p_true:.2f} — {once_says}. "
         "Hold f at 0 from step {cut} to the end: c can keep nothing from one step to the next (c[{unit}] ends at "
         "{c_end_held:+.2f}), and {symbol!r} falls to {held_p_true:.2f}; {held_says}.",
         tries=("Compare with the untouched trace: nothing differs before step {cut}.",),

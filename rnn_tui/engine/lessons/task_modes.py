@@ -282,7 +282,7 @@ STEPS_ = (
         "The decoder's loss reaches the encoder only through that one state. In the encoder's trace, ||dL/dh_t|| "
         "is {enc_grad_last:.3g} at its last step and {enc_grad0:.3g} at its first.",
         figure="modes",
-        tries=("Open the Gradients tab for the encoder trace.",),
+        tries=("In the Gradients tab: the encoder has no loss of its own, its gradient enters at its last step.",),
         trace="encoder",
         pane="gradients",
     ),

@@ -127,7 +127,7 @@ class LessonPanel(VerticalScroll, can_focus=False):
         if run is None or step is None:
             from rnn_tui.engine.lessons import LESSONS
 
-            title.update(f"Lesson: {self.lesson_name}")
+            title.update(Text(f"Lesson: {self.lesson_name}"))
             line = LESSONS.get(self.lesson_name, ("", ""))[1]
             self.query_one("#lesson-step", Static).update(
                 Text(f"{line}\n\nsetting up live: {self.busy or 'starting'}…", style="italic")
@@ -142,8 +142,8 @@ class LessonPanel(VerticalScroll, can_focus=False):
 
         r = run.results
         n = len(run.lesson.steps)
-        title.update(f"{run.lesson.title}")
-        self.query_one("#lesson-step", Static).update(f"Step {self.index + 1}/{n}: {step.title}")
+        title.update(Text(run.lesson.title))  # Text, never markup: lesson text has [ ] in it
+        self.query_one("#lesson-step", Static).update(Text(f"Step {self.index + 1}/{n}: {step.title}"))
         self.query_one(NarrationBar).display = True
         self.query_one("#lesson-text", Static).update(Text(step.render(r)))
         figure = run.figures.get(step.figure, "") if step.figure else ""
@@ -161,13 +161,13 @@ class LessonPanel(VerticalScroll, can_focus=False):
             strip.result = run.units[step.units]
         tries = "\n".join("Try: " + fill(t, r) for t in step.tries)
         tr = self.query_one("#lesson-try", Static)
-        tr.update(tries)
+        tr.update(Text(tries))
         tr.display = bool(tries)
         self.query_one("#lesson-question", Static).update(self._question_text())
         if self.index == n - 1:
             checks = "\n".join(("✓ " if c.ok else "✗ ") + c.label for c in run.checks)
             self.query_one("#lesson-keys", Static).update(
-                f"{KEYS_HELP}\n\nLive results ({run.elapsed:.1f} s to set up):\n{checks}"
+                Text(f"{KEYS_HELP}\n\nLive results ({run.elapsed:.1f} s to set up):\n{checks}")
             )
         else:
             self.query_one("#lesson-keys", Static).update(KEYS_HELP)

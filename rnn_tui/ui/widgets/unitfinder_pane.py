@@ -60,7 +60,7 @@ class UnitFinderPane(Pane):
     def compose(self) -> ComposeResult:
         from rnn_tui.engine.unitfinder import FEATURES
 
-        options = [Option(f"{f.description}", id=name) for name, f in FEATURES.items()]
+        options = [Option(Text(f.description), id=name) for name, f in FEATURES.items()]
         options.append(Option("the selected span (< and >)", id=SPAN))
         with Horizontal():
             yield OptionList(*options, id="unitfinder-features")
