@@ -285,10 +285,24 @@ def test_listening_beyond_localhost_warns_and_bad_input_is_one_line():
         (["--lesson", "nope"], "unknown lesson"),
         (["--", "--cell", "nope"], "bad explorer flags"),
         (["--lesson", "memory", "--", "--cell", "gru"], "either --lesson or explorer flags"),
+        (["--theme", "nope"], "unknown theme"),
+        (["--", "trace"], "only explorer flags"),
     ):
         out = subprocess.run([sys.executable, "-m", "rnn_tui", "serve", *args], cwd=ROOT, capture_output=True,
                              text=True, timeout=60)
         assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, (args, out.stderr)
+
+
+def test_each_visitor_runs_this_python_with_the_flags_given():
+    import argparse
+
+    from rnn_tui.commands.serve import app_command
+
+    cmd = app_command(argparse.Namespace(explorer_args=["--", "--input", "it's (a) test"], lesson=None, theme="mono"))
+    assert cmd.startswith(sys.executable) and "-m rnn_tui --theme mono --input" in cmd
+    assert "'it'\"'\"'s (a) test'" in cmd  # quoted for the shell textual-serve starts it with
+    lesson = app_command(argparse.Namespace(explorer_args=[], lesson="bptt", theme=None))
+    assert lesson.endswith("-m rnn_tui lesson bptt")
 
 
 def test_serve_imports_nothing_heavy():

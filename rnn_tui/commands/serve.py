@@ -50,6 +50,7 @@ def add_parser(sub) -> None:
         help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS})",
     )
     p.add_argument("--lesson", metavar="NAME", help="open this lesson for every visitor (see `rnn-tui lesson`)")
+    p.add_argument("--theme", metavar="NAME", help="the visitors' theme (e.g. high-contrast)")
     p.add_argument("--public-url", metavar="URL", help="the URL visitors use, when a proxy sits in front")
     p.add_argument("explorer_args", nargs=argparse.REMAINDER, help="flags for the explorer, after `--`")
     p.set_defaults(run=run)
@@ -74,9 +75,10 @@ def app_command(args: argparse.Namespace) -> str:
     extra = list(args.explorer_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
+    theme = ["--theme", args.theme] if args.theme else []
     if args.lesson:
-        return shlex.join([sys.executable, "-m", "rnn_tui", "lesson", args.lesson])
-    return shlex.join([sys.executable, "-m", "rnn_tui", *extra])
+        return shlex.join([sys.executable, "-m", "rnn_tui", "lesson", args.lesson, *theme])
+    return shlex.join([sys.executable, "-m", "rnn_tui", *theme, *extra])
 
 
 def check_explorer_args(args: argparse.Namespace) -> None:
@@ -86,6 +88,11 @@ def check_explorer_args(args: argparse.Namespace) -> None:
     extra = list(args.explorer_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
+    if args.theme:
+        from rnn_tui.ui.themes import THEMES
+
+        if args.theme.removeprefix("rnn-") not in THEMES:
+            raise ServeError(f"unknown theme {args.theme!r}: choose one of {', '.join(THEMES)}")
     if args.lesson and extra:
         raise ServeError("--lesson sets up its own model: give either --lesson or explorer flags, not both")
     if args.lesson:
