@@ -205,8 +205,20 @@ async def test_lesson_source_builds_once_and_passes_other_requests_on():
     src = LessonSource(inner, "gru")
     first = src.build(src.first_request())
     run = first.extras["lesson"]
-    again = src.build(TraceRequest(task="lesson:gru:textbook"))
+    again = src.build(TraceRequest(task="lesson:gru:textbook", text=""))
     assert again.extras["lesson"] is run and again.config.cell == "gru-textbook"
     plain = src.build(TraceRequest(cell="rnn", hidden=3, text="abc"))
     assert "lesson" not in plain.extras and plain.config.hidden_size == 3
     assert ("lesson:gru:textbook", "lesson gru: the 'textbook' model") in src.tasks()
+    # typed input runs through the lesson's own model (its weights, read back from the trace)
+    own = src.build(TraceRequest(task="lesson:gru:main", text="cab"))
+    assert own.tokens == ["c", "a", "b"] and own.extras["lesson"] is run
+    for name, value in run.traces["main"].params.items():
+        np.testing.assert_array_equal(own.params[name], value)
+    np.testing.assert_allclose(own.layers[0].h[1:], src.build(TraceRequest(task="lesson:gru:main", text="cab")).layers[0].h[1:])
+    from rnn_tui.ui.source import SourceError
+
+    import pytest
+
+    with pytest.raises(SourceError, match="not a token"):
+        src.build(TraceRequest(task="lesson:gru:main", text="xyz"))

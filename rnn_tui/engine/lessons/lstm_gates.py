@@ -153,7 +153,10 @@ STEPS_ = (
         "to {once_p_true:.2f} — {once_says}. "
         "Hold f at 0 from step {cut} to the end: c can keep nothing from one step to the next (c[{unit}] ends at "
         "{c_end_held:+.2f}), and {symbol!r} falls to {held_p_true:.2f}; {held_says}.",
-        tries=("Compare with the untouched trace: nothing differs before step {cut}.",),
+        tries=(
+            "Compare with the untouched trace: nothing differs before step {cut}.",
+            "Press i and type a sequence of your own for the trained model, e.g. C0123012301?, then Enter.",
+        ),
         trace="erased",
         at={"unit": "unit", "matrix": "c", "step": "cut"},
     ),

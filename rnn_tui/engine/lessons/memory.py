@@ -158,7 +158,10 @@ STEPS = (
         "(computed: {stable_radius:.3f}): a small push dies away, so the state stays. The path (cyan) hops "
         "between corners as the inputs arrive: {corners}.",
         phase="flipflop",
-        tries=("Step through the sequence: the ◉ moves along the path.",),
+        tries=(
+            "Step through the sequence: the ◉ moves along the path.",
+            "Press i, type your own input from a b c d - (say a--d--b-), Enter: the same hand-set model runs it.",
+        ),
         trace="flipflop",
     ),
 )

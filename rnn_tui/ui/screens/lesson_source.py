@@ -106,4 +106,33 @@ class LessonSource:
 
             raise LessonError(f"lesson {self.name} has no trace {key!r}")
         trace = run.traces[key]
+        if request.text:  # the person typed their own input: run it through the lesson's model
+            trace = self._own_input(trace, request)
         return replace(trace, extras={**trace.extras, "lesson": run, "lesson_key": key})
+
+    def _own_input(self, trace, request: TraceRequest):
+        """The lesson trace's model (rebuilt from the trace's own tensors) on the typed text; its
+        tokens must be ones the model knows (read off the trace's one-hot inputs)."""
+        import numpy as np
+        import torch
+
+        from rnn_tui.engine.model import build_model
+        from rnn_tui.engine.trace import run_trace
+        from rnn_tui.ui.source import SourceError, tokenize
+
+        cfg = trace.config
+        if cfg.input_mode != "onehot":
+            raise SourceError("this lesson model reads numbers, not text: clear the input to see the lesson's sequence")
+        if any(np.any(e.h0 != 0) for e in trace.layers):
+            raise SourceError("this lesson model starts from another network's state: clear the input")
+        known = {tok: int(np.argmax(row)) for tok, row in zip(trace.tokens, trace.inputs)}
+        tokens = tokenize(request.text, request.tokenize)
+        missing = [t for t in tokens if t not in known]
+        if missing or not tokens:
+            shown = " ".join(sorted(known))
+            raise SourceError(f"{(missing or [''])[0]!r} is not a token this lesson's model has seen: use {shown}")
+        model = build_model(cfg, seed=0).double()
+        model.load_tensors({k: torch.as_tensor(v) for k, v in trace.params.items()})
+        rows = len(tokens) if cfg.head == "step" else 1
+        return run_trace(model, torch.tensor([known[t] for t in tokens]), [None] * rows, tokens=tokens,
+                         vocab=trace.vocab, dtype=trace.dtype)
