@@ -10,15 +10,14 @@ first frame before torch is loaded (importing this module stays cheap).
 from __future__ import annotations
 
 import threading
-import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rnn_tui.engine.config import ConfigError, ModelConfig
 from rnn_tui.engine.records import Trace
+from rnn_tui.engine.subject import DEFAULT_TEXT  # numpy only; the same default as `rnn-tui trace`
 
 FREE_TEXT = "text"  # the task that is no task: a next-token model over the input's own tokens
-DEFAULT_TEXT = "hello world, hello recurrent world"
 TOKENIZE = ("char", "word")
 
 
@@ -85,61 +84,59 @@ class TraceSource(Protocol):
         ...
 
 
-# ---- tokens ----------------------------------------------------------------------------------
-def _wide(ch: str) -> bool:
-    """CJK and other East Asian wide or full-width characters (two terminal cells)."""
-    return unicodedata.east_asian_width(ch) in ("W", "F")
+# ---- tokens: the engine's, so the explorer reads text exactly as `rnn-tui trace` does -----------
+from rnn_tui.engine.tokens import is_wide as _wide  # noqa: E402,F401
+from rnn_tui.engine.tokens import label, tokenize  # noqa: E402,F401
 
 
-def tokenize(text: str, mode: str) -> list[str]:
-    """Characters, or words: runs of letters and digits (an apostrophe inside a word stays in it),
-    with every CJK character and every punctuation mark, full-width included, a token of its own;
-    whitespace separates words and is dropped."""
-    if mode == "char":
-        return list(text)
-    tokens: list[str] = []
-    word = ""
-    for ch in text:
-        if ch.isalnum() and not _wide(ch) or (word and ch in "'’"):
-            word += ch
-            continue
-        if word:
-            tokens.append(word)
-            word = ""
-        if not ch.isspace():
-            tokens.append(ch)
-    if word:
-        tokens.append(word)
-    return tokens
-
-
-def label(token: str) -> str:
-    """A token as drawn: whitespace and control characters made visible, one label per step."""
-    visible = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
-    out = []
-    for ch in token:
-        if ch in visible:
-            out.append(visible[ch])
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out) or "∅"
+def shape_fields(config: ModelConfig) -> dict:
+    """The request fields a model's config fixes: cell, activation, hidden, layers, direction."""
+    return dict(cell=config.cell, activation=config.activation, hidden=config.hidden_size,
+                layers=config.num_layers, bidirectional=config.bidirectional)
 
 
 # ---- the real source --------------------------------------------------------------------------
 @dataclass
 class EngineSource:
-    """Builds models with the engine and traces them. torch is imported on the first `build`.
+    """Builds models and traces them through the engine's `subject` module, the same path as
+    `rnn-tui trace`: the same inputs accepted, the same one-line errors. torch is imported on the
+    first `build`, inside the worker.
 
-    tensors: weights to load (torch names -> arrays), e.g. from a checkpoint or a user's own
-    torch.nn.LSTM; used when they fit the requested model, which is then "trained"; otherwise the
-    model is freshly initialised from the request's seed.
+    spec: where the explorer was opened (`rnn_tui.engine.subject.Spec`): a scenario file, a run
+    directory or a person's own weights is kept while the Model pane leaves the model's shape as
+    that file has it; a new shape is a fresh model of that shape on the same input.
+    tensors: weights to load when they fit the model (the Training pane hands its weights here).
     """
 
     dtype: str = "float32"
     tensors: dict | None = None
+    spec: object | None = None  # rnn_tui.engine.subject.Spec; None: free text, fresh models
+    _origin_shape: dict | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_spec(cls, spec) -> "EngineSource":
+        return cls(dtype=spec.dtype, spec=spec)
+
+    def _origin(self) -> str | None:
+        spec = self.spec
+        if spec is None:
+            return None
+        return spec.scenario or spec.checkpoint or spec.weights or None
+
+    def initial_request(self) -> TraceRequest:
+        """The request the explorer opens on. With a file of weights, the shape shown until the
+        first trace arrives is the command line's; the screen then takes the model's own."""
+        spec = self.spec
+        if spec is None:
+            return TraceRequest()
+        own_sequence = bool(spec.task or self._origin())
+        text = spec.input if spec.input is not None else ("" if own_sequence else DEFAULT_TEXT)
+        return TraceRequest(
+            cell=spec.cell or "lstm", activation=spec.activation or "tanh", hidden=spec.hidden,
+            layers=spec.layers, bidirectional=spec.bidirectional, task=spec.task or FREE_TEXT,
+            text=text, tokenize=spec.tokenize, seed=spec.seed,
+        )  # fmt: skip
 
     def tasks(self) -> list[tuple[str, str]]:
         from rnn_tui.engine.tasks import TASKS  # torch-free catalog
@@ -152,73 +149,40 @@ class EngineSource:
         with self._lock:  # one build at a time: torch's threads are shared
             return self._build(request)
 
+    def spec_for(self, request: TraceRequest):
+        """The engine Spec that builds what the request asks for."""
+        from rnn_tui.engine.subject import Spec
+
+        base = self.spec if self.spec is not None else Spec(dtype=self.dtype)
+        common = dict(
+            seed=request.seed, input=request.text or None, tokenize=request.tokenize,
+            task=None if request.task == FREE_TEXT else request.task, dtype=self.dtype,
+        )  # fmt: skip
+        asked = dict(cell=request.cell, activation=request.activation, hidden=request.hidden,
+                     layers=request.layers, bidirectional=request.bidirectional)
+        origin = self._origin()
+        if origin and (self._origin_shape is None or asked == self._origin_shape):
+            if base.scenario and request.text:
+                raise SourceError("a scenario sets its own input: change the model's shape to type text")
+            return base.replace(**common)  # the file sets the shape
+        return base.replace(scenario=None, checkpoint=None, weights=None, **asked, **common)
+
     def _build(self, request: TraceRequest) -> Trace:
-        import torch  # noqa: F401  (lazily: the UI draws before this)
+        from rnn_tui.engine.subject import open_subject, trace_subject
 
-        from rnn_tui.engine.model import build_model
-        from rnn_tui.engine.trace import run_trace
-
-        shape = dict(
-            cell=request.cell,
-            hidden=request.hidden,
-            layers=request.layers,
-            bidirectional=request.bidirectional,
-            activation=request.activation,
-        )
-        if request.task == FREE_TEXT:
-            tokens = tokenize(request.text, request.tokenize)
-            if not tokens:
-                raise SourceError("the input is empty: type at least one token")
-            vocab = sorted(set(tokens))
-            index = {tok: k for k, tok in enumerate(vocab)}
-            V = len(vocab)
-            config = ModelConfig(
-                cell=request.cell,
-                activation=request.activation,
-                input_size=V,
-                hidden_size=request.hidden,
-                num_layers=request.layers,
-                bidirectional=request.bidirectional,
-                output_size=V,
-                vocab_size=V,
-            )
-            x = torch.tensor([index[t] for t in tokens])
-            targets = [index[t] for t in tokens[1:]] + [None]
-            model = self._model(config, request.seed, build_model)
-            return run_trace(model, x, targets, tokens=[label(t) for t in tokens], vocab=[label(v) for v in vocab], dtype=self.dtype)
-
-        from rnn_tui.engine.tasks import get_task
-
-        task = get_task(request.task)
-        config = task.model_config(**shape)
-        model = self._model(config, request.seed, task.build_model)
-        labels = task.output_labels
-        if not request.text:
-            ex = task.example(seed=request.seed)
-            return run_trace(model, ex.x, ex.targets, tokens=[label(t) for t in ex.tokens], vocab=labels, dtype=self.dtype)
-        if task.vocab is None:
-            raise SourceError(f"the {task.name} task reads numbers, not text: clear the input to see its example")
-        tokens = tokenize(request.text, request.tokenize)
-        index = {tok: k for k, tok in enumerate(task.vocab)}
-        missing = [t for t in tokens if t not in index]
-        if missing:
-            shown = " ".join(task.vocab[:24]) + (" …" if len(task.vocab) > 24 else "")
-            raise SourceError(f"{missing[0]!r} is not in the {task.name} task's vocabulary: {shown}")
-        if not tokens:
-            raise SourceError("the input is empty: type at least one token")
-        x = torch.tensor([index[t] for t in tokens])
-        rows = len(tokens) if config.head == "step" else 1
-        if task.mode == "lm":
-            targets = [index[t] for t in tokens[1:]] + [None]
-        else:
-            targets = [None] * rows  # a person's own input has no known answer
-        return run_trace(model, x, targets, tokens=[label(t) for t in tokens], vocab=labels, dtype=self.dtype)
-
-    def _model(self, config: ModelConfig, seed: int, factory):
-        model = factory(config, seed=seed)
+        spec = self.spec_for(request)
+        subject = open_subject(spec)
         if self.tensors:
             try:
-                model.load_tensors(self.tensors)
-            except ConfigError:
-                pass  # the weights are for another shape: this model stays freshly initialised
-        return model
+                subject.model.load_tensors(self.tensors)
+            except (ConfigError, RuntimeError, TypeError):
+                pass  # weights of another shape: this model keeps its own
+        result = trace_subject(subject, dtype=self.dtype)
+        title = subject.title
+        if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
+            result = result.decoder
+            title += " (decoder half; its h0 is the encoder's final state)"
+        result.extras.setdefault("title", title)
+        if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:
+            self._origin_shape = shape_fields(result.config)
+        return result

@@ -28,7 +28,7 @@ from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
 from rnn_tui.ui.panes import PANES, make_pane
 from rnn_tui.ui.screens.help import HelpScreen
-from rnn_tui.ui.source import TraceRequest, TraceSource
+from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
@@ -134,6 +134,8 @@ class MainScreen(Screen):
             return  # a newer request is being built
         if self.view is None:
             self.view = View(message.trace, **self._options)
+            # a scenario, run directory or imported weights sets the model's shape: show it
+            self.request = self.request.replace(**shape_fields(message.trace.config))
         else:
             self.view = self.view.with_trace(message.trace)
         self.busy = ""

@@ -140,11 +140,18 @@ class ModelPane(Pane):
                 box.value = str(getattr(request, name))
         self.query_one("#activation", Select).disabled = request.cell != "rnn"
         self._synced = True
-        help_text = dict(self._tasks).get(request.task, "")
-        self.query_one("#task-help", Static).update(Text(help_text, style="dim"))
+        self._show_title()
 
     _shown_trace = None
     _synced = False  # the controls show the request (until then their changes are their own)
+
+    def _show_title(self) -> None:
+        """What the model on screen is: the source's title for it ("chars, trained 2000 steps"),
+        else the task's one-line description."""
+        title = self.view.trace.extras.get("title") if self.view is not None else None
+        if not title and self.request is not None:
+            title = dict(self._tasks).get(self.request.task, "")
+        self.query_one("#task-help", Static).update(Text(title or "", style="dim"))
 
     def watch_view(self) -> None:
         if not self.is_mounted:
@@ -157,6 +164,7 @@ class ModelPane(Pane):
             self.query_one("#param-table", Static).update("")
             return
         trace = self.view.trace
+        self._show_title()
         self.query_one("#param-summary", Static).update(parameter_summary(trace))
         self.query_one("#param-table", Static).update(parameter_table(trace))
 

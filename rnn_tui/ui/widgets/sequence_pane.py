@@ -10,6 +10,9 @@ from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.token_strip import TokenStrip
 
 
+PLACEHOLDER = "type your own input, then Enter"
+
+
 class SequencePane(Pane):
     DEFAULT_CSS = """
     SequencePane { height: auto; }
@@ -17,7 +20,7 @@ class SequencePane(Pane):
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="type your own input, then Enter", id="sequence-input", compact=True)
+        yield Input(placeholder=PLACEHOLDER, id="sequence-input", compact=True)
         yield TokenStrip().data_bind(SequencePane.view, SequencePane.busy)
 
     def watch_request(self) -> None:
@@ -30,6 +33,7 @@ class SequencePane(Pane):
         box = self.query_one(Input)
         if not box.has_focus and box.value != self.request.text:
             box.value = self.request.text
+        box.placeholder = PLACEHOLDER if self.request.text else "the model's own sequence; " + PLACEHOLDER
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._show_request)

@@ -21,7 +21,10 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
         pieces.append((shape, "bold"))
         pieces.append((f" · {params:,} params · loss {trace.loss:.4f}", ""))
         pieces.append((f" │ t {view.step}/{trace.T - 1} · unit {view.unit} · {view.entry.name}", ""))
-        pieces.append((f" │ {'▶' if playing else '⏸'} {speed:g}/s", ""))
+        pieces.append((f" │ {'▶' if playing else '‖'} {speed:g}/s", ""))
+        title = trace.extras.get("title")
+        if title:
+            pieces.append((f" │ {title}", "dim"))
     if busy:
         pieces.append((f" │ {busy}", "italic"))
     if error:

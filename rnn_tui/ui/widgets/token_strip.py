@@ -19,6 +19,7 @@ from textual import events
 from textual.reactive import reactive
 
 from rnn_tui.engine.records import Trace
+from rnn_tui.engine.tokens import label
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.lines_view import Line, LinesView
@@ -69,10 +70,10 @@ def strip_cells(trace: Trace, k: int) -> Cells:
         if probs is not None:
             order = np.argsort(-probs[r], kind="stable")[:k]
             for rank, cls in enumerate(order):
-                name = vocab[cls] if vocab is not None and cls < len(vocab) else str(cls)
+                name = label(vocab[cls]) if vocab is not None and cls < len(vocab) else str(cls)
                 preds[rank][t] = f"{name} {round(100 * float(probs[r, cls]))}"
             if target is not None:
-                targets[t] = vocab[target] if vocab is not None and target < len(vocab) else str(target)
+                targets[t] = label(vocab[target]) if vocab is not None and target < len(vocab) else str(target)
                 correct[t] = int(order[0]) == int(target)
         else:
             preds[0][t] = _value(trace.outputs[r])

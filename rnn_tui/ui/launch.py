@@ -1,0 +1,59 @@
+"""`rnn-tui` with no subcommand: the explorer on the model and input the command line describes.
+
+The command line's flags arrive as an engine `Spec` (the same one `rnn-tui trace` reads). What
+can be checked without torch is checked here, before the terminal is taken over, so a typo gets
+the CLI's one-line error and exit code 2; the model itself is built in the explorer's worker
+after its first frame, and a failure there is shown in the explorer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnn_tui.engine.subject import Spec, SubjectError
+from rnn_tui.ui.themes import THEMES
+
+# `rnn-tui` with no flags opens a trained model: the character LSTM the repository ships
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "models" / "chars-lstm"
+
+
+def with_default_demo(spec: Spec) -> Spec:
+    """The demo run directory when the command line chose nothing (and the demo is there)."""
+    if spec == Spec() and (DEMO / "model.safetensors").is_file():
+        return spec.replace(checkpoint=str(DEMO))
+    return spec
+
+
+def check(spec: Spec, theme: str | None) -> None:
+    """Raise SubjectError (an EngineError: one line, exit 2) for what is wrong on its face."""
+    if theme is not None and theme.removeprefix("rnn-") not in THEMES:
+        raise SubjectError(f"unknown theme {theme!r}: choose one of {', '.join(THEMES)}")
+    given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
+    if len(given) > 1:
+        raise SubjectError(f"give only one of --{' / --'.join(given)}")
+    for name in ("scenario", "weights"):
+        path = getattr(spec, name)
+        if path and not Path(path).is_file():
+            raise SubjectError(f"--{name}: no such file: {path}")
+    if spec.checkpoint and not Path(spec.checkpoint).is_dir():
+        raise SubjectError(f"--checkpoint: no such run directory: {spec.checkpoint}")
+    if spec.task:
+        from rnn_tui.engine.tasks import TASKS  # torch-free catalog
+
+        if spec.task not in TASKS:
+            raise SubjectError(f"unknown task {spec.task!r}: choose one of {', '.join(TASKS)}")
+    if spec.scenario:
+        from rnn_tui.engine.scenario import load_scenario  # numpy and tomllib only
+
+        load_scenario(spec.scenario)
+
+
+def launch(spec: Spec, theme: str | None = None) -> int:
+    """Open the explorer on `spec`; returns the exit code when the person quits."""
+    from rnn_tui.ui.app import run_explorer
+    from rnn_tui.ui.source import EngineSource
+
+    spec = with_default_demo(spec)
+    check(spec, theme)
+    source = EngineSource.from_spec(spec)
+    return run_explorer(source, source.initial_request(), theme=theme or "dark")

@@ -1,0 +1,100 @@
+"""The real trace source and the command-line entry: requests become engine Specs, files keep
+their model until the shape is changed, and bad flags fail before the terminal is taken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnn_tui.engine.errors import EngineError
+from rnn_tui.engine.subject import Spec
+from rnn_tui.ui.launch import DEMO, check, with_default_demo
+from rnn_tui.ui.source import FREE_TEXT, EngineSource, SourceError, TraceRequest, shape_fields
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "assets" / "scenarios" / "gru-two-placements.toml"
+
+
+def test_free_text_builds_a_next_token_model():
+    trace = EngineSource().build(TraceRequest(cell="gru", hidden=5, text="abcab"))
+    assert trace.config.cell == "gru" and trace.config.hidden_size == 5
+    assert trace.tokens == list("abcab") and trace.targets[-1] is None
+    assert trace.extras["title"] == "next-token model (untrained)"
+
+
+def test_a_task_traces_its_example_or_refuses_foreign_tokens():
+    source = EngineSource()
+    trace = source.build(TraceRequest(task="recall", text="", hidden=8))
+    assert trace.config.head == "last" and trace.T > 10
+    with pytest.raises(EngineError, match="not in the model's vocabulary"):
+        source.build(TraceRequest(task="recall", text="xyz", hidden=8))
+
+
+@pytest.mark.skipif(not SCENARIO.is_file(), reason="the scenario asset is not there")
+def test_a_scenario_is_kept_until_the_shape_changes():
+    source = EngineSource.from_spec(Spec(scenario=str(SCENARIO)))
+    first = source.initial_request()
+    assert first.text == ""  # the scenario's own input
+    trace = source.build(first)
+    shape = shape_fields(trace.config)
+    assert trace.extras["title"] != "next-token model (untrained)"
+    same = first.replace(**shape)
+    assert source.spec_for(same).scenario == str(SCENARIO)
+    with pytest.raises(SourceError, match="scenario sets its own input"):
+        source.build(same.replace(text="abc"))
+    bigger = same.replace(hidden=shape["hidden"] + 2, text="abc")
+    assert source.spec_for(bigger).scenario is None
+    fresh = source.build(bigger)
+    assert fresh.config.hidden_size == shape["hidden"] + 2 and fresh.tokens == list("abc")
+
+
+def test_trained_weights_handed_to_the_source_are_used_when_they_fit():
+    source = EngineSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    first = source.build(request)
+    source.tensors = {k: v * 0 for k, v in first.params.items()}
+    zeroed = source.build(request)
+    assert all((v == 0).all() for v in zeroed.params.values())
+    other = source.build(request.replace(hidden=4))  # another shape: its own weights
+    assert any((v != 0).any() for v in other.params.values())
+
+
+def test_launch_checks_flags_without_torch(tmp_path):
+    with pytest.raises(EngineError, match="unknown theme"):
+        check(Spec(), "neon")
+    with pytest.raises(EngineError, match="no such file"):
+        check(Spec(scenario=str(tmp_path / "missing.toml")), None)
+    with pytest.raises(EngineError, match="no such run directory"):
+        check(Spec(checkpoint=str(tmp_path / "nope")), None)
+    with pytest.raises(EngineError, match="unknown task"):
+        check(Spec(task="bogus"), None)
+    with pytest.raises(EngineError, match="only one of"):
+        check(Spec(scenario="a", weights="b"), None)
+    check(Spec(task="recall"), "mono")
+
+
+def test_no_flags_open_the_trained_demo():
+    spec = with_default_demo(Spec())
+    if (DEMO / "model.safetensors").is_file():
+        assert spec.checkpoint == str(DEMO)
+        request = EngineSource.from_spec(spec).initial_request()
+        assert request.text == "" and request.task == FREE_TEXT
+    assert with_default_demo(Spec(hidden=8)) == Spec(hidden=8)  # a choice made: no demo
+
+
+@pytest.mark.skipif(not SCENARIO.is_file(), reason="the scenario asset is not there")
+async def test_the_explorer_shows_the_shape_a_file_sets():
+    from rnn_tui.ui.app import ExplorerApp
+    from tests.ui.conftest import settle
+
+    source = EngineSource.from_spec(Spec(scenario=str(SCENARIO)))
+    app = ExplorerApp(source, source.initial_request())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.view is not None and screen.error == ""
+        cfg = screen.view.trace.config
+        assert (screen.request.cell, screen.request.hidden) == (cfg.cell, cfg.hidden_size)
+        await pilot.press("right", "down")
+        assert screen.view.step == 1 and screen.view.unit == 1
