@@ -110,7 +110,7 @@ def run_headless(lesson, width: int | None = None) -> int:
         mark = Text("✓ ", style="green") if check.ok else Text("✗ ", style="red bold")
         console.print(mark + Text(check.label))
     total = time.perf_counter() - t0
-    console.print(Text(f"result reached live in {run.elapsed:.1f} s (whole lesson printed in {total:.1f} s)"))
+    console.print(Text(f"result reached live in {run.elapsed:.2f} s (whole lesson printed in {total:.1f} s)"))
     if not run.ok:
         print(f"rnn-tui lesson {lesson.name}: a result did not hold on this run (see ✗ above)", file=sys.stderr)
         return 1
