@@ -1,19 +1,22 @@
 """The live loss curve: log10(loss) against the optimizer step, and the task metric.
 
-textual-plotext rebuilds the whole chart on every refresh, so the curve it is handed is already
-downsampled (`downsample`, a few hundred points at most), and the axis is linear in log10(loss):
+textual-plotext rebuilds the whole chart on every refresh (~25 ms at 160x50), so the curve it is
+handed is already downsampled (`downsample`, a few hundred points at most), it is redrawn at most
+`MAX_FPS` times a second however often training reports, and the axis is linear in log10(loss):
 a log-scale axis raises when the chart is rebuilt.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 300
+MAX_FPS = 4  # chart rebuilds per second
 
 
 def downsample(steps: Sequence[int], values: Sequence[float], max_points: int = MAX_POINTS) -> tuple[tuple, tuple]:
@@ -53,6 +56,8 @@ class LossPlot(PlotextPlot):
         self.metric_curve: tuple[tuple, tuple] = ((), ())
         self.metric_name = ""
         self.marker_step: int | None = None  # where the run diverged
+        self._drawn_at = 0.0
+        self._due = None  # a timer for a draw held back by MAX_FPS
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -64,9 +69,17 @@ class LossPlot(PlotextPlot):
                                                               self.marker_step):
             return
         self.curve, self.metric_curve, self.metric_name, self.marker_step = curve, metric_curve, metric_name, marker_step
-        self._draw()
+        if self._due is not None:
+            return  # a draw is already on its way and will show this curve
+        wait = self._drawn_at + 1.0 / MAX_FPS - time.monotonic()
+        if wait <= 0 or not self.is_mounted:
+            self._draw()
+        else:
+            self._due = self.set_timer(wait, self._draw)
 
     def _draw(self) -> None:
+        self._due = None
+        self._drawn_at = time.monotonic()
         plt = self.plt
         plt.clear_figure()
         plt.title("log10(loss)" + (f" and {self.metric_name}" if self.metric_curve[0] else ""))
