@@ -138,3 +138,27 @@ def test_model_config_of_a_text_trace_is_kept():
     trace = make_trace("gru", hidden=3, text="xyzxyz")
     assert isinstance(trace.config, ModelConfig)
     assert retrace(trace).config == trace.config
+
+
+async def test_the_loss_chart_redraws_at_most_max_fps_and_ends_on_the_last_curve():
+    from textual.app import App
+
+    from rnn_tui.ui.widgets import loss_plot
+    from rnn_tui.ui.widgets.loss_plot import LossPlot
+
+    class One(App):
+        def compose(self):
+            yield LossPlot()
+
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        plot = app.query_one(LossPlot)
+        draws = []
+        original = plot._draw
+        plot._draw = lambda: (draws.append(plot.curve), original())
+        plot._drawn_at = 0.0
+        for n in range(1, 21):  # twenty updates at once, as a fast trainer would send them
+            plot.show(((1.0 * n,), (0.5,)))
+        assert len(draws) == 1  # the first at once, the rest held back
+        await pilot.pause(1.5 / loss_plot.MAX_FPS)
+        assert len(draws) == 2 and draws[-1] == ((20.0,), (0.5,))  # one more, with the newest curve

@@ -56,7 +56,7 @@ class SpectrumView(Widget):
     COMPONENT_CLASSES = {"spectrum-view--over"}
 
     DEFAULT_CSS = """
-    SpectrumView { height: auto; }
+    SpectrumView { height: auto; text-wrap: nowrap; text-overflow: clip; }
     SpectrumView > .spectrum-view--over { color: $error; text-style: bold; }
     """
 
@@ -67,7 +67,9 @@ class SpectrumView(Widget):
         spectra = self.spectra
         if not spectra:
             return Text(self.message, style="dim italic")
-        width = max(self.size.width - 18, 8)
+        suffix = max(max(len(f"  ‖W‖₂ {s.spectral_norm:.3g}"), len(f"  ρ {s.spectral_radius:.3g}"))
+                     for s in spectra.values())
+        width = max(self.size.width - 7 - suffix, 8)
         top = span(spectra)
         over = self.get_component_rich_style("spectrum-view--over")
         out = Text(no_wrap=True, overflow="crop")
