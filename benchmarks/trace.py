@@ -41,8 +41,11 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--vocab", type=int, default=64)
     ap.add_argument("--cell", default="lstm")
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--repeat", type=int, default=31)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for both (default: torch's own)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = ModelConfig(cell=args.cell, input_size=args.vocab, vocab_size=args.vocab,
                       hidden_size=args.hidden, output_size=args.vocab)

@@ -111,6 +111,11 @@ def cell_step(cfg: ModelConfig, w: dict, x, h, c, edit=cells.keep):
 
 
 # ---- 3. the delta recursion -----------------------------------------------------------------
+def steps(a: np.ndarray) -> list[np.ndarray]:
+    """Views of a (..., T, X) array, one per step t: a[..., t, :]."""
+    return list(np.moveaxis(a, -2, 0))
+
+
 def backward_layer(cfg: ModelConfig, w: dict, rec: dict, direct: Tensor, dh_final=None, dc_final=None):
     """BPTT through one layer and direction, in its reading order.
 
@@ -173,15 +178,19 @@ def backward_layer(cfg: ModelConfig, w: dict, rec: dict, direct: Tensor, dh_fina
         K_ifg = np.stack([K_i, K_f, K_g], axis=-2)  # (T, 3, H)
         dC = np.empty_like(direct)
         carry_c = np.zeros(lead + (Hn,), direct.dtype) if dc_final is None else n(dc_final).copy()
+        W_hh_T = np.ascontiguousarray(W_hh.T)  # (H, 4H): carry_h = δa @ W_hh reads it row by row
+        # per-step views, made once: indexing inside the loop costs as much as the arithmetic
+        d_, δh_, δc_, δa_ = steps(direct), steps(dH), steps(dC), steps(dA)
+        δa_ifg_ = [a[..., : 3 * Hn].reshape(lead + (3, Hn)) for a in δa_]
+        δa_o_ = [a[..., 3 * Hn :] for a in δa_]
         for t in reversed(range(T)):
-            δh, δc, δa = dH[..., t, :], dC[..., t, :], dA[..., t, :]
-            np.add(direct[..., t, :], carry_h, out=δh)
+            δh, δc, δa, δa_ifg = δh_[t], δc_[t], δa_[t], δa_ifg_[t]
+            np.add(d_[t], carry_h, out=δh)
             np.multiply(δh, K_c[t], out=δc)
             δc += carry_c  # all paths into c_t: via h_t, o_t, and c_{t+1}
-            δa_ifg = δa[..., : 3 * Hn].reshape(lead + (3, Hn))
             np.multiply(δc[..., None, :], K_ifg[t], out=δa_ifg)  # δa_i, δa_f, δa_g
-            np.multiply(δh, K_o[t], out=δa[..., 3 * Hn :])  # δa_o
-            carry_h = δa @ W_hh  # W_hh^T δa_t
+            np.multiply(δh, K_o[t], out=δa_o_[t])  # δa_o
+            carry_h = np.matmul(δa, W_hh_T.T)  # W_hh^T δa_t
             carry_c = δc * f[t]  # ∂c_t/∂c_{t-1} = f_t
             if w_ci is not None:  # i_t and f_t also see c_{t-1}
                 carry_c += δa_ifg[..., 0, :] * w_ci + δa_ifg[..., 1, :] * w_cf
