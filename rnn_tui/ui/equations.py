@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_tui.engine.records import LayerTrace, Trace
+from rnn_tui.ui.numbers import nonfinite
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def num(v: float) -> str:
     """A number as the equations print it: 4 decimals, or scientific where that would hide it."""
     v = float(v)
     if not np.isfinite(v):
-        return str(v)
+        return nonfinite(v)
     if v != 0 and (abs(v) >= 1e4 or abs(v) < 5e-5):
         return f"{v:.3e}"
     s = f"{v:.4f}"

@@ -167,3 +167,45 @@ class FakeSource:
             raise SourceError("the input is empty: type at least one token")
         return make_trace(request.cell, request.activation, request.hidden, request.layers,
                           request.bidirectional, tokens=tokens, seed=request.seed)
+
+
+def diverge(trace: Trace) -> Trace:
+    """The trace of a diverged model, as a checkpoint saved after a blow-up reads back: NaN and
+    inf in its outputs, states, gates, gradients, losses and one weight."""
+    from dataclasses import replace
+
+    outputs = trace.outputs.copy()
+    outputs[3] = np.nan  # a whole row: no prediction at all
+    outputs[5, 0] = np.inf  # one class's logit ran off: the softmax is NaN
+    outputs[6, 1] = -np.inf  # a class ruled out: the softmax still holds
+    layers = []
+    for e in trace.layers:
+        h = e.h.copy()
+        h[4:, 0] = np.nan
+        h[2, 1], h[3, 2] = np.inf, -np.inf
+        gates = {g: v.copy() for g, v in e.gates.items()}
+        for v in gates.values():
+            v[5:, :2] = np.nan
+        preacts = {g: v.copy() for g, v in e.preacts.items()}
+        for v in preacts.values():
+            v[6, 1] = np.inf
+        c = None if e.c is None else e.c.copy()
+        if c is not None:
+            c[3:, 1], c[7, 0] = np.inf, np.nan
+        dL_dh = e.dL_dh.copy()
+        dL_dh[2], dL_dh[3, 0] = np.nan, np.inf
+        layers.append(replace(e, h=h, c=c, gates=gates, preacts=preacts, dL_dh=dL_dh))
+    params = dict(trace.params)
+    params["weight_hh_l0"] = params["weight_hh_l0"].copy()
+    params["weight_hh_l0"][0, 0] = np.nan
+    step_losses = trace.step_losses.copy()
+    step_losses[3], step_losses[5] = np.nan, np.inf
+    return replace(trace, outputs=outputs, layers=layers, step_losses=step_losses, loss=float("nan"),
+                   params=params)
+
+
+class DivergedSource(FakeSource):
+    """Every trace it builds is `diverge`d."""
+
+    def build(self, request: TraceRequest) -> Trace:
+        return diverge(super().build(request))

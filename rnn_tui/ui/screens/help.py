@@ -26,6 +26,7 @@ COLOURS = (
     "c and pre-activations: diverging, symmetric about zero, scaled to the largest |value|",
     "▼ marks the current step, ▶ the selected unit; ◆ is the cell under both",
     "monochrome: the bar height ▁▂▃▄▅▆▇█ is the value's place on its scale",
+    "magenta (red in colorblind, ? in monochrome): NaN or inf, the model has diverged",
 )
 
 

@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 from rnn_tui.engine.config import ACTIVATIONS, CELLS
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.numbers import number
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
@@ -69,7 +70,7 @@ def side_title(trace: Trace, view: View) -> Text:
     params = sum(int(v.size) for v in trace.params.values())
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f" {cell_name(trace)} ", style="bold reverse")
-    out.append(f"  {params:,} params  loss {trace.loss:.4g}  ")
+    out.append(f"  {params:,} params  loss {number(trace.loss)}  ")
     entry = trace.layer(view.layer, view.direction)
     r = reach(entry)
     if math.isfinite(r):

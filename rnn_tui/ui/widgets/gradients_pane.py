@@ -30,6 +30,7 @@ from textual.worker import get_current_worker
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import gradflow
 from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.numbers import finite_trace, number
 from rnn_tui.ui.palette import Scale
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
@@ -71,7 +72,7 @@ def summary(trace: Trace, entry, flow) -> Text:
     """One line: the layer, the loss, the fitted decay and the spectral numbers."""
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f" {entry.name} ", style="bold reverse")
-    out.append(f"  loss {trace.loss:.4g}  ")
+    out.append(f"  loss {number(trace.loss)}  ")
     d = flow.decay
     if math.isfinite(d.gamma):
         out.append("γ ", style="bold")
@@ -156,7 +157,7 @@ class GradientsPane(AnalysisPane):
             self._draw()
             return
         if self._error is not None and self._error[0] is trace:
-            self._show_message(self._error[1])
+            self._show_message(f"no gradient flow: {self._error[1]}")
             return
         if self._pending is not trace:
             self._pending = trace
@@ -171,6 +172,8 @@ class GradientsPane(AnalysisPane):
         except Exception as error:  # shown in the pane, never raised
             if not worker.is_cancelled:
                 text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                if not finite_trace(trace):
+                    text = f"the model has diverged (NaN or inf in its weights or states): {text}"
                 self.post_message(GradFlowFailed(trace, text))
             return
         if not worker.is_cancelled:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from textual.reactive import reactive
 
+from rnn_tui.ui.numbers import nonfinite
 from rnn_tui.ui.palette import Scale, legend_cells, matrix, matrix_names, palette_for_theme, scale_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.heatmap_view import render_mode
@@ -14,7 +15,7 @@ from rnn_tui.ui.widgets.lines_view import Line, LinesView
 
 def exact(value: float, dtype: str) -> str:
     """The shortest decimal that reads back as the stored number: nothing rounded away."""
-    return str(np.float32(value) if dtype == "float32" else np.float64(value))
+    return nonfinite(value) or str(np.float32(value) if dtype == "float32" else np.float64(value))
 
 
 class HeatmapLegend(LinesView):

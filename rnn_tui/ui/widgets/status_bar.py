@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.reactive import reactive
 
+from rnn_tui.ui.numbers import number
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.lines_view import Line, LinesView
@@ -19,7 +20,7 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
         shape = f" {name} · H {cfg.hidden_size} · {cfg.num_layers} layer{'s' * (cfg.num_layers > 1)}"
         shape += " · bi" if cfg.bidirectional else ""
         pieces.append((shape, "bold"))
-        pieces.append((f" · {params:,} params · loss {trace.loss:.4f}", ""))
+        pieces.append((f" · {params:,} params · loss {number(trace.loss, '.4f')}", ""))
         pieces.append((f" │ t {view.step}/{trace.T - 1} · unit {view.unit} · {view.entry.name}", ""))
         pieces.append((f" │ {'▶' if playing else '‖'} {speed:g}/s", ""))
         title = trace.extras.get("title")

@@ -25,6 +25,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.numbers import nonfinite
 from rnn_tui.ui.palette import Scale, cell_look, palette_for_theme
 from rnn_tui.ui.widgets.heatmap_view import render_mode
 from rnn_tui.ui.widgets.matrix_view import fit, window
@@ -34,7 +35,7 @@ LOG_MARK = " log"
 
 def _short(v: float) -> str:
     if not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return nonfinite(v)
     if v == 0:
         return "0"
     if abs(v) >= 1000 or abs(v) < 0.01:

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from rnn_tui.engine.records import Trace
 from rnn_tui.engine.tokens import label
 from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.numbers import number
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.lines_view import Line, LinesView
 
@@ -40,8 +41,13 @@ def _value(v) -> str:
         return ""
     if isinstance(v, (list, tuple, np.ndarray)):
         arr = np.asarray(v, dtype=np.float64).reshape(-1)
-        return f"{arr[0]:.2f}" + ("…" if arr.size > 1 else "")
-    return f"{float(v):.2f}"
+        return number(arr[0], ".2f") + ("…" if arr.size > 1 else "")
+    return number(v, ".2f")
+
+
+def _percent(p: float) -> str:
+    """A probability as a whole percentage: 0.41 -> "41"."""
+    return number(100 * float(p), ".0f")
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,18 @@ def strip_cells(trace: Trace, k: int) -> Cells:
     for r, t in enumerate(step_of_row):
         target = trace.targets[r] if r < len(trace.targets) else None
         if probs is not None:
+            if target is not None:
+                targets[t] = label(vocab[target]) if vocab is not None and target < len(vocab) else str(target)
+            if not np.isfinite(probs[r]).all():
+                # a diverged output (NaN or inf logits): no ranking exists, say so in the top row
+                preds[0][t] = _value(np.nan if np.isnan(trace.outputs[r]).any() else np.inf)
+                correct[t] = None if target is None else False
+                continue
             order = np.argsort(-probs[r], kind="stable")[:k]
             for rank, cls in enumerate(order):
                 name = label(vocab[cls]) if vocab is not None and cls < len(vocab) else str(cls)
-                preds[rank][t] = f"{name} {round(100 * float(probs[r, cls]))}"
+                preds[rank][t] = f"{name} {_percent(probs[r, cls])}"
             if target is not None:
-                targets[t] = label(vocab[target]) if vocab is not None and target < len(vocab) else str(target)
                 correct[t] = int(order[0]) == int(target)
         else:
             preds[0][t] = _value(trace.outputs[r])

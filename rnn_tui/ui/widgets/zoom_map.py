@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from rnn_tui.ui.numbers import nonfinite
 from rnn_tui.ui.palette import LEVELS, glyph, matrix, matrix_label, palette_for_theme, scale_for
 from rnn_tui.ui.state import View
 
@@ -39,7 +40,7 @@ def _fit(text: str, width: int) -> str:
 
 def _value(v: float, width: int) -> str:
     if not np.isfinite(v):
-        return "nan"
+        return nonfinite(v)
     if width >= 7:
         return f"{v:+.3f}"
     if width >= 5:
