@@ -53,13 +53,32 @@ KEY_NAMES = {
     "right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "⇧→", "shift+left": "⇧←",
     "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "space": "Space",
     "plus": "+", "equals_sign": "=", "minus": "-", "slash": "/", "question_mark": "?",
-    "left_square_bracket": "[", "right_square_bracket": "]", "escape": "Esc",
+    "left_square_bracket": "[", "right_square_bracket": "]", "escape": "Esc", "comma": ",",
+    "full_stop": ".", "less_than_sign": "<", "greater_than_sign": ">",
 }
 
 
 def key_names(action: Action) -> str:
     """Every key of an action as a person reads them: "→ l", "+ =", "PgDn"."""
     return " ".join(KEY_NAMES.get(k, k) for k in action.keys.split(","))
+
+
+def binding_keys(binding: Binding) -> str:
+    """A pane's or screen's binding's keys as a person reads them (its key_display if it has one)."""
+    if binding.key_display:
+        return binding.key_display
+    return " ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
+
+
+def own_bindings(cls: type, base: type) -> list[Binding]:
+    """The bindings `cls` adds to those of `base` (its parent class up the chain): a lesson screen's
+    keys on top of the main screen's. Empty when cls is base."""
+    out: list[Binding] = []
+    for klass in cls.__mro__:
+        if klass is base:
+            break
+        out += [b for b in klass.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+    return out
 
 
 def bindings() -> list[Binding]:

@@ -1,4 +1,6 @@
-"""The command palette (Ctrl+P): every action of the main screen, every pane, theme and cell."""
+"""The command palette (Ctrl+P): every action of the main screen, every key of every pane (the
+palette opens the pane's tab and runs it there), the screen's own keys (a lesson's), every pane,
+theme and cell."""
 
 from __future__ import annotations
 
@@ -8,8 +10,14 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from rnn_tui.engine.config import CELLS
-from rnn_tui.ui.actions import ACTIONS, key_names
+from rnn_tui.ui.actions import ACTIONS, binding_keys, key_names
+from rnn_tui.ui.panes import PANES, tab_id
 from rnn_tui.ui.themes import THEMES
+
+
+def binding_help(binding) -> str:
+    """One line for a binding: what it does and its keys."""
+    return f"{binding.tooltip or binding.description}  [{binding_keys(binding)}]"
 
 
 class ExplorerCommands(Provider):
@@ -23,6 +31,14 @@ class ExplorerCommands(Provider):
         for action in ACTIONS:
             out.append((action.title, f"{action.help}  [{key_names(action)}]",
                         partial(screen.run_action, action.action)))
+        prefix, own = screen.screen_bindings()
+        for binding in own:
+            out.append((f"{prefix}: {binding.description}", binding_help(binding),
+                        partial(screen.run_action, binding.action)))
+        for cls in PANES:
+            for binding in cls.BINDINGS:
+                out.append((f"{cls.TITLE}: {binding.description}", binding_help(binding),
+                            partial(screen.run_pane_action, tab_id(cls), binding.action)))
         for pane_id, title, description in screen.explorer_commands():
             out.append((f"Show pane: {title}", description, partial(screen.run_action, f"show_pane('{pane_id}')")))
         for name in THEMES:

@@ -35,6 +35,16 @@ PANES: list[type[Pane]] = [
 ]
 
 
+def tab_id(cls: type[Pane]) -> str:
+    """The id of the pane's tab in the main screen's TabbedContent."""
+    return f"tab-{cls.__name__.lower()}"
+
+
+def pane_of_tab(tab: str) -> type[Pane] | None:
+    """The pane class whose tab has this id (None for an unknown id)."""
+    return next((cls for cls in PANES if tab_id(cls) == tab), None)
+
+
 def make_pane(cls: type[Pane], context: dict) -> Pane:
     create = getattr(cls, "create", None)
     return create(context) if create is not None else cls()

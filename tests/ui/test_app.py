@@ -397,6 +397,70 @@ async def test_every_action_has_a_palette_command():
         titles = [title for title, _, _ in provider.commands()]
         assert all(action.title in titles for action in ACTIONS)
         assert "Show pane: Model" in titles and "Cell: gru" in titles
+        # every key of every pane too, named after its tab
+        from rnn_tui.ui.panes import PANES
+
+        for cls in PANES:
+            for binding in cls.BINDINGS:
+                assert f"{cls.TITLE}: {binding.description}" in titles
+        assert len(titles) == len(set(titles))  # no two commands read the same
+
+
+async def test_the_palette_runs_a_panes_key_in_its_tab():
+    from rnn_tui.ui.widgets.zoom_map import ZoomMap
+
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        zoom = app.screen.query_one(ZoomMap).zoom
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Present: zoom in")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.query_one(TabbedContent).active == "tab-presenterpane"
+        assert app.screen.query_one(ZoomMap).zoom == zoom + 1
+        await pilot.press("z")  # the tab's own keys work from there on
+        assert app.screen.query_one(ZoomMap).zoom == zoom + 2
+
+
+def help_shown(screen) -> str:
+    """The help screen's table as plain text."""
+    from rich.console import Console
+
+    from rnn_tui.ui.screens.help import help_text
+
+    assert isinstance(screen, HelpScreen)
+    console = Console(width=160, record=True, file=open(os.devnull, "w"))
+    console.print(help_text(screen.sections))
+    return console.export_text()
+
+
+async def test_help_lists_the_keys_of_the_open_tab():
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        states = help_shown(app.screen)
+        assert "Keys in the" not in states and "Next step" in states  # States has no keys of its own
+        await pilot.press("escape")
+        app.screen.query_one(TabbedContent).active = "tab-presenterpane"
+        await settle(pilot)
+        await pilot.press("question_mark")
+        present = help_shown(app.screen)
+        assert "Keys in the Present tab" in present
+        for words in ("zoom in", "zoom out", "freeze", "contrast", "Next step"):
+            assert words in present
+        assert present.index("zoom in") < present.index("Next step")  # the tab's keys come first
+
+
+def test_a_lesson_screens_own_keys_are_found():
+    from rnn_tui.ui.actions import own_bindings
+    from rnn_tui.ui.screens.lesson_screen import LessonScreen
+
+    assert own_bindings(MainScreen, MainScreen) == []
+    assert [b.description for b in own_bindings(LessonScreen, MainScreen)][:2] == ["next", "back"]
 
 
 async def test_screenshot_is_saved(tmp_path):

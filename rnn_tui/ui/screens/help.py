@@ -1,6 +1,9 @@
-"""The help overlay (`?`): every key, what the mouse does, and what the colours mean."""
+"""The help overlay (`?`): the keys of the tab that is open (and of a lesson, in one), every key of
+the explorer, what the mouse does, and what the colours mean."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -10,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from rnn_tui.ui.actions import ACTIONS, key_names
+from rnn_tui.ui.actions import ACTIONS, binding_keys, key_names
 
 MOUSE = (
     ("click a token", "go to that step"),
@@ -30,11 +33,21 @@ COLOURS = (
 )
 
 
-def help_text() -> Table:
+def help_text(sections: Sequence[tuple[str, Sequence[Binding]]] = ()) -> Table:
+    """The help as one table. sections: (heading, bindings) shown first: the open tab's keys,
+    a lesson's keys."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row(Text("Keys", style="bold underline"), "")
+    for heading, keys in sections:
+        if not keys:
+            continue
+        table.add_row(Text(heading, style="bold underline"), "")
+        for binding in keys:
+            what = binding.description
+            table.add_row(binding_keys(binding), f"{what}: {binding.tooltip}" if binding.tooltip else what)
+        table.add_row("", "")
+    table.add_row(Text("Keys everywhere" if sections else "Keys", style="bold underline"), "")
     for action in ACTIONS:
         table.add_row(key_names(action), f"{action.title}: {action.help}")
     table.add_row("Tab", "Focus the next pane or control")
@@ -62,8 +75,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close", key_display="Esc"),
     ]
 
+    def __init__(self, sections: Sequence[tuple[str, Sequence[Binding]]] = ()) -> None:
+        super().__init__()
+        self.sections = [(heading, list(keys)) for heading, keys in sections if keys]
+
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
             scroll.border_title = "rnn-tui help"
             scroll.border_subtitle = "Esc closes"
-            yield Static(help_text())
+            yield Static(help_text(self.sections))

@@ -45,6 +45,7 @@ class LessonScreen(MainScreen):
     LessonScreen.-lesson-hidden #lesson-panel { display: none; }
     """
 
+    KEYS_TITLE = "Lesson"
     BINDINGS = [
         Binding("n", "lesson_move(1)", "next", tooltip="the lesson's next step"),
         Binding("b", "lesson_move(-1)", "back", tooltip="the lesson's previous step"),

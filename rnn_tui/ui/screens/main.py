@@ -23,10 +23,10 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from rnn_tui.ui.actions import bindings
+from rnn_tui.ui.actions import bindings, own_bindings
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
-from rnn_tui.ui.panes import PANES, make_pane
+from rnn_tui.ui.panes import PANES, make_pane, pane_of_tab, tab_id
 from rnn_tui.ui.screens.help import HelpScreen
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
@@ -50,6 +50,7 @@ def one_line(error: BaseException) -> str:
 
 class MainScreen(Screen):
     BINDINGS = bindings()
+    KEYS_TITLE = ""  # a subclass with keys of its own names them (the palette's prefix, help's heading)
 
     # the screen draws nothing itself: its state is bound down to the panes (repaint=False, or
     # every step would redraw the whole screen)
@@ -82,7 +83,7 @@ class MainScreen(Screen):
         context = {"tasks": self._tasks}
         with TabbedContent(id="panes"):
             for k, cls in enumerate(PANES):
-                with TabPane(cls.TITLE, id=f"tab-{cls.__name__.lower()}"):
+                with TabPane(cls.TITLE, id=tab_id(cls)):
                     pane = make_pane(cls, context).data_bind(
                         MainScreen.view, MainScreen.busy, MainScreen.request
                     )
@@ -93,7 +94,33 @@ class MainScreen(Screen):
 
     def explorer_commands(self) -> list[tuple[str, str, str]]:
         """(pane id, title, description) for the command palette."""
-        return [(f"tab-{cls.__name__.lower()}", cls.TITLE, cls.DESCRIPTION) for cls in PANES]
+        return [(tab_id(cls), cls.TITLE, cls.DESCRIPTION) for cls in PANES]
+
+    def screen_bindings(self) -> tuple[str, list]:
+        """(name, bindings) of the keys a subclass adds to the explorer's (a lesson's)."""
+        return self.KEYS_TITLE or type(self).__name__, own_bindings(type(self), MainScreen)
+
+    def open_pane(self):
+        """The pane class of the open tab (None before the tabs exist)."""
+        try:
+            return pane_of_tab(self.query_one(TabbedContent).active)
+        except Exception:  # noqa: BLE001 - no tabs mounted yet
+            return None
+
+    def run_pane_action(self, tab: str, action: str) -> None:
+        """Open a pane's tab and run one of the pane's own actions there: the command palette's
+        way to every pane key. The tab is shown first, so the action finds its pane on screen."""
+        self.action_show_pane(tab)
+        self.call_after_refresh(self._run_in_pane, tab, action, 20)
+
+    async def _run_in_pane(self, tab: str, action: str, tries: int) -> None:
+        cls = pane_of_tab(tab)
+        panes = list(self.query(cls)) if cls is not None else []
+        if not panes or not panes[0].is_mounted:  # a tab's pane mounts just after the first frame
+            if tries > 0:
+                self.call_after_refresh(self._run_in_pane, tab, action, tries - 1)
+            return
+        await panes[0].run_action(action)
 
     def on_mount(self) -> None:
         self.request = self._first_request
@@ -271,7 +298,7 @@ class MainScreen(Screen):
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
-        ids = [f"tab-{cls.__name__.lower()}" for cls in PANES]
+        ids = [tab_id(cls) for cls in PANES]
         k = ids.index(tabs.active) if tabs.active in ids else -1
         tabs.active = ids[(k + 1) % len(ids)]
 
@@ -295,7 +322,13 @@ class MainScreen(Screen):
         self._change(**changes)
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        sections = []
+        heading, own = self.screen_bindings()
+        sections.append((f"Keys of the {heading.lower()}", own))
+        pane = self.open_pane()
+        if pane is not None:
+            sections.append((f"Keys in the {pane.TITLE} tab", list(pane.BINDINGS)))
+        self.app.push_screen(HelpScreen(sections))
 
     def action_screenshot(self) -> None:
         path = save_svg(self.app.export_screenshot(), self.screenshot_dir, self._screenshot_name())
