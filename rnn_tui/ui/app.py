@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 from textual.app import App
 from textual.screen import Screen
 
@@ -35,11 +38,27 @@ class ExplorerApp(App):
         self.source = source
         self.request = request or TraceRequest()
         self.screenshot_dir = screenshot_dir
+        self.heap_frozen = False  # see freeze_heap
         for t in THEMES.values():
             self.register_theme(t)
         # NO_COLOR (which Textual reads, and removes from the environment, in App.__init__) means
         # monochrome: the heatmaps switch to the glyph ramp
         self.theme = theme_name("mono" if self.no_color else theme)
+
+    def freeze_heap(self) -> None:
+        """Called with every trace that arrives; the first one built by the engine means torch is
+        loaded, and the heap is frozen then, once.
+
+        gc.freeze() moves every object alive now (torch's hundreds of thousands among them) out of
+        the garbage collector's sight. A full collection otherwise walks them all, stopping every
+        thread for 200-400 ms on this machine, and training allocates fast enough to trigger one
+        every few seconds: the explorer froze visibly while it trained. A source that never
+        imported torch (a test's numpy traces) has nothing worth freezing.
+        """
+        if self.heap_frozen or "torch" not in sys.modules:
+            return
+        gc.freeze()
+        self.heap_frozen = True
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir)

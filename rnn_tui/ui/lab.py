@@ -17,7 +17,6 @@ snapshots it took, which the time-lapse pane scrubs through. Panes reach it with
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -103,14 +102,6 @@ def gradflow(trace: Trace) -> "GradFlowReport":
     from rnn_tui.engine.gradflow import analyze_gradflow
 
     return analyze_gradflow(trace, token_ids=token_ids(trace) if trace.config.input_mode == "embedding" else None)
-
-
-def freeze_heap() -> None:
-    """Move every object alive now (torch's hundreds of thousands among them) out of the
-    garbage collector's sight. A full collection otherwise walks them all, stopping every thread
-    for 200-400 ms here, and training allocates fast enough to trigger one every few seconds:
-    the explorer froze visibly while it trained."""
-    gc.freeze()
 
 
 def numpy_tensors(model) -> dict[str, np.ndarray]:

@@ -574,3 +574,29 @@ def test_importing_the_ui_loads_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.strip() == "False"
+
+
+async def test_the_heap_is_frozen_once_when_the_engine_is_loaded(monkeypatch):
+    """gc.freeze() happens in one place: the app, when a trace arrives and torch is loaded."""
+    import gc
+    import types
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        if "torch" not in sys.modules:  # numpy traces: nothing of torch's to freeze
+            assert frozen == [] and not app.heap_frozen
+            monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
+            screen = screen_of(app)
+            screen._change(text="a new input")  # the next trace arrives with "torch" loaded
+            await settle(pilot)
+        assert frozen == [1] and app.heap_frozen
+        screen_of(app)._change(text="and another")
+        await settle(pilot)
+        assert frozen == [1]  # once only
+    from rnn_tui.ui import lab
+    from rnn_tui.ui.widgets import training_pane
+
+    assert not hasattr(lab, "freeze_heap") and "freeze_heap" not in vars(training_pane)

@@ -159,6 +159,9 @@ class MainScreen(Screen):
     def on_trace_ready(self, message: TraceReady) -> None:
         if message.request != self.request:
             return  # a newer request is being built
+        freeze = getattr(self.app, "freeze_heap", None)  # once the engine is loaded (see ExplorerApp)
+        if freeze is not None:
+            freeze()
         if self.view is None:
             self.view = View(message.trace, **self._options)
             # a scenario, run directory or imported weights sets the model's shape: show it

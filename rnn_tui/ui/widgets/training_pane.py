@@ -33,7 +33,7 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from rnn_tui.engine.records import Trace
-from rnn_tui.ui.lab import SnapshotRecord, freeze_heap, model_for, numpy_tensors, retrace, training_task
+from rnn_tui.ui.lab import SnapshotRecord, model_for, numpy_tensors, retrace, training_task
 from rnn_tui.ui.messages import TraceReady
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
@@ -370,9 +370,7 @@ class TrainingPane(AnalysisPane):
         job.task_name = getattr(task, "name", "")
         config = settings_config(task, job.settings)
         model = model_for(job.base)
-        trainer = Trainer(task, config, model_config=job.base.config, model=model)
-        freeze_heap()  # torch and the trainer are loaded: keep full collections from pausing the UI
-        return trainer
+        return Trainer(task, config, model_config=job.base.config, model=model)
 
     # ---- messages from the worker --------------------------------------------------------------------
     def on_training_progress(self, message: TrainingProgress) -> None:
