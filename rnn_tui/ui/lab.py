@@ -11,8 +11,9 @@ run in their thread workers. Everything starts from a `Trace` the explorer alrea
 
 torch is imported inside these functions only: this module is cheap to import.
 
-`Lab` is the explorer's shared workbench (one per app): the weights the trainer produced and the
-snapshots it took, which the time-lapse pane scrubs through. Panes reach it with `lab_for(widget)`.
+`Lab` is the explorer's shared workbench (one per app): the snapshots the trainer took, which the
+time-lapse pane scrubs through. Panes reach it with `lab_for(widget)`. The weights the trainer
+produces go to the trace source (`hand_weights`), so a rebuild traces through them.
 """
 
 from __future__ import annotations
@@ -193,13 +194,11 @@ class SnapshotRecord:
 # ---- the shared workbench ---------------------------------------------------------------------
 @dataclass
 class Lab:
-    """What the analysis panes share: the trainer's snapshots and the weights it produced."""
+    """What the analysis panes share: the trainer's snapshots."""
 
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     snapshot_config: Any = None  # the ModelConfig the snapshots fit
     run_label: str = ""  # what produced the snapshots ("training in the explorer", a run directory)
-    original_tensors: Any = None  # the source's weights before training first replaced them
-    adopted: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_snapshot(self, config, record: SnapshotRecord, label: str) -> None:
@@ -221,16 +220,15 @@ class Lab:
         with self._lock:
             return self.snapshot_config, list(self.snapshots), self.run_label
 
-    def adopt(self, source, tensors: dict | None) -> bool:
-        """Hand trained weights to the trace source, so rebuilds (a new input) keep them; None
-        gives back the weights it had before. False when the source takes no weights."""
-        if not hasattr(source, "tensors"):
-            return False
-        if not self.adopted:
-            self.original_tensors = source.tensors
-            self.adopted = True
-        source.tensors = self.original_tensors if tensors is None else tensors
-        return True
+
+def hand_weights(source, tensors: dict | None) -> bool:
+    """Hand trained weights to the trace source, so rebuilds (a new input) keep them; None gives
+    back the weights it had before. False when the source takes no weights (no `use_weights`)."""
+    use = getattr(source, "use_weights", None)
+    if use is None:
+        return False
+    use(tensors)
+    return True
 
 
 def lab_for(node) -> Lab:

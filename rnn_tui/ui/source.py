@@ -69,7 +69,11 @@ class TraceRequest:
 
 
 class TraceSource(Protocol):
-    """What the explorer needs from the engine. `build` runs in a thread worker."""
+    """What the explorer needs from the engine. `build` runs in a thread worker.
+
+    A source may also take weights for later builds, `use_weights(tensors | None)` (see
+    `EngineSource.use_weights`); the Training tab hands it the weights it trains.
+    """
 
     def tasks(self) -> list[tuple[str, str]]:
         """(name, one-line description) of every task the Model pane offers; cheap, no torch."""
@@ -105,12 +109,14 @@ class EngineSource:
     spec: where the explorer was opened (`rnn_tui.engine.subject.Spec`): a scenario file, a run
     directory or a person's own weights is kept while the Model pane leaves the model's shape as
     that file has it; a new shape is a fresh model of that shape on the same input.
-    tensors: weights to load when they fit the model (the Training pane hands its weights here).
+    tensors: weights to load when they fit the model, given when the source is made; the Training
+    tab's trained weights go through `use_weights`.
     """
 
     dtype: str = "float32"
     tensors: dict | None = None
     spec: object | None = None  # rnn_tui.engine.subject.Spec; None: free text, fresh models
+    _trained: dict | None = field(default=None, repr=False)  # see use_weights
     _origin_shape: dict | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -137,6 +143,19 @@ class EngineSource:
             layers=spec.layers, bidirectional=spec.bidirectional, task=spec.task or FREE_TEXT,
             text=text, tokenize=spec.tokenize, seed=spec.seed,
         )  # fmt: skip
+
+    def use_weights(self, tensors: dict | None) -> None:
+        """Load these weights (numpy arrays by torch name) into every later build whose model they
+        fit, so a new input is traced through the weights just trained; None: back to the
+        weights the source was made with. Called from the UI thread: one assignment, which a
+        build in progress reads once (`weights`)."""
+        self._trained = tensors
+
+    @property
+    def weights(self) -> dict | None:
+        """The weights later builds load where they fit: the last handed to `use_weights`, else
+        the source's own `tensors`."""
+        return self._trained if self._trained is not None else self.tensors
 
     def tasks(self) -> list[tuple[str, str]]:
         from rnn_tui.engine.tasks import TASKS  # torch-free catalog
@@ -172,9 +191,10 @@ class EngineSource:
 
         spec = self.spec_for(request)
         subject = open_subject(spec)
-        if self.tensors:
+        weights = self.weights
+        if weights:
             try:
-                subject.model.load_tensors(self.tensors)
+                subject.model.load_tensors(weights)
             except (ConfigError, RuntimeError, TypeError):
                 pass  # weights of another shape: this model keeps its own
         result = trace_subject(subject, dtype=self.dtype)

@@ -66,8 +66,8 @@ async def test_a_run_trains_the_model_on_screen_and_the_trace_follows():
         plot = pane.query_one(LossPlot)
         assert plot.curve == state.curve
         # the trained weights now belong to the source: a rebuild keeps them
-        assert source.tensors is not None
-        np.testing.assert_array_equal(source.tensors["weight_hh_l0"], after.params["weight_hh_l0"])
+        assert source.weights is not None and source.tensors is None  # handed over, not poked in
+        np.testing.assert_array_equal(source.weights["weight_hh_l0"], after.params["weight_hh_l0"])
         # snapshots for the time-lapse: step 0 and every 3rd step
         config, snaps, _ = lab_for(pane).current_snapshots()
         assert config == before.config

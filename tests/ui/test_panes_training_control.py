@@ -66,7 +66,7 @@ async def test_pause_resume_stop_and_undo():
         await pilot.press("u")
         await settle(pilot)
         assert app.screen.view.trace is untrained
-        assert source.tensors is None
+        assert source.weights is None
         assert pane.state.status == "idle" and pane.state.curve == ((), ())
 
 

@@ -53,11 +53,14 @@ def test_trained_weights_handed_to_the_source_are_used_when_they_fit():
     source = EngineSource()
     request = TraceRequest(cell="rnn", hidden=3, text="abab")
     first = source.build(request)
-    source.tensors = {k: v * 0 for k, v in first.params.items()}
+    source.use_weights({k: v * 0 for k, v in first.params.items()})
     zeroed = source.build(request)
     assert all((v == 0).all() for v in zeroed.params.values())
     other = source.build(request.replace(hidden=4))  # another shape: its own weights
     assert any((v != 0).any() for v in other.params.values())
+    source.use_weights(None)  # back to the source's own
+    again = source.build(request)
+    assert (again.params["weight_hh_l0"] == first.params["weight_hh_l0"]).all()
 
 
 def test_launch_checks_flags_without_torch(tmp_path):

@@ -33,7 +33,7 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from rnn_tui.engine.records import Trace
-from rnn_tui.ui.lab import SnapshotRecord, model_for, numpy_tensors, retrace, training_task
+from rnn_tui.ui.lab import SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, training_task
 from rnn_tui.ui.messages import TraceReady
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
@@ -269,7 +269,7 @@ class TrainingPane(AnalysisPane):
             self.notify("nothing to undo: the model has not been trained here", timeout=3)
             return
         request, trace = self._untrained
-        self.lab.adopt(self.source, None)
+        hand_weights(self.source, None)
         self._job = None
         self._set(status="idle", message="back to the weights from before training", step=0, curve=((), ()),
                   metric_curve=((), ()), diverged_at=None, loss=math.nan, metric=None)
@@ -391,7 +391,7 @@ class TrainingPane(AnalysisPane):
         message.stop()
         if message.request != self.request:
             return  # the explorer has moved on to another model
-        self.lab.adopt(self.source, message.tensors)
+        hand_weights(self.source, message.tensors)
         self.post_message(TraceReady(message.request, message.trace))
 
     # ---- drawing ------------------------------------------------------------------------------------
