@@ -72,7 +72,9 @@ class TraceSource(Protocol):
     """What the explorer needs from the engine. `build` runs in a thread worker.
 
     A source may also take weights for later builds, `use_weights(tensors | None)` (see
-    `EngineSource.use_weights`); the Training tab hands it the weights it trains.
+    `EngineSource.use_weights`); the Training tab hands it the weights it trains. And it may name
+    the training run it was opened on, `run_directory` (str | None): the Time-lapse tab opens
+    that run's snapshots by itself.
     """
 
     def tasks(self) -> list[tuple[str, str]]:
@@ -143,6 +145,11 @@ class EngineSource:
             layers=spec.layers, bidirectional=spec.bidirectional, task=spec.task or FREE_TEXT,
             text=text, tokenize=spec.tokenize, seed=spec.seed,
         )  # fmt: skip
+
+    @property
+    def run_directory(self) -> str | None:
+        """The training run the explorer was opened on (`--checkpoint DIR`), else None."""
+        return getattr(self.spec, "checkpoint", None) or None
 
     def use_weights(self, tensors: dict | None) -> None:
         """Load these weights (numpy arrays by torch name) into every later build whose model they

@@ -140,3 +140,40 @@ def test_scrubber_marks_the_current_snapshot():
     assert line.startswith("0 ") and line.endswith(" 10")
     assert line.count("◉") == 1 and line.count("●") == 1 and line.count("○") == 1
     assert line.index("●") < line.index("◉") < line.index("○")
+
+
+async def test_the_run_the_explorer_opened_on_shows_its_snapshots(tmp_path):
+    """`rnn-tui --checkpoint DIR`: the Time-lapse tab opens DIR's snapshots by itself."""
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.engine.tasks import get_task
+    from rnn_tui.engine.train import TrainConfig, Trainer
+
+    run = tmp_path / "run"
+    Trainer(get_task("recall", distance=6), TrainConfig(steps=4, batch=4, snapshot_every=2, log_every=2),
+            cell="gru", hidden=5, run_dir=run).run()
+    source = EngineSource.from_spec(Spec(checkpoint=str(run)))
+    assert source.run_directory == str(run)
+    app = ExplorerApp(source, source.initial_request())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = await open_tab(pilot)
+        await settle(pilot)
+        assert [s.step for s in pane.records] == [2, 4] and pane.label == str(run)
+        assert pane.query_one("#lapse-path", Input).value == str(run)
+        shown = pane.query_one(HeatmapView).view.trace  # the last snapshot traced on the run's input
+        assert shown.config == app.screen.view.trace.config and shown.tokens == app.screen.view.trace.tokens
+        assert not any(n.severity == "error" for n in app._notifications)
+
+    # a run saved without snapshots is no error: the tab says so, and training here still fills it
+    bare = tmp_path / "bare"
+    Trainer(get_task("recall", distance=6), TrainConfig(steps=2, batch=4, log_every=1), cell="gru", hidden=5,
+            run_dir=bare).run()
+    source = EngineSource.from_spec(Spec(checkpoint=str(bare)))
+    app = ExplorerApp(source, source.initial_request())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = await open_tab(pilot)
+        await settle(pilot)
+        assert pane.records == [] and not any(n.severity == "error" for n in app._notifications)
+        head = str(pane.query_one("#lapse-head", Static).render())
+        assert f"the run {bare} has no snapshots" in head and "Training tab" in head

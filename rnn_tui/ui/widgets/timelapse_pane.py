@@ -5,7 +5,9 @@
     o       open a run directory (`rnn-tui train --out DIR` with snapshots), Enter loads it
 
 The Training tab keeps ~20 snapshots of every run (step 0 included); a run directory keeps
-its own (`snapshots/step_000100.safetensors`). Each snapshot's weights trace the explorer's
+its own (`snapshots/step_000100.safetensors`). When the explorer was opened on a run directory
+(`rnn-tui --checkpoint DIR`, the source's `run_directory`), the tab opens that run's snapshots by
+itself the first time it is shown. Each snapshot's weights trace the explorer's
 sequence in a thread worker (`lab.retrace`), and the tab shows that trace's heatmaps at the
 current step, unit, layer and map, and its per-step gradient norms and losses, so stepping
 through the snapshots shows the states and gradients change as the model learns.
@@ -128,6 +130,9 @@ class TimelapsePane(AnalysisPane):
         self._pending: tuple | None = None
         self._timer: Timer | None = None
         self._from_disk = False  # the snapshots were loaded from a run directory: keep them on reload
+        self._loading = ""  # the run directory being read
+        self._opened_run = False  # the source's own run directory has been opened (or tried)
+        self._note = ""  # why the source's run directory shows no snapshots
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lapse-open"):
@@ -164,6 +169,16 @@ class TimelapsePane(AnalysisPane):
     def refresh_analysis(self) -> None:
         if not self.is_mounted:
             return
+        if not self._opened_run and self.shown:
+            self._opened_run = True
+            run = getattr(self.source, "run_directory", None)
+            if run:
+                self.query_one("#lapse-path", Input).value = run
+                self._read(run)
+                return
+        if self._loading:
+            self._message(f"reading the snapshots of {self._loading}…")
+            return
         if not self._from_disk:
             self._reload_from_lab()
         view = self.view
@@ -172,7 +187,8 @@ class TimelapsePane(AnalysisPane):
             return
         snap = self.current
         if snap is None:
-            self._message("no snapshots yet: train in the Training tab (r), or open a run directory (o)")
+            note = f"{self._note}; " if self._note else ""
+            self._message(f"{note}no snapshots yet: train in the Training tab (r), or open a run directory (o)")
             return
         if self.config is not None and self.config != view.trace.config:
             self._message(f"the snapshots ({self.label}) are of another model: "
@@ -235,7 +251,11 @@ class TimelapsePane(AnalysisPane):
             self.label = ""
             self.refresh_analysis()
             return
-        self._message(f"reading {path}…")
+        self._read(path)
+
+    def _read(self, path: str) -> None:
+        self._loading = path
+        self._message(f"reading the snapshots of {path}…")
         self.load_run(path)
 
     @work(thread=True, exclusive=True, group="timelapse-load", exit_on_error=False)
@@ -250,6 +270,8 @@ class TimelapsePane(AnalysisPane):
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         message.stop()
+        self._loading = ""
+        self._note = ""
         self._from_disk = True
         self.config, self.records, self.label = message.config, message.records, message.path
         self.index = len(self.records) - 1
@@ -258,6 +280,15 @@ class TimelapsePane(AnalysisPane):
 
     def on_run_failed(self, message: RunFailed) -> None:
         message.stop()
+        self._loading = ""
+        if message.path == getattr(self.source, "run_directory", None) and not self._from_disk:
+            # the run the explorer was opened on, read unasked: a run saved without snapshots is
+            # no error; the tab says so and shows training here, as it would without the run
+            no_snapshots = "no snapshots" in message.error
+            self._note = f"the run {message.path} has no snapshots" if no_snapshots else message.error
+            self.query_one("#lapse-path", Input).value = ""
+            self.refresh_analysis()
+            return
         self.notify(message.error, title="could not open the run", severity="error", timeout=6)
         self._message(f"could not open {message.path}: {message.error}")
 
