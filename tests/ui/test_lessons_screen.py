@@ -116,6 +116,8 @@ async def test_presenter_pane_zooms_freezes_and_narrates():
         pane = screen.query_one(PresenterPane)
         zoom = pane.query_one(ZoomMap)
         assert zoom.has_focus
+        said = lambda: [n.message for n in app._notifications]  # noqa: E731
+        assert not any("frozen" in m for m in said())  # opening the tab unfroze nothing
         start = zoom.zoom
         await pilot.press("z")
         assert zoom.zoom == start + 1
@@ -131,9 +133,10 @@ async def test_presenter_pane_zooms_freezes_and_narrates():
         await settle(pilot)
         assert screen.view.step == 3 and zoom.view.step == 2
         assert "frozen" in str(bar.render())
+        assert said()[-1].startswith("frozen")
         await pilot.press("f")
         await settle(pilot)
-        assert zoom.view.step == 3
+        assert zoom.view.step == 3 and said()[-1] == "unfrozen"
         await pilot.press("space")  # autoplay, then freeze pauses it
         await settle(pilot)
         assert screen.playing

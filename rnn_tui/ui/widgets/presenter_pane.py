@@ -38,7 +38,7 @@ class PresenterPane(Pane):
         Binding("c", "contrast", "contrast", tooltip="the high-contrast theme, and back"),
     ]
 
-    frozen: reactive[bool] = reactive(False)
+    frozen: reactive[bool] = reactive(False, init=False)  # no watcher at mount: nothing was unfrozen
 
     def __init__(self) -> None:
         super().__init__()
