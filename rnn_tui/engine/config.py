@@ -15,6 +15,9 @@ INPUT_MODES = ("onehot", "embedding", "vectors")
 HEADS = ("step", "last", "mean")  # per-step outputs, or one output from a pooled state
 LOSSES = ("ce", "mse")
 DTYPES = ("float32", "float64")
+# the most weights a model may have: 100 million is 400 MB of float32 weights before the optimizer
+# and the trace copy them; a size past this is a typo (hidden_size = 65536), refused before allocating
+MAX_PARAMETERS = 100_000_000
 
 # gate names per cell, in the order torch stacks their rows in weight_ih / weight_hh
 GATES = {
@@ -65,14 +68,46 @@ class ModelConfig:
         for name in ("input_size", "hidden_size", "num_layers", "output_size"):
             value = getattr(self, name)
             need(
-                isinstance(value, int) and 1 <= value <= 65536,
+                _whole(value) and 1 <= value <= 65536,
                 f"{name} must be a whole number from 1 to 65536, got {value!r}",
             )
         need(self.num_layers <= 64, f"num_layers must be at most 64, got {self.num_layers}")
+        for name in ("bidirectional", "bias"):
+            value = getattr(self, name)
+            need(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
+        need(
+            _whole(self.vocab_size) and 0 <= self.vocab_size <= 10_000_000,
+            f"vocab_size must be a whole number from 0 to 10000000, got {self.vocab_size!r}",
+        )
         if self.input_mode == "onehot":
             need(self.vocab_size == self.input_size, "a one-hot input needs input_size == vocab_size")
         if self.input_mode == "embedding":
             need(self.vocab_size >= 1, "an embedding input needs vocab_size >= 1")
+        n = self.num_parameters
+        need(
+            n <= MAX_PARAMETERS,
+            f"a {self.cell} with hidden_size {self.hidden_size}, {self.num_layers} layer(s) and input_size "
+            f"{self.input_size} would have {n:,} weights (about {n * 4 / 1e9:.1f} GB); at most "
+            f"{MAX_PARAMETERS:,} fit: choose a smaller hidden size or fewer layers",
+        )
+
+    @property
+    def num_parameters(self) -> int:
+        """How many numbers the model's tensors hold, counted from the sizes (nothing allocated).
+
+        Per layer and direction: W_ih (G*H, I_k), W_hh (G*H, H), b_ih and b_hh (G*H), peepholes 3H;
+        I_0 = input_size, I_k = D*H above. Head (O, D*H) + O; embedding vocab_size x input_size.
+        """
+        G, H, D = len(GATES.get(self.cell, ("a",))), self.hidden_size, self.num_directions
+        per_layer = 0
+        for k in range(self.num_layers):
+            inputs = self.input_size if k == 0 else D * H
+            per_layer += D * (G * H * (inputs + H) + (2 * G * H if self.bias else 0))
+            if self.cell == "lstm-peephole":
+                per_layer += D * 3 * H
+        head = self.output_size * D * H + self.output_size
+        embedding = self.vocab_size * self.input_size if self.input_mode == "embedding" else 0
+        return per_layer + head + embedding
 
     @property
     def gates(self) -> tuple[str, ...]:
@@ -106,6 +141,11 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         return replace(self, **changes)
+
+
+def _whole(value) -> bool:
+    """A whole number, and not a bool (True is an int to Python, never a size to a person)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def layer_names(config: ModelConfig) -> list[tuple[int, str, str]]:
