@@ -69,3 +69,35 @@ def test_the_parameter_count_is_read_off_the_sizes():
 def test_model_settings_of_the_wrong_type_are_refused(capsys, tmp_path, setting, words):
     path = scenario(tmp_path, f'[model]\ncell = "lstm"\n{setting}\n[input]\nvectors = [[1, 1]]\n')
     assert words in refused(capsys, "trace", "--scenario", path)
+
+
+# ---- scenario values ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('[input]\nvectors = [["1", "2"]]', "list of lists of numbers"),
+        ("[input]\nvectors = [[true, false]]", "list of lists of numbers"),
+        ('[input]\ntext = "abc"\nvocab = "aabc"', "vocab lists 'a' more than once"),
+        ('[input]\ntext = "abc"\nvocab = 5', "vocab must be a string of characters"),
+        ("[weights]\nweight_hh_l0 = [[true, 0], [0, 1]]\n[input]\nvectors = [[1, 1]]", "nested lists of numbers"),
+    ],
+)
+def test_scenario_values_of_the_wrong_kind_are_refused(capsys, tmp_path, body, words):
+    path = scenario(tmp_path, f'[model]\ncell = "rnn"\nhidden_size = 2\n{body}\n')
+    assert words in refused(capsys, "trace", "--scenario", path)
+
+
+def test_scenario_mse_targets_must_be_finite_numbers(capsys, tmp_path):
+    head = '[model]\ncell = "rnn"\nhidden_size = 2\nloss = "mse"\noutput_size = 1\n[input]\nvectors = [[1], [2]]\n'
+    assert "finite" in refused(capsys, "trace", "--scenario", scenario(tmp_path, head + "targets = [[inf], [0]]\n"))
+    assert "list of 1 numbers" in refused(
+        capsys, "trace", "--scenario", scenario(tmp_path, head + "targets = [[true], [0]]\n")
+    )
+
+
+def test_a_scenario_vocab_may_be_a_list_of_characters(capsys, tmp_path):
+    path = scenario(tmp_path, '[model]\ncell = "rnn"\nhidden_size = 2\n[input]\ntext = "ab"\nvocab = ["b", "a", "c"]\n')
+    code, out, err = run_cli(capsys, "trace", "--scenario", path, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["vocab"] == ["b", "a", "c"] and doc["inputs"][0] == [0, 1, 0]

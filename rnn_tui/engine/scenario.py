@@ -103,7 +103,15 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
         _need(isinstance(text, str) and len(text) > 0, path, "[input] text must be a non-empty string")
         _need(len(text) <= MAX_STEPS, path, f"[input] text is longer than {MAX_STEPS} characters")
         vocab_src = inp.get("vocab", None)
-        vocab = list(vocab_src) if isinstance(vocab_src, str) else sorted(set(text))
+        _need(
+            vocab_src is None or isinstance(vocab_src, str)
+            or (isinstance(vocab_src, list) and all(isinstance(v, str) and len(v) == 1 for v in vocab_src)),
+            path, '[input] vocab must be a string of characters, e.g. vocab = "abc"',
+        )  # fmt: skip
+        vocab = list(vocab_src) if vocab_src is not None else sorted(set(text))
+        _need(len(vocab) > 0, path, "[input] vocab is empty: give the characters the one-hot input is over")
+        repeated = sorted({ch for ch in vocab if vocab.count(ch) > 1})
+        _need(not repeated, path, f"[input] vocab lists {''.join(repeated)!r} more than once")
         missing = sorted(set(text) - set(vocab))
         _need(not missing, path, f"[input] text uses characters not in vocab: {''.join(missing)!r}")
         index = {ch: i for i, ch in enumerate(vocab)}
@@ -118,6 +126,10 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
         vectors = inp["vectors"]
         _need(isinstance(vectors, list) and len(vectors) > 0, path, "[input] vectors must be a non-empty list of lists")
         _need(len(vectors) <= MAX_STEPS, path, f"[input] has more than {MAX_STEPS} vectors")
+        _need(
+            all(isinstance(v, list) and all(_is_number(a) for a in v) for v in vectors),
+            path, "[input] vectors must be a list of lists of numbers, one list per step",
+        )  # fmt: skip
         try:
             x = np.array(vectors, dtype=np.float64)
         except (ValueError, TypeError):
@@ -163,6 +175,18 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
     )
 
 
+def _is_number(value) -> bool:
+    """An int or float from TOML (true/false and strings are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers_only(value) -> bool:
+    """A number, or lists nested to any depth whose leaves are all numbers."""
+    if isinstance(value, list):
+        return all(_numbers_only(v) for v in value)
+    return _is_number(value)
+
+
 def _targets(inp: dict, config: ModelConfig, x: np.ndarray, vocab, path: Path) -> list:
     rows = x.shape[0] if config.head == "step" else 1
     given = inp.get("targets")
@@ -181,8 +205,9 @@ def _targets(inp: dict, config: ModelConfig, x: np.ndarray, vocab, path: Path) -
             )  # fmt: skip
             out.append(None if t == -1 else t)
         else:
-            ok = isinstance(t, list) and len(t) == config.output_size and all(isinstance(v, (int, float)) for v in t)
+            ok = isinstance(t, list) and len(t) == config.output_size and all(_is_number(v) for v in t)
             _need(ok, path, f"each mse target must be a list of {config.output_size} numbers")
+            _need(all(math.isfinite(v) for v in t), path, "mse targets must be finite numbers")
             out.append([float(v) for v in t])
     return out
 
@@ -203,9 +228,13 @@ def apply_weights(scenario: Scenario, tensors: dict) -> dict:
         shape = tuple(t.shape)
         if name in scenario.weights:
             value = scenario.weights[name]
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if _is_number(value):
                 arr = np.full(shape, float(value))
             else:
+                _need(
+                    _numbers_only(value), path,
+                    f"[weights] {name} must be a number or nested lists of numbers",
+                )  # fmt: skip
                 try:
                     arr = np.array(value, dtype=np.float64)
                 except (ValueError, TypeError):
