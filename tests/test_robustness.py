@@ -101,3 +101,63 @@ def test_a_scenario_vocab_may_be_a_list_of_characters(capsys, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["vocab"] == ["b", "a", "c"] and doc["inputs"][0] == [0, 1, 0]
+
+
+# ---- run directories ---------------------------------------------------------------------------
+@pytest.fixture
+def run_copy(tmp_path):
+    """A copy of a shipped demo run, free to damage."""
+    run = tmp_path / "run"
+    shutil.copytree(DEMOS / "recall-lstm", run)
+    return run
+
+
+def _edit_config(run: Path, change) -> None:
+    doc = json.loads((run / "config.json").read_text())
+    change(doc)
+    (run / "config.json").write_text(json.dumps(doc))
+
+
+def test_a_checkpoint_holding_nan_or_inf_is_refused(capsys, run_copy):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(run_copy / "model.safetensors")
+    tensors["weight_hh_l0"][0, 0] = float("nan")
+    save_file(tensors, run_copy / "model.safetensors")
+    err = refused(capsys, "trace", "--checkpoint", run_copy)
+    assert "weight_hh_l0 holds NaN or Inf" in err
+
+
+def test_a_damaged_metrics_file_does_not_stop_a_trace(capsys, run_copy):
+    (run_copy / "metrics.jsonl").unlink()
+    (run_copy / "metrics.jsonl").mkdir()  # not even a file
+    code, out, err = run_cli(capsys, "trace", "--checkpoint", run_copy)
+    assert code == 0, err
+
+
+def test_a_metrics_path_that_is_a_folder_is_a_clear_error(run_copy):
+    from rnn_tui.engine.checkpoint import CheckpointError, read_metrics
+
+    (run_copy / "metrics.jsonl").unlink()
+    (run_copy / "metrics.jsonl").mkdir()
+    with pytest.raises(CheckpointError, match="is a folder"):
+        read_metrics(run_copy)
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda d: d["task"].update(options={"distance": "far"}), "config.json: recall: distance"),
+        (lambda d: d["task"].update(name="nosuch"), "config.json: unknown task 'nosuch'"),
+        (lambda d: d["model"].update(hidden_size=65536), "config.json: a lstm with hidden_size 65536"),
+    ],
+)
+def test_a_damaged_config_names_the_file(capsys, run_copy, change, words):
+    _edit_config(run_copy, change)
+    assert words in refused(capsys, "trace", "--checkpoint", run_copy)
+
+
+def test_a_config_that_is_not_text_says_it_is_damaged(capsys, run_copy):
+    (run_copy / "config.json").write_bytes(bytes(range(128, 256)))
+    err = refused(capsys, "trace", "--checkpoint", run_copy)
+    assert "is not text" in err and "codec" not in err

@@ -105,8 +105,12 @@ def read_json(path: str | os.PathLike) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path} is not text (expected UTF-8 JSON): the file is damaged") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -136,8 +140,10 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, "Tensor"], dict[str
         data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a safetensors file") from None
     except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from None
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         tensors = load(data)
         metadata = _safetensors_metadata(data)
@@ -313,8 +319,13 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not the run's metrics file") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     records = []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -361,9 +372,14 @@ def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 
 
 def check_float_tensors(tensors: dict[str, "Tensor"], where: str) -> None:
+    """Weights must be floating point and finite: a saved run never holds NaN or Inf (a run that
+    diverges keeps its last good weights), so such a file is damaged or not from rnn-tui."""
     for name, t in tensors.items():
         if not t.dtype.is_floating_point:
             raise CheckpointError(f"{where}: tensor {name} has dtype {t.dtype}, expected floating point weights")
+    for name, t in tensors.items():
+        if not bool(t.isfinite().all()):
+            raise CheckpointError(f"{where}: tensor {name} holds NaN or Inf values: the weights are damaged")
 
 
 @dataclass(frozen=True)
@@ -400,9 +416,13 @@ def build_for(info: RunInfo, task=None, seed: int | None = None) -> "nn.Module":
     return build_model(info.model, seed=seed)
 
 
-def load_model(run_dir: str | os.PathLike, task=None, snapshot: int | None = None) -> tuple["nn.Module", Checkpoint]:
-    """The trained model of a run (or of one of its snapshots), ready to trace, and its checkpoint."""
-    ckpt = load_checkpoint(run_dir)
+def load_model(
+    run_dir: str | os.PathLike, task=None, snapshot: int | None = None, metrics: bool = True
+) -> tuple["nn.Module", Checkpoint]:
+    """The trained model of a run (or of one of its snapshots), ready to trace, and its checkpoint.
+
+    metrics=False leaves metrics.jsonl unread (tracing needs only the weights and config.json)."""
+    ckpt = load_checkpoint(run_dir, metrics=metrics)
     tensors = ckpt.tensors
     if snapshot is not None:
         path = snapshot_path(run_dir, snapshot)

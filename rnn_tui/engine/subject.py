@@ -180,13 +180,27 @@ def task_subject(spec: Spec) -> Subject:
     return _sequence_from(spec, task, model, task.vocab, f"{task.name} (untrained)")
 
 
+def _run_task(run_dir: str, info):
+    """The task a run was trained on; a config.json naming a task or option that does not exist
+    gets a message that names the file."""
+    from pathlib import Path
+
+    from rnn_tui.engine.checkpoint import CONFIG_FILE, CheckpointError
+    from rnn_tui.engine.tasks.base import TaskError
+
+    try:
+        return _task(info.task, info.task_options)
+    except TaskError as e:
+        raise CheckpointError(f"{Path(run_dir) / CONFIG_FILE}: {e}") from None
+
+
 def checkpoint_subject(spec: Spec) -> Subject:
     """A trained model from a run directory, on its task's example (or --input)."""
     from rnn_tui.engine.checkpoint import load_model
 
-    model, ckpt = load_model(spec.checkpoint)
+    model, ckpt = load_model(spec.checkpoint, metrics=False)  # a damaged metrics.jsonl does not stop a trace
     info = ckpt.info
-    task = _task(info.task, info.task_options)
+    task = _run_task(spec.checkpoint, info)
     title = f"{info.task}, trained {info.step} steps"
     if task.mode == "encdec":
         return _encdec(spec, task, model, title)
