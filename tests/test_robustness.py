@@ -161,3 +161,44 @@ def test_a_config_that_is_not_text_says_it_is_damaged(capsys, run_copy):
     (run_copy / "config.json").write_bytes(bytes(range(128, 256)))
     err = refused(capsys, "trace", "--checkpoint", run_copy)
     assert "is not text" in err and "codec" not in err
+
+
+# ---- weights files -----------------------------------------------------------------------------
+def test_a_malicious_pickle_in_torchs_own_container_names_what_it_asked_for(capsys, tmp_path):
+    import os
+
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"weight_ih_l0": Evil()}, tmp_path / "evil.pt")
+    err = refused(capsys, "trace", "--weights", tmp_path / "evil.pt")
+    assert "refused without running it (it asks to load" in err and "system" in err
+    assert "PyTorch 2.6" not in err  # torch's own paragraph is not the story
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: p.mkdir(), "is a folder, not a weights file"),
+        (lambda p: p.write_bytes(b""), "is empty or cut short"),
+    ],
+)
+def test_weights_paths_that_are_not_weights(capsys, tmp_path, make, words):
+    make(tmp_path / "w.pt")
+    assert words in refused(capsys, "trace", "--weights", tmp_path / "w.pt")
+
+
+def test_a_truncated_torch_file_gets_the_first_sentence_of_the_reason(capsys, tmp_path):
+    import torch
+
+    torch.save(torch.nn.LSTM(3, 4).state_dict(), tmp_path / "w.pt")
+    data = (tmp_path / "w.pt").read_bytes()
+    (tmp_path / "w.pt").write_bytes(data[: len(data) // 3])
+    err = refused(capsys, "trace", "--weights", tmp_path / "w.pt")
+    assert "not a readable torch file" in err and "high likelihood" not in err

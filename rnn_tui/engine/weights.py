@@ -100,6 +100,8 @@ class ImportedWeights:
 def read_state_dict(path: str | Path) -> dict[str, "Tensor"]:
     """A name -> tensor dict from .safetensors, or .pt/.pth via torch.load(weights_only=True)."""
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a weights file (a run directory goes to --checkpoint)")
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     suffix = path.suffix.lower()
@@ -133,21 +135,28 @@ def _read_torch(path: Path) -> dict[str, "Tensor"]:
             f"{path} is not a plain state_dict and was refused without running it "
             f"({_refusal(e)}); save it with torch.save(module.state_dict(), path)"
         ) from None
+    except EOFError:
+        raise WeightsError(f"{path} is empty or cut short: it is not a readable torch file") from None
     except Exception as e:  # damaged zip, truncated file, random bytes ...
-        raise WeightsError(f"{path} is not a readable torch file ({_first_line(e)})") from None
+        raise WeightsError(f"{path} is not a readable torch file ({_first_sentence(e)})") from None
     return _as_state_dict(obj, path)
 
 
 def _refusal(e: BaseException) -> str:
     """Why torch's weights-only unpickler said no, in a few words."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"unsupported GLOBAL ([\w.]+)", text)
     if m:
         return f"it asks to load {m.group(1)}"
     m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
     if m:
         return m.group(1).strip().rstrip(".")[:120]
     return _first_line(e)
+
+
+def _first_sentence(e: BaseException) -> str:
+    """torch's messages run on for several sentences; the first says what happened."""
+    return _first_line(e).split(". ")[0].rstrip(".")
 
 
 def _first_line(e: BaseException) -> str:
