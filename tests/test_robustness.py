@@ -202,3 +202,72 @@ def test_a_truncated_torch_file_gets_the_first_sentence_of_the_reason(capsys, tm
     (tmp_path / "w.pt").write_bytes(data[: len(data) // 3])
     err = refused(capsys, "trace", "--weights", tmp_path / "w.pt")
     assert "not a readable torch file" in err and "high likelihood" not in err
+
+
+# ---- rnn-tui train: where the run goes --------------------------------------------------------
+TINY = ("--task", "recall", "--distance", "3", "--hidden", "4", "--steps", "2", "--batch", "4", "--quiet")
+
+
+def test_train_never_mixes_into_the_remains_of_another_run(capsys, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 9.0}\n')
+    err = refused(capsys, "train", *TINY, "--out", out)
+    assert "holds metrics.jsonl from another run" in err
+    assert (out / "metrics.jsonl").read_text() == '{"step": 1, "loss": 9.0}\n'
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl"]
+
+
+def test_train_into_a_folder_of_other_files_keeps_them(capsys, tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "train", *TINY, "--out", out)
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+
+
+def test_train_out_below_a_file_is_refused_before_training(capsys, tmp_path):
+    (tmp_path / "afile").write_text("precious")
+    err = refused(capsys, "train", *TINY, "--out", tmp_path / "afile" / "run")
+    assert "is a file, not a folder" in err
+    assert (tmp_path / "afile").read_text() == "precious"
+
+
+def test_train_out_in_a_folder_it_cannot_write_is_refused(capsys, tmp_path, monkeypatch):
+    import os
+
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    err = refused(capsys, "train", *TINY, "--out", tmp_path / "run")
+    assert "permission denied" in err and "choose another --out" in err
+
+
+def test_a_failed_write_is_one_line_and_leaves_the_saved_run_whole(capsys, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    run = tmp_path / "run"
+    shutil.copytree(DEMOS / "recall-lstm", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    err = refused(capsys, "train", "--resume", run, "--steps", "310", "--quiet")
+    assert "cannot write the run to" in err and "No space left on device" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # no temp files, no damage
+
+
+def test_a_batch_too_big_for_memory_is_refused_with_its_sizes(capsys, tmp_path):
+    err = refused(capsys, "train", "--task", "chars", "--batch", "4096", "--hidden", "1024", "--seq-len", "500",
+                  "--out", tmp_path / "r")  # fmt: skip
+    assert "GB of memory (batch 4096 x 500 steps, 1 layer(s) of 1024 units)" in err and "--tbptt" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_names_the_file_when_its_saved_settings_are_damaged(capsys, run_copy):
+    _edit_config(run_copy, lambda d: d["train"].update(lr="fast"))
+    err = refused(capsys, "train", "--resume", run_copy, "--steps", "310")
+    assert "config.json: the saved training settings are damaged" in err and "'fast'" in err

@@ -46,6 +46,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OPTIMIZERS = ("adam", "sgd")
 STATUSES = ("running", "finished", "cancelled", "diverged")
+# memory one training step may take: the activations kept for backward of a whole batch. Measured
+# at 9-13 bytes per number of BATCH_NUMBERS (fused and explicit cells, float32); past this limit
+# a step would swap or be killed by the system, so the run is refused up front with the sizes.
+MAX_STEP_BYTES = 4 << 30
+BYTES_PER_NUMBER = 12
 
 
 class TrainConfigError(EngineError):
@@ -257,6 +262,7 @@ class Trainer:
 
     # ---- setup ------------------------------------------------------------------------------
     def _check_fit(self) -> None:
+        self._check_memory()
         cfg, K = self.model_config, self.config.tbptt
         if K is None:
             return
@@ -266,6 +272,35 @@ class Trainer:
             raise TrainConfigError("--tbptt needs a one-direction model: a reverse direction reads the whole sequence")
         if cfg.head == "mean":
             raise TrainConfigError("--tbptt cannot train a mean-pooled head: use --pool last or drop --tbptt")
+
+    def _check_memory(self) -> None:
+        """Refuse a batch whose forward and backward pass cannot fit in memory, before the first step.
+
+        numbers ~ B * T * (L * D * H * (G + 3) + I + 3 * O): per step and sequence, each layer and
+        direction keeps its G gates, h, c and a pre-activation buffer; the input and the logits
+        with their softmax and gradient. T is the longest of a few sampled sequences (both halves
+        of an encoder-decoder), or the tbptt window.
+        """
+        import torch
+
+        cfg = self.model_config
+        if not hasattr(cfg, "gates"):
+            cfg = getattr(self.model, "config", cfg)
+        if not hasattr(cfg, "gates"):
+            return
+        sample = self.task.sample(8, torch.Generator().manual_seed(0))
+        T = int(sample.x.shape[1]) + (int(sample.dec_x.shape[1]) if hasattr(sample, "dec_x") else 0)
+        if self.config.tbptt is not None:
+            T = min(T, self.config.tbptt)
+        B, H, L, D = self.config.batch, cfg.hidden_size, cfg.num_layers, cfg.num_directions
+        numbers = B * T * (L * D * H * (len(cfg.gates) + 3) + cfg.input_size + 3 * cfg.output_size)
+        need = numbers * BYTES_PER_NUMBER
+        if need > MAX_STEP_BYTES:
+            raise TrainConfigError(
+                f"one training step would need about {need / 1e9:.1f} GB of memory (batch {B} x {T} steps, "
+                f"{L} layer(s) of {H} units); at most {MAX_STEP_BYTES / 2**30:.0f} GB: lower --batch or "
+                "--hidden, shorten the sequences, or train with --tbptt K"
+            )
 
     def _param_groups(self) -> list[dict]:
         """Weight matrices (and embeddings) take the L2 penalty; biases do not."""
@@ -590,13 +625,17 @@ class Trainer:
         if self.run_dir is not None:
             from rnn_tui.engine.checkpoint import append_metrics
 
-            append_metrics(self.run_dir, [record])
+            with _writing(self.run_dir):
+                append_metrics(self.run_dir, [record])
         return dict(record)
 
     def _snapshot(self, loss: float, on_checkpoint) -> None:
         from rnn_tui.engine.checkpoint import model_tensors, save_snapshot
 
-        path = save_snapshot(self.run_dir, self.model, self.step) if self.run_dir is not None else None
+        path = None
+        if self.run_dir is not None:
+            with _writing(self.run_dir):
+                path = save_snapshot(self.run_dir, self.model, self.step)
         if on_checkpoint is not None:
             tensors = {k: v.detach().cpu().numpy().copy() for k, v in model_tensors(self.model).items()}
             on_checkpoint(Snapshot(self.step, loss, self._metric, tensors, path))
@@ -642,12 +681,13 @@ class Trainer:
         """Weights, trainer state, then config.json last: the config names the step the others hold."""
         from rnn_tui.engine.checkpoint import save_model, save_trainer_state, write_config
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_model(self.run_dir, self.model, self.step)
-        if trainer_state:
-            tensors, meta = self._trainer_state()
-            save_trainer_state(self.run_dir, tensors, meta)
-        write_config(self.run_dir, self.run_info(status, result))
+        with _writing(self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_model(self.run_dir, self.model, self.step)
+            if trainer_state:
+                tensors, meta = self._trainer_state()
+                save_trainer_state(self.run_dir, tensors, meta)
+            write_config(self.run_dir, self.run_info(status, result))
 
     def _trainer_state(self) -> tuple[dict, dict]:
         import torch
@@ -739,11 +779,17 @@ class Trainer:
         from rnn_tui.engine.config import ConfigError
         from rnn_tui.engine.tasks import get_task
 
+        from rnn_tui.engine.checkpoint import CONFIG_FILE
+        from rnn_tui.engine.tasks.base import TaskError
+
         run_dir = Path(run_dir)
         ckpt = load_checkpoint(run_dir, metrics=False)
         info = ckpt.info
         if task is None:
-            task = get_task(info.task, **info.task_options)
+            try:
+                task = get_task(info.task, **info.task_options)
+            except TaskError as e:
+                raise CheckpointError(f"{run_dir / CONFIG_FILE}: {e}") from None
         elif task.name != info.task:
             raise CheckpointError(f"{run_dir} was trained on task {info.task!r}, not {task.name!r}")
         if info.vocab is not None and task.vocab is not None and list(task.vocab) != list(info.vocab):
@@ -752,6 +798,10 @@ class Trainer:
                 f"({len(info.vocab)} tokens then, {len(task.vocab)} now): is it the same --text file?"
             )
         saved = dict(info.train)
+        try:
+            TrainConfig.from_dict(saved)
+        except (TrainConfigError, TypeError) as e:
+            raise CheckpointError(f"{run_dir / CONFIG_FILE}: the saved training settings are damaged ({e})") from None
         saved.update({k: v for k, v in overrides.items() if v is not None})
         config = TrainConfig.from_dict(saved)
         trainer = cls(
@@ -771,7 +821,8 @@ class Trainer:
             trainer.generator.manual_seed(config.seed + info.step)
             trainer.elapsed = float(info.result.get("elapsed") or 0.0)
         records = [r for r in read_metrics(run_dir) if r["step"] <= info.step]
-        write_metrics(run_dir, records)
+        with _writing(run_dir):
+            write_metrics(run_dir, records)
         trainer.history = records
         if info.step >= config.steps:
             trainer.notes.append(f"the run already has {info.step} steps: pass more --steps to train on")
@@ -810,12 +861,53 @@ def _detach(state):
 
 
 def _check_new_run_dir(run_dir: Path) -> None:
-    from rnn_tui.engine.checkpoint import CONFIG_FILE, CheckpointError, MODEL_FILE
+    """A new run never writes over anything: not a run, not the remains of one, not a file; and
+    the folder must be one this process can create and write."""
+    import os
+
+    from rnn_tui.engine.checkpoint import (
+        CONFIG_FILE,
+        METRICS_FILE,
+        MODEL_FILE,
+        SNAPSHOT_DIR,
+        TRAINER_FILE,
+        CheckpointError,
+    )
 
     if run_dir.exists() and not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is a file, not a folder: choose another --out")
     if (run_dir / CONFIG_FILE).exists() or (run_dir / MODEL_FILE).exists():
         raise CheckpointError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
+    leftover = [n for n in (METRICS_FILE, TRAINER_FILE, SNAPSHOT_DIR) if (run_dir / n).exists()]
+    if leftover:
+        raise CheckpointError(
+            f"{run_dir} holds {leftover[0]} from another run, which a new run would mix with its own: "
+            "choose another --out"
+        )
+    existing = run_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CheckpointError(f"cannot make {run_dir}: {existing} is a file, not a folder: choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CheckpointError(f"cannot write to {existing} (permission denied): choose another --out")
+
+
+class _writing:
+    """Turn a failed write into a one-line CheckpointError (a full disk, a folder that vanished)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if isinstance(error, OSError):
+            from rnn_tui.engine.checkpoint import CheckpointError
+
+            raise CheckpointError(f"cannot write the run to {self.run_dir}: {error.strerror or error}") from None
+        return False
 
 
 def _show(x: float) -> str:
