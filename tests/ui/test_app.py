@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from textual.command import CommandPalette
@@ -44,6 +45,22 @@ def screen_of(app) -> MainScreen:
 
 def lines_text(widget) -> list[str]:
     return ["".join(text for text, _ in line) for line in widget.lines]
+
+
+async def resize(pilot, width: int, height: int) -> None:
+    """Resize, and wait until the screen itself has taken the new size: the app passes a resize on
+    to its screens from a timer, so one pause is not always enough on a loaded machine."""
+    await pilot.resize_terminal(width, height)
+    t0 = time.monotonic()
+    while (tuple(pilot.app.screen.size) != (width, height) or pilot.app._resize_timer is not None) \
+            and time.monotonic() - t0 < 5:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def shown_text(app) -> str:
+    """The screen as drawn (the SVG's text, spaces restored)."""
+    return app.export_screenshot().replace("&#160;", " ")
 
 
 # ---- loading ---------------------------------------------------------------------------------
@@ -503,8 +520,7 @@ async def test_resizing_through_small_and_large_sizes_never_breaks():
         await settle(pilot)
         screen = screen_of(app)
         for size in [(20, 5), (59, 15), (60, 16), (300, 100), (1, 1), (161, 49), (40, 60), (80, 24)]:
-            await pilot.resize_terminal(*size)
-            await pilot.pause()
+            await resize(pilot, *size)
             await pilot.press("right", "down", "v")
             await pilot.pause()
             small = size[0] < MIN_SIZE[0] or size[1] < MIN_SIZE[1]
@@ -600,3 +616,44 @@ async def test_the_heap_is_frozen_once_when_the_engine_is_loaded(monkeypatch):
     from rnn_tui.ui.widgets import training_pane
 
     assert not hasattr(lab, "freeze_heap") and "freeze_heap" not in vars(training_pane)
+
+
+async def test_too_small_after_typing_and_changing_the_cell():
+    """Type input, change the cell through the palette, then shrink (with an overlay open or not):
+    the screen says it is too small, and grows back into the full layout."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        await pilot.press("i", *"abc abc", "enter")
+        await settle(pilot)
+        await pilot.press("i", *"dd")  # typed, not entered: the box keeps focus
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Cell: gru")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.request.cell == "gru" and screen.view.trace.config.cell == "gru"
+
+        def too_small(size) -> None:
+            assert app.screen is screen and screen.has_class("-too-small")
+            text = shown_text(app)
+            assert f"The terminal is {size[0]}×{size[1]}" in text and "needs at least" in text
+            assert "States" not in text and " params " not in text  # nothing of the layout drawn
+
+        def full() -> None:
+            assert not screen.has_class("-too-small")
+            text = shown_text(app)
+            assert "needs at least" not in text and "States" in text and " params " in text
+
+        for overlay in ("none", "ctrl+p", "question_mark"):
+            if overlay != "none":
+                await pilot.press(overlay)
+            for size in [(70, 20), (50, 12)] if overlay != "question_mark" else [(59, 15)]:
+                await resize(pilot, *size)
+            if overlay != "none":
+                await pilot.press("escape")  # the overlay closes over a screen resized underneath it
+                await settle(pilot)
+            too_small(size)
+            await resize(pilot, 80, 24)
+            full()

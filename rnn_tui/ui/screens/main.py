@@ -132,6 +132,12 @@ class MainScreen(Screen):
     def on_resize(self, event) -> None:
         self._fit(event.size.width, event.size.height)
 
+    def on_screen_resume(self) -> None:
+        # back from an overlay (help, the command palette, a lesson): the terminal may have been
+        # resized while another screen was on top, so measure again rather than trust that this
+        # screen saw the Resize
+        self._fit(*self.app.size)
+
     def _fit(self, width: int, height: int) -> None:
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
