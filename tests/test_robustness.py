@@ -271,3 +271,46 @@ def test_resume_names_the_file_when_its_saved_settings_are_damaged(capsys, run_c
     _edit_config(run_copy, lambda d: d["train"].update(lr="fast"))
     err = refused(capsys, "train", "--resume", run_copy, "--steps", "310")
     assert "config.json: the saved training settings are damaged" in err and "'fast'" in err
+
+
+# ---- rnn-tui train: the command ----------------------------------------------------------------
+def test_train_prints_paths_as_text_not_markup(capsys, tmp_path):
+    out = tmp_path / "w[/]x y"  # Rich markup closing tag, and a space
+    code, stdout, err = run_cli(capsys, "train", *TINY, "--out", out)
+    assert code == 0, err
+    assert f"saved to {out}" in stdout
+    assert f"rnn-tui trace --checkpoint '{out}'" in stdout  # quoted for the shell, ready to paste
+
+
+def test_resume_of_a_finished_run_asks_for_more_steps(capsys, tmp_path):
+    run = tmp_path / "r"
+    assert run_cli(capsys, "train", *TINY, "--out", run)[0] == 0
+    before = (run / "config.json").read_bytes()
+    err = refused(capsys, "train", "--resume", run)
+    assert "already has 2 steps: give --steps N with N above 2" in err
+    assert (run / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("flag", ["--out", "--resume", "--weights"])
+def test_train_refuses_an_empty_path(capsys, flag):
+    assert f"{flag} is empty" in refused(capsys, "train", "--task", "recall", flag, "")
+
+
+def test_train_documents_its_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 finished, 1 diverged" in out and "130 cancelled" in out and "2 a bad flag" in out
+
+
+def test_a_diverging_run_keeps_the_last_good_weights_and_exits_1(capsys, tmp_path):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "r"
+    code, out, err = run_cli(capsys, "train", "--task", "adding", "--seq-len", "5", "--hidden", "4", "--batch", "4",
+                             "--steps", "50", "--lr", "1e30", "--optimizer", "sgd", "--no-clip", "--quiet", "--out", run)  # fmt: skip
+    assert code == 1, err
+    assert "diverged" in out and "--resume" in out and "Traceback" not in err
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["status"] == "diverged" and doc["result"]["diverged_at"] >= 1
+    assert all(bool(t.isfinite().all()) for t in load_file(run / "model.safetensors").values())

@@ -6,11 +6,15 @@
 
 Settings a flag does not give come from the task's defaults (`rnn-tui tasks`), or, on --resume,
 from the run being resumed. Ctrl-C stops cleanly after the current step and saves the run.
+
+Exit codes: 0 the run finished, 1 it diverged (the last good weights are saved), 130 it was
+cancelled with Ctrl-C (saved; --resume goes on), 2 a bad flag or file (nothing is written).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from datetime import datetime
 from pathlib import Path
 
@@ -53,6 +57,8 @@ def add_parser(sub) -> None:
         description="Train a model on a task with a progress bar, save the run directory "
         "(model.safetensors, config.json, metrics.jsonl) and end with the task metric. "
         "Unset flags take the task's defaults, or the resumed run's settings.",
+        epilog="exit codes: 0 finished, 1 diverged (the last good weights are saved), "
+        "130 cancelled with Ctrl-C (saved: --resume goes on), 2 a bad flag or file",
     )
     g = p.add_argument_group("task and model")
     g.add_argument("--task", metavar="NAME", help="the task to learn (see `rnn-tui tasks`)")
@@ -144,8 +150,12 @@ def _make_trainer(args: argparse.Namespace):
     if args.no_clip and args.clip is not None:
         raise TrainConfigError("--clip and --no-clip contradict each other: give one")
 
+    for flag in ("out", "resume", "weights"):
+        if getattr(args, flag) is not None and not getattr(args, flag).strip():
+            raise TrainConfigError(f"--{flag} is empty: give a path")
+
     if args.resume:
-        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "out") if getattr(args, n)]
+        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "prefix", "out") if getattr(args, n)]
         given += ["--bidirectional"] if args.bidirectional else []
         given += ["--no-bias"] if args.bias is False else []
         given += [f"--{k.replace('_', '-')}" for k in options]
@@ -157,6 +167,10 @@ def _make_trainer(args: argparse.Namespace):
         trainer = Trainer.resume(args.resume, **train_flags)
         if args.no_clip:
             trainer.config = trainer.config.replace(clip=None)
+        if trainer.step >= trainer.config.steps:
+            raise TrainConfigError(
+                f"{args.resume} already has {trainer.step} steps: give --steps N with N above {trainer.step} to train on"
+            )
         return trainer
 
     if not args.task:
@@ -229,10 +243,11 @@ def _default_out(task: str, cell: str) -> Path:
 # ---- display -----------------------------------------------------------------------------------
 def _run_with_display(trainer, cancel, args):
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)
     for note in trainer.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if not args.quiet:
         _header(console, trainer)
     if console.is_terminal and not args.quiet:
@@ -297,10 +312,11 @@ def _run_plain(trainer, cancel, console, quiet: bool):
 
 def _summary(trainer, result) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(highlight=False)
     style = {"finished": "green", "cancelled": "yellow", "diverged": "red"}[result.status]
-    console.print(f"[{style}]{result.status}[/]: {result.message}")
+    console.print(f"[{style}]{result.status}[/]: {escape(result.message)}")
     if result.metric is not None:
         line = f"{trainer.task.name} {result.metric_name}: [bold]{result.metric:.4f}[/]"
         if result.chance is not None:
@@ -312,9 +328,11 @@ def _summary(trainer, result) -> None:
         rate = f"  ·  {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else ""
         console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}")
     if result.run_dir is not None:
-        console.print(f"saved to {result.run_dir}")
+        where = escape(shlex.quote(str(result.run_dir)))  # a path is text, never markup; quoted to paste
+        console.print(f"saved to {escape(str(result.run_dir))}", soft_wrap=True)  # whole lines, ready to paste
         if result.status == "finished":
-            console.print(f"  trace it:  rnn-tui trace --checkpoint {result.run_dir}")
+            console.print(f"  trace it:  rnn-tui trace --checkpoint {where}", soft_wrap=True)
         else:
-            console.print(f"  go on:     rnn-tui train --resume {result.run_dir}" + (" --lr <lower>" if result.status == "diverged" else ""))
+            lower = " --lr <lower>" if result.status == "diverged" else ""
+            console.print(f"  go on:     rnn-tui train --resume {where}{lower}", soft_wrap=True)
 
