@@ -485,6 +485,99 @@ def _autograd_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad,
     return recs, Y.detach(), loss.detach(), step_losses, clean_targets, grads, grad_of(h0_all), dc0
 
 
+def _fused_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt):
+    """The fastest exact path, for the cells torch fuses whose recurrence enters only through
+    W_hh h_{t-1} (LSTM, tanh/relu RNN): torch's own kernels run forward and backward.
+
+    Each layer reads [x_t ; u_t] with weights [W_ih | W_hh] and u_t = 0, so nothing changes
+    forward, while backward dL/du_t = W_hh^T δa_t: the recurrent part of dL/dh_{t-1}. With the
+    direct part (what reaches the layer's output from the head or the layer above):
+        δh_t = direct_t + dL/du_{t+1}
+    and for an LSTM δc_t = δh_t ∂h_t/∂c_t + f_{t+1} δc_{t+1}, then every δa_t at once.
+    """
+    T, H, D = X0.shape[0], cfg.hidden_size, cfg.num_directions
+    LD = cfg.num_layers * D
+    lstm = cfg.cell == "lstm"
+    h0_all = h0_all.clone().requires_grad_(True)
+    c0_all = c0_all.clone().requires_grad_(True) if lstm else None
+    zeros_u = torch.zeros(T, H, dtype=dt)
+    recs, layer_in, extra = [], X0, []
+    with torch.enable_grad():
+        for k in range(cfg.num_layers):
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                w = layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
+                Xr = layer_in.flip(0) if d else layer_in
+                u = zeros_u.clone().requires_grad_(True)
+                Wa = torch.cat([w["W_ih"], w["W_hh"]], dim=1)  # (G*H, I + H)
+                args = [Wa, w["W_hh"]] + ([w["b_ih"], w["b_hh"]] if cfg.bias else [])
+                xa = torch.cat([Xr, u], dim=1)[None]  # (1, T, I + H)
+                if lstm:
+                    Hs, h_n, c_n = torch.lstm(xa, (h0_all[idx][None, None], c0_all[idx][None, None]), args,
+                                              cfg.bias, 1, 0.0, False, False, True)  # fmt: skip
+                else:
+                    fn = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}[cfg.activation]
+                    Hs, h_n = fn(xa, h0_all[idx][None, None], args, cfg.bias, 1, 0.0, False, False, True)
+                    c_n = None
+                Hs = Hs[0]  # (T, H), reading order
+                Hs.retain_grad()
+                recs.append(dict(k=k, d=d, w=w, X=Xr.detach(), H=Hs, u=u, c_n=c_n,
+                                 h0=h0_all[idx].detach(), c0=c0_all[idx].detach() if lstm else None))  # fmt: skip
+                outs.append(Hs.flip(0) if d else Hs)
+            layer_in = torch.cat(outs, dim=-1)
+        Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, layer_in, targets, dt)
+        total = loss
+        if final_state_grad is not None:  # a gradient arriving on the final state from outside
+            g_h = final_state_grad[0].to(dt).reshape(LD, H)
+            total = total + sum((r["H"][-1] * g_h[i]).sum() for i, r in enumerate(recs))
+            if lstm and final_state_grad[1] is not None:
+                g_c = final_state_grad[1].to(dt).reshape(LD, H)
+                extra = [g_c[i] for i in range(LD)]
+                total = total + sum((r["c_n"].reshape(H) * g_c[i]).sum() for i, r in enumerate(recs))
+        total.backward()
+
+    grads = {}
+    for idx, rec in enumerate(recs):
+        w, Hs = rec["w"], rec["H"].detach()
+        direct = rec["H"].grad if rec["H"].grad is not None else torch.zeros_like(Hs)
+        dH = direct.clone()
+        dH[:-1] += rec["u"].grad[1:]  # δh_t = direct_t + W_hh^T δa_{t+1}
+        H_prev = torch.cat([rec["h0"][None], Hs[:-1]])
+        if lstm:
+            _, _, gates = cell_step(cfg, w, rec["X"], H_prev, torch.zeros_like(Hs))  # i, f, g, o need no c
+            i, f, g, o = (gates[n][1].numpy() for n in ("i", "f", "g", "o"))
+            C = np.empty_like(i)
+            c = rec["c0"].numpy()
+            for t in range(T):  # c_t = f_t c_{t-1} + i_t g_t
+                c = C[t] = f[t] * c + i[t] * g[t]
+            C_prev = np.concatenate([rec["c0"].numpy()[None], C[:-1]])
+            tc = np.tanh(C)
+            dh = dH.numpy()
+            K_c = o * (1 - tc**2)  # ∂h_t/∂c_t
+            dC = np.empty_like(dh)
+            carry = extra[idx].numpy() if extra else np.zeros(H, dh.dtype)
+            for t in reversed(range(T)):  # δc_t = δh_t ∂h_t/∂c_t + f_{t+1} δc_{t+1}
+                dC[t] = dh[t] * K_c[t] + carry
+                carry = dC[t] * f[t]
+            dA = np.concatenate([dC * g * i * (1 - i), dC * C_prev * f * (1 - f), dC * i * (1 - g**2),
+                                 dh * tc * o * (1 - o)], axis=1)  # fmt: skip
+            rec.update(C=torch.from_numpy(C), C_prev=torch.from_numpy(C_prev))
+            grads[idx] = (dH, torch.from_numpy(dC), torch.from_numpy(dA))
+        else:
+            _, _, gates = cell_step(cfg, w, rec["X"], H_prev, None)
+            a = gates["a"][0]
+            act_prime = 1 - Hs**2 if cfg.activation == "tanh" else (a > 0).to(dt)
+            grads[idx] = (dH, None, dH * act_prime)
+            rec.update(C=None)
+        rec.update(H=Hs, gates={n: (pre.detach(), act.detach()) for n, (pre, act) in gates.items()})
+    dh0 = h0_all.grad if h0_all.grad is not None else torch.zeros_like(h0_all)
+    dc0 = None
+    if lstm:
+        dc0 = c0_all.grad if c0_all.grad is not None else torch.zeros_like(c0_all)
+    return recs, Y.detach(), loss.detach(), step_losses, clean_targets, grads, dh0.detach(), dc0
+
+
 @torch.no_grad()
 def run_trace(
     model: RNNModel,
@@ -534,6 +627,10 @@ def run_trace(
     if interventions:
         recs, Y, loss, step_losses, clean_targets, grads, dh0, dc0 = _autograd_path(
             model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, list(interventions), dt
+        )
+    elif cfg.torch_native and cfg.cell in ("lstm", "rnn"):
+        recs, Y, loss, step_losses, clean_targets, grads, dh0, dc0 = _fused_path(
+            model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt
         )
     else:
         recs, top = _forward_fast(cfg, P, X0, h0_all, c0_all)
