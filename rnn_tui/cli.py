@@ -50,38 +50,54 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and sequence")
     g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm; imported weights: read from the file)")
     g.add_argument("--activation", choices=ACTIVATION_NAMES, help="rnn activation (default tanh)")
-    g.add_argument("--hidden", type=int_in(1, 4096), default=16, metavar="N", help="units per layer (default 16)")
-    g.add_argument("--layers", type=int_in(1, 16), default=1, metavar="N", help="stacked layers (default 1)")
+    # defaults are None so a flag that was typed can be told from one that was not (see given_flags)
+    g.add_argument("--hidden", type=int_in(1, 4096), metavar="N", help="units per layer (default 16)")
+    g.add_argument("--layers", type=int_in(1, 16), metavar="N", help="stacked layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no bias vectors")
-    g.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, metavar="N", help="initialisation seed (default 0)")
+    g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help="initialisation seed (default 0)")
     g.add_argument("--input", metavar="TEXT", help="text to run through a character model")
     g.add_argument("--scenario", metavar="FILE", help="a TOML scenario that sets the model and its weights by hand")
     g.add_argument("--checkpoint", metavar="DIR", help="a run directory written by `rnn-tui train`")
     g.add_argument("--weights", metavar="FILE", help="your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
     g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
-    g.add_argument("--tokenize", choices=("char", "word"), default="char", help="how --input becomes tokens (default char)")
+    g.add_argument("--tokenize", choices=("char", "word"), help="how --input becomes tokens (default char)")
+
+
+def given_flags(args: argparse.Namespace) -> set[str]:
+    """The model flags typed on the command line, by their Spec field names."""
+    given = {n for n in ("cell", "activation", "hidden", "layers", "seed", "input", "scenario", "checkpoint",
+                         "weights", "task", "tokenize") if getattr(args, n, None) is not None}  # fmt: skip
+    if args.bidirectional:
+        given.add("bidirectional")
+    if not args.bias:
+        given.add("bias")
+    return given
 
 
 def spec_from_args(args: argparse.Namespace):
-    from rnn_tui.engine.subject import Spec
+    """The Spec the flags describe, after the checks that need no torch (conflicting flags, an
+    empty or oversized --input): SubjectError, one line, before any model is built."""
+    from rnn_tui.engine.subject import Spec, check_spec
 
-    return Spec(
+    spec = Spec(
         cell=args.cell,
         activation=args.activation,
-        hidden=args.hidden,
-        layers=args.layers,
+        hidden=16 if args.hidden is None else args.hidden,
+        layers=1 if args.layers is None else args.layers,
         bidirectional=args.bidirectional,
         bias=args.bias,
-        seed=args.seed,
-        dtype=getattr(args, "dtype", "float32"),
+        seed=0 if args.seed is None else args.seed,
+        dtype=getattr(args, "dtype", None) or "float32",
         input=args.input,
         scenario=args.scenario,
         checkpoint=args.checkpoint,
         weights=args.weights,
         task=args.task,
-        tokenize=args.tokenize,
+        tokenize=args.tokenize or "char",
     )
+    check_spec(spec, given_flags(args))
+    return spec
 
 
 def build_parser() -> Parser:

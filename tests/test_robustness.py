@@ -314,3 +314,24 @@ def test_a_diverging_run_keeps_the_last_good_weights_and_exits_1(capsys, tmp_pat
     doc = json.loads((run / "config.json").read_text())
     assert doc["status"] == "diverged" and doc["result"]["diverged_at"] >= 1
     assert all(bool(t.isfinite().all()) for t in load_file(run / "model.safetensors").values())
+
+
+# ---- rnn-tui trace and the explorer's flags ---------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--scenario", SCENARIOS / "identity-rnn.toml", "--input", "hi"], "scenario file sets the model"),
+        (["--scenario", SCENARIOS / "identity-rnn.toml", "--hidden", "3", "--no-bias"], "drop --hidden, --no-bias"),
+        (["--checkpoint", DEMOS / "recall-lstm", "--task", "chars"], "brings its own model and task: drop --task"),
+        (["--checkpoint", DEMOS / "recall-lstm", "--layers", "2"], "drop --layers"),
+        (["--weights", "w.pt", "--bidirectional"], "shape is read from the weights file: drop --bidirectional"),
+        (["--task", " "], "--task is empty"),
+        (["--input", "x" * 100_001], "at most 100000 can be traced"),
+        (["--input", " \t ", "--tokenize", "word"], "no tokens"),
+    ],
+)
+def test_flags_a_model_source_would_ignore_are_refused(capsys, argv, words):
+    assert words in refused(capsys, "trace", *argv)  # the explorer reads the same flags (spec_from_args)
+
+
+# ---- terminals, pipes, lessons, serve ---------------------------------------------------------

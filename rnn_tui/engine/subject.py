@@ -233,6 +233,43 @@ def weights_subject(spec: Spec) -> Subject:
     return Subject(model, x, [None] * spec.random_steps, tokens, None, None, spec.dtype, title)
 
 
+FLAG_NAMES = {"bias": "no-bias"}  # Spec field -> the command-line flag that sets it
+# what each source fixes by itself, so a flag for it would be silently ignored
+FIXED_BY = {
+    "scenario": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "seed", "input", "task", "tokenize"),
+    "checkpoint": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "task"),
+    "weights": ("hidden", "layers", "bidirectional", "bias"),
+}
+WHY = {
+    "scenario": "the scenario file sets the model, its weights and its input",
+    "checkpoint": "the run directory brings its own model and task",
+    "weights": "the model's shape is read from the weights file",
+}
+
+
+def check_spec(spec: Spec, given: set[str] | frozenset[str] = frozenset()) -> None:
+    """Refuse, without torch, what cannot work: two model sources, a flag the source would ignore,
+    an empty or oversized input text. `given`: the Spec fields the person set explicitly."""
+    sources = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
+    if len(sources) > 1:
+        raise SubjectError(f"give only one of --{' / --'.join(sources)}")
+    for name in ("scenario", "checkpoint", "weights", "task"):
+        value = getattr(spec, name)
+        if value is not None and not str(value).strip():
+            raise SubjectError(f"--{name} is empty: give a {'name' if name == 'task' else 'path'}")
+    if sources:
+        ignored = [f"--{FLAG_NAMES.get(n, n)}" for n in FIXED_BY[sources[0]] if n in given]
+        if ignored:
+            raise SubjectError(f"{WHY[sources[0]]}: drop {', '.join(ignored)}")
+    if spec.input is not None:
+        if not spec.input:
+            raise SubjectError("the input text is empty: give at least one character with --input")
+        if len(spec.input) > MAX_TEXT:
+            raise SubjectError(f"the input text has {len(spec.input)} characters; at most {MAX_TEXT} can be traced")
+        if spec.tokenize == "word" and not spec.input.split():
+            raise SubjectError("the input has no tokens (word tokens skip whitespace): give some text")
+
+
 def open_subject(spec: Spec) -> Subject:
     """Build the model and sequence a Spec describes; EngineError with one line if it cannot."""
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
