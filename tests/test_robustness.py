@@ -334,4 +334,20 @@ def test_flags_a_model_source_would_ignore_are_refused(capsys, argv, words):
     assert words in refused(capsys, "trace", *argv)  # the explorer reads the same flags (spec_from_args)
 
 
+def test_a_trace_too_big_for_memory_is_refused_with_its_sizes(capsys):
+    err = refused(capsys, "trace", "--input", "ab" * 50_000, "--hidden", "256")
+    assert "tracing 100000 steps of 1 layer(s) x 256 lstm units" in err and "GB" in err
+
+
 # ---- terminals, pipes, lessons, serve ---------------------------------------------------------
+
+
+def test_gradient_flow_refuses_matrices_too_big_before_allocating():
+    from rnn_tui.engine import gradflow
+    from rnn_tui.engine.config import ModelConfig
+
+    cfg = ModelConfig(cell="lstm", input_size=2, vocab_size=2, output_size=2, hidden_size=4)
+    gradflow.check_flow_size(cfg, 8000, 8000)  # 1 GB: fits
+    with pytest.raises(gradflow.GradFlowError, match=r"100000-step trace would take 160.0 GB.*at most about 8192 steps"):
+        gradflow.check_flow_size(cfg, 100_000, 100_000)
+    gradflow.check_flow_size(cfg, 100_000, 1)  # a pooled head has one row

@@ -52,6 +52,7 @@ from rnn_tui.engine.trace import backward_layer, layer_weights
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
 MAX_ELEMENTS = 1 << 25  # working numbers per batched backward pass (128 MiB in float32)
+MAX_FLOW_BYTES = 1 << 30  # the (rows, T) flow matrices kept in float64; a 100000-step trace would need 75 GB
 
 
 class GradFlowError(EngineError):
@@ -352,6 +353,7 @@ def _flow(trace: Trace, P: dict, recs: list[dict], sources, max_elements: int = 
     if src.size and (src.min() < 0 or src.max() >= R):
         raise GradFlowError(f"flow sources must be output rows 0..{R - 1}")
     src = src[scored[src]]  # an unscored row has no loss of its own
+    check_flow_size(cfg, T, R)
     flows = [np.full((R, T), np.nan) for _ in recs]
     flows_c = [np.full((R, T), np.nan) if cfg.has_cell_state else None for _ in recs]
     causal = cfg.head == "step" and not cfg.bidirectional
@@ -386,6 +388,20 @@ def _flow(trace: Trace, P: dict, recs: list[dict], sources, max_elements: int = 
         _stack_backward(trace, recs, top, visit)
         i = j
     return list(zip(flows, flows_c))
+
+
+def check_flow_size(cfg, T: int, R: int) -> None:
+    """Refuse flow matrices (R output rows x T steps per layers entry) that would not fit in
+    memory, before allocating them (or before tracing, when the caller knows T)."""
+    entries = cfg.num_layers * cfg.num_directions
+    per = entries * (2 if cfg.has_cell_state else 1) * 8
+    need = R * T * per
+    if need > MAX_FLOW_BYTES:
+        most = int(math.sqrt(MAX_FLOW_BYTES / per)) if R == T else MAX_FLOW_BYTES // (per * max(R, 1))
+        raise GradFlowError(
+            f"the gradient-flow matrices of a {T}-step trace would take {need / 1e9:.1f} GB; "
+            f"at most {MAX_FLOW_BYTES / 2**30:.0f} GB fit: trace a sequence of at most about {most} steps to see them"
+        )
 
 
 def source_gradients(trace: Trace, rows: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray | None]]:

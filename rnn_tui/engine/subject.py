@@ -17,6 +17,10 @@ from rnn_tui.engine.errors import EngineError
 
 DEFAULT_TEXT = "hello world, hello recurrent networks"
 MAX_TEXT = 100_000
+# a trace keeps ~(6G + 8) numbers per step and unit (states, gates, pre-activations, deltas, and
+# their working copies; measured: 125 B per step and unit for a float32 LSTM); past this the
+# trace would swap, so it is refused with the sizes before it starts
+MAX_TRACE_BYTES = 2 << 30
 
 
 class SubjectError(EngineError):
@@ -290,6 +294,18 @@ def open_subject(spec: Spec) -> Subject:
     return text_subject(spec, DEFAULT_TEXT if spec.input is None else spec.input)
 
 
+def check_trace_size(config: ModelConfig, T: int, dtype: str) -> None:
+    """SubjectError when tracing T steps of this model would not fit in memory."""
+    units = T * config.num_layers * config.num_directions * config.hidden_size
+    need = units * (6 * len(config.gates) + 8) * (8 if dtype == "float64" else 4)
+    if need > MAX_TRACE_BYTES:
+        raise SubjectError(
+            f"tracing {T} steps of {config.num_layers} layer(s) x {config.hidden_size} {config.cell} units would "
+            f"take about {need / 1e9:.1f} GB; at most {MAX_TRACE_BYTES / 2**30:.0f} GB: "
+            "trace a shorter input or a smaller model"
+        )
+
+
 def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
     """Trace the subject's sequence; kwargs go to `run_trace` (interventions, ...).
 
@@ -300,6 +316,7 @@ def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
 
     if subject.encdec_task is not None:
         return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype)
+    check_trace_size(subject.config, len(subject.x), dtype or subject.dtype)
     return run_trace(
         subject.model,
         subject.x,
