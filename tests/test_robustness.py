@@ -317,6 +317,42 @@ def test_a_diverging_run_keeps_the_last_good_weights_and_exits_1(capsys, tmp_pat
 
 
 # ---- rnn-tui trace and the explorer's flags ---------------------------------------------------
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "many"])
+def test_trace_clip_is_checked_when_parsed_in_every_format(capsys, value):
+    assert "--clip" in refused(capsys, "trace", "--clip", value)  # text format used to ignore it
+
+
+def test_trace_text_shows_the_tbptt_and_clip_previews(capsys):
+    code, out, err = run_cli(capsys, "trace", "--input", "hello there", "--tbptt", "3", "--clip", "0.01")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "truncated BPTT, K=3" in text and "cosine" in text
+    assert "clip at norm 0.01" in text and "scaled by" in text
+
+
+def test_trace_keeps_a_scenarios_own_precision(capsys):
+    code, out, _ = run_cli(capsys, "trace", "--scenario", SCENARIOS / "identity-rnn.toml", "--format", "json")
+    assert json.loads(out)["config"]["dtype"] == "float64"  # the scenario format's default
+    code, out, _ = run_cli(capsys, "trace", "--scenario", SCENARIOS / "identity-rnn.toml", "--format", "json",
+                           "--dtype", "float32")  # fmt: skip
+    assert json.loads(out)["config"]["dtype"] == "float32"
+
+
+def test_an_unscored_trace_exports_json_without_a_loss(capsys):
+    code, out, err = run_cli(capsys, "trace", "--input", "a", "--format", "json")  # one step: no next character
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["loss"] is None and doc["targets"] == [None] and "dL_dh_norm" in doc["grad"]
+    code, out, _ = run_cli(capsys, "trace", "--input", "a")
+    assert "no step is scored" in out
+    assert "no step of this sequence is scored" in refused(capsys, "trace", "--input", "a", "--tbptt", "2")
+
+
+def test_trace_labels_are_not_escaped_twice(capsys):
+    code, out, _ = run_cli(capsys, "trace", "--input", "a\x1bb")
+    assert "'\\x1b'" in out and "'\\\\x1b'" not in out
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [
@@ -339,9 +375,6 @@ def test_a_trace_too_big_for_memory_is_refused_with_its_sizes(capsys):
     assert "tracing 100000 steps of 1 layer(s) x 256 lstm units" in err and "GB" in err
 
 
-# ---- terminals, pipes, lessons, serve ---------------------------------------------------------
-
-
 def test_gradient_flow_refuses_matrices_too_big_before_allocating():
     from rnn_tui.engine import gradflow
     from rnn_tui.engine.config import ModelConfig
@@ -351,3 +384,15 @@ def test_gradient_flow_refuses_matrices_too_big_before_allocating():
     with pytest.raises(gradflow.GradFlowError, match=r"100000-step trace would take 160.0 GB.*at most about 8192 steps"):
         gradflow.check_flow_size(cfg, 100_000, 100_000)
     gradflow.check_flow_size(cfg, 100_000, 1)  # a pooled head has one row
+
+
+def test_a_flow_matrix_too_big_is_refused_before_the_trace_runs(capsys):
+    import time
+
+    t0 = time.perf_counter()
+    err = refused(capsys, "trace", "--input", "ab" * 50_000, "--format", "json")
+    assert "gradient-flow matrices of a 100000-step trace" in err and "at most about 8192 steps" in err
+    assert time.perf_counter() - t0 < 20  # refused up front (tracing first took 30 s, then asked for 75 GB)
+
+
+# ---- terminals, pipes, lessons, serve ---------------------------------------------------------

@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+
+from rnn_tui.engine.errors import EngineError
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+positive_number.__name__ = "number"
+
+
+class TraceError(EngineError):
+    """Trace flags that do not fit the subject (one line, exit 2)."""
 
 
 def add_parser(sub) -> None:
@@ -17,10 +37,10 @@ def add_parser(sub) -> None:
         "losses and per-step gradient norms (JSON format: docs/trace-format.md).",
     )
     add_model_flags(p)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="precision (default float32)")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32; a scenario's own, float64 unless it says)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     p.add_argument("--tbptt", type=int_in(1, 100_000), metavar="K", help="also compare truncated BPTT with window K")
-    p.add_argument("--clip", type=float, metavar="X", help="also preview gradient clipping at norm X")
+    p.add_argument("--clip", type=positive_number, metavar="X", help="also preview gradient clipping at norm X")
     p.set_defaults(run=run)
 
 
@@ -29,18 +49,55 @@ def run(args: argparse.Namespace) -> int:
     from rnn_tui.engine.subject import open_subject, trace_subject
 
     subject = open_subject(spec_from_args(args))
-    trace = trace_subject(subject, args.dtype)
+    if subject.encdec_task is not None and (args.tbptt is not None or args.clip is not None):
+        raise TraceError("--tbptt and --clip analyse one network: the encoder-decoder task has two")
+    if args.format == "json" and subject.encdec_task is None and any(t is not None for t in subject.targets):
+        from rnn_tui.engine.gradflow import check_flow_size
+
+        T = len(subject.x)  # refuse a matrix too big now, not after a long trace
+        check_flow_size(subject.config, T, T if subject.config.head == "step" else 1)
+    trace = trace_subject(subject, args.dtype)  # None: the subject's own (a scenario's float64)
     if subject.encdec_task is not None:
         return print_encdec(trace, args)
+    scored = any(t is not None for t in trace.targets)
+    if not scored and (args.tbptt is not None or args.clip is not None):
+        raise TraceError("--tbptt and --clip compare gradients of the loss, and no step of this sequence is "
+                         "scored: give --task NAME (or --input text) so there are targets")  # fmt: skip
     if args.format == "json":
         from rnn_tui.engine.export import trace_to_json
 
-        doc = trace_to_json(trace, grad_extra=gradient_flow_json(subject, trace, args))
+        # the gradient-flow analyses follow the loss: an unscored trace has none (grad keeps the norms)
+        doc = trace_to_json(trace, grad_extra=gradient_flow_json(subject, trace, args) if scored else None)
+        if not scored:
+            doc["loss"] = None
         json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     print_summary(trace)
+    if args.tbptt is not None or args.clip is not None:
+        print_gradient_previews(subject, trace, args)
     return 0
+
+
+def print_gradient_previews(subject, trace, args) -> None:
+    """--tbptt and --clip in text: one line each, the numbers of the JSON's grad.tbptt / grad.clip."""
+    from rich.console import Console
+
+    from rnn_tui.engine.gradflow import clip_preview, full_gradients, truncated_bptt
+
+    token_ids = subject.x if subject.config.input_mode != "vectors" else None
+    console = Console(highlight=False)
+    full = full_gradients(trace, token_ids=token_ids)
+    if args.tbptt is not None:
+        tb = truncated_bptt(trace, args.tbptt, token_ids=token_ids, full=full)
+        console.print(
+            f"truncated BPTT, K={tb.K}: |g_K| {tb.norm:.4g} vs full |g| {tb.full_norm:.4g}, "
+            f"distance {tb.relative_distance:.3g} of |g|, cosine {tb.cosine:.4f}"
+        )
+    if args.clip is not None:
+        c = clip_preview(full, args.clip)
+        what = f"scaled by {c.scale:.4g}" if c.clipped else "not clipped"
+        console.print(f"clip at norm {c.threshold:g}: |g| {c.norm_before:.4g} -> {c.norm_after:.4g} ({what})")
 
 
 def print_encdec(both, args) -> int:
@@ -79,6 +136,7 @@ def print_summary(trace, show_outputs: bool = True) -> None:
     import numpy as np
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     cfg = trace.config
     console = Console(highlight=False)
@@ -90,8 +148,9 @@ def print_summary(trace, show_outputs: bool = True) -> None:
         + (" bidirectional" if cfg.bidirectional else "")
         + f"  {n_params} parameters  {trace.dtype}"
     )
+    scored = any(t is not None for t in trace.targets)
     if show_outputs:
-        console.print(f"loss {trace.loss:.6g} (mean over scored steps)")
+        console.print(f"loss {trace.loss:.6g} (mean over scored steps)" if scored else "loss - (no step is scored)")
     table = Table(box=None, pad_edge=False)
     table.add_column("t", justify="right")
     table.add_column("token")
@@ -104,9 +163,9 @@ def print_summary(trace, show_outputs: bool = True) -> None:
         table.add_column(f"|dL/dh| {lt.name}", justify="right")
     norms = [lt.dL_dh_norm for lt in trace.layers]
     probs = trace.probs
-    label = (lambda i: repr(trace.vocab[i])) if trace.vocab else str
+    label = (lambda i: quoted(trace.vocab[i])) if trace.vocab else str
     for t in range(trace.T):
-        row = [str(t), repr(trace.tokens[t])]
+        row = [str(t), quoted(trace.tokens[t])]
         if per_step:
             target = trace.targets[t]
             row.append("-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target)))
@@ -114,15 +173,21 @@ def print_summary(trace, show_outputs: bool = True) -> None:
             loss = trace.step_losses[t]
             row.append("-" if np.isnan(loss) else f"{loss:.4f}")
         row += [f"{n[t]:.3e}" for n in norms]
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # labels are text: '[b]' is a token, not markup
     console.print(table)
     if cfg.head != "step" and show_outputs:  # one output for the whole sequence, from the pooled state
         target = trace.targets[0]
         shown = "-" if target is None else (label(target) if cfg.loss == "ce" else fmt_vec(target))
         guess = label(int(probs[0].argmax())) if probs is not None else fmt_vec(trace.outputs[0])
         loss = trace.step_losses[0]
-        console.print(f"output ({cfg.head} state): target {shown}  predicted {guess}  "
-                      f"loss {'-' if np.isnan(loss) else f'{loss:.4f}'}")
+        console.print(Text(f"output ({cfg.head} state): target {shown}  predicted {guess}  "
+                           f"loss {'-' if np.isnan(loss) else f'{loss:.4f}'}"))
+
+
+def quoted(label: str) -> str:
+    """A token label in quotes. Labels are already printable (spaces, newlines and control
+    characters shown as symbols or escapes), so repr() would only escape them twice."""
+    return f"'{label}'"
 
 
 def fmt_vec(v) -> str:
