@@ -119,9 +119,31 @@ def build_parser() -> Parser:
 
 
 def run_explorer(args: argparse.Namespace) -> int:
-    from rnn_tui.ui.launch import launch
+    from rnn_tui.ui.launch import check, launch, with_default_demo
 
-    return launch(spec_from_args(args), theme=args.theme)
+    spec = spec_from_args(args)
+    check(with_default_demo(spec), args.theme)  # a bad flag is reported before the terminal test
+    need_terminal("the explorer")
+    return launch(spec, theme=args.theme)
+
+
+def need_terminal(what: str) -> None:
+    """UsageError unless a person's terminal is there to draw on and type into.
+
+    Textual reads keys from stdin and draws on stderr (stdout stays free for redirection); with
+    either not a terminal it would hang or write escape codes into a file. Under `rnn-tui serve`
+    (TEXTUAL_DRIVER names the web driver) the browser is the terminal.
+    """
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    missing = [name for name, stream in (("stdin", sys.stdin), ("stderr", sys.stderr))
+               if stream is None or not stream.isatty()]  # fmt: skip
+    if missing:
+        raise UsageError(
+            f"rnn-tui: {what} needs a terminal ({' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not one): "
+            "run it in a terminal; for text output use `rnn-tui trace` or `rnn-tui lesson NAME --headless`, "
+            "for a browser `rnn-tui serve`"
+        )
 
 
 def single_threaded_numpy() -> None:

@@ -396,3 +396,43 @@ def test_a_flow_matrix_too_big_is_refused_before_the_trace_runs(capsys):
 
 
 # ---- terminals, pipes, lessons, serve ---------------------------------------------------------
+def test_the_explorer_without_a_terminal_says_so(capsys, monkeypatch):
+    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)  # pytest's stdin is not a terminal
+    err = refused(capsys, "--input", "hello")
+    assert "the explorer needs a terminal" in err and "rnn-tui trace" in err
+    err = refused(capsys, "lesson", "bptt")
+    assert "needs a terminal" in err
+
+
+def test_bad_explorer_flags_win_over_the_missing_terminal(capsys, monkeypatch):
+    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)
+    assert "unknown theme" in refused(capsys, "--theme", "neon")
+
+
+def test_the_explorer_without_a_terminal_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    with open(tmp_path / "out.txt", "w") as out:
+        done = subprocess.run([sys.executable, "-m", "rnn_tui"], stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "needs a terminal" in done.stderr
+    assert (tmp_path / "out.txt").read_text() == ""  # no escape codes written anywhere
+
+
+def test_broken_pipe_on_a_json_trace_is_quiet():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "rnn_tui", "trace", "--input", "x" * 3000, "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    head = proc.stdout.read(100)
+    proc.stdout.close()  # like `| head -c 100`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert head.startswith(b'{"schema"') and "Traceback" not in err and "Error" not in err
+
+
+@pytest.mark.parametrize("width", ["0", "-5", "5"])
+def test_lesson_width_must_fit_a_figure(capsys, width):
+    assert "--width" in refused(capsys, "lesson", "bptt", "--headless", "--width", width)

@@ -18,6 +18,8 @@ import time
 
 
 def add_parser(sub) -> None:
+    from rnn_tui.cli import int_in
+
     p = sub.add_parser(
         "lesson",
         help="guided lessons on live models (no name: list them)",
@@ -28,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--headless", action="store_true",
                    help="print each step's text and the live results instead of opening the explorer")
     p.add_argument("--theme", default=None, metavar="NAME", help="explorer theme (e.g. high-contrast for a projector)")
-    p.add_argument("--width", type=int, default=None, metavar="N", help="headless: width of figures (default: terminal)")
+    p.add_argument("--width", type=int_in(20, 1000), default=None, metavar="N", help="headless: width of figures (default: terminal)")
     p.set_defaults(run=run)
 
 
@@ -127,4 +129,7 @@ def run_in_explorer(lesson, theme: str | None = None) -> int:
         theme_name(theme or "dark")
     except ValueError as e:
         raise LessonError(str(e)) from None
+    from rnn_tui.cli import need_terminal
+
+    need_terminal("a lesson in the explorer")
     return run_lesson_app(EngineSource(dtype="float64"), lesson.name, theme=theme or "dark")
