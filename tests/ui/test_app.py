@@ -657,3 +657,27 @@ async def test_too_small_after_typing_and_changing_the_cell():
             too_small(size)
             await resize(pilot, 80, 24)
             full()
+
+
+async def test_every_tab_opened_with_m_takes_the_focus_and_draws():
+    """Walk the tabs with m at 80x24. Each tab is told it was opened (not left to the Show event,
+    which Textual drops when the layout map was rebuilt in between, as after the Saturation tab's
+    scroll): its keys work at once and it draws."""
+    from rnn_tui.ui.panes import PANES, pane_of_tab
+    from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
+
+    app = app_for(hidden=128)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        tabs = screen.query_one(TabbedContent)
+        for _ in PANES[1:]:
+            await pilot.press("m")
+            await settle(pilot)
+            cls = pane_of_tab(tabs.active)
+            pane = screen.query_one(cls)
+            if issubclass(cls, AnalysisPane) or cls.BINDINGS:
+                assert app.focused is not None and pane in (app.focused, *app.focused.ancestors), cls.__name__
+            if cls.TITLE == "Time-lapse":
+                assert "no snapshots yet" in str(pane.query_one("#lapse-head").render())
+        assert tabs.active == "tab-lessonspane"

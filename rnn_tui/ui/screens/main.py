@@ -314,6 +314,19 @@ class MainScreen(Screen):
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = pane_id
 
+    @on(TabbedContent.TabActivated, "#panes")
+    def tab_opened(self, event: TabbedContent.TabActivated) -> None:
+        """Tell the pane of the tab just opened (see `Pane.opened`), once it is laid out."""
+        cls = pane_of_tab(event.pane.id or "")
+        if cls is None:
+            return
+        for pane in event.pane.query(cls):
+            self.call_after_refresh(self._open, pane)
+
+    def _open(self, pane) -> None:
+        if pane.shown:  # still the open tab (the person may have moved on)
+            pane.opened()
+
     def action_next_theme(self) -> None:
         names = list(THEME_NAMES)
         current = short_name(self.app.theme)

@@ -10,7 +10,6 @@ were computed for, so a late answer for an old trace is dropped.
 
 from __future__ import annotations
 
-from textual import events
 from textual.widgets import Input
 
 from rnn_tui.engine.records import Trace
@@ -53,19 +52,7 @@ class AnalysisPane(Pane, can_focus=True):
     def source(self):
         return source_for(self)
 
-    @property
-    def shown(self) -> bool:
-        """On screen: mounted, and its tab is the open one."""
-        if not self.is_mounted:
-            return False
-        node = self
-        while node is not None and node is not self.screen:
-            if not node.display:
-                return False
-            node = node.parent
-        return True
-
-    def on_show(self, event: events.Show) -> None:
+    def opened(self) -> None:
         self._claim_focus()
         self.refresh_analysis()
 

@@ -64,21 +64,21 @@ class EquationsPane(Pane):
         yield LinesView(id="equations-text")
 
     def watch_view(self) -> None:
-        self._update()
+        self.refresh_text()
 
     def watch_busy(self) -> None:
-        self._update()
+        self.refresh_text()
 
     def on_mount(self) -> None:
-        self._update()
+        self.refresh_text()
 
     def on_resize(self) -> None:
-        self._update()
+        self.refresh_text()
 
     def on_show(self) -> None:
-        self._update()
+        self.refresh_text()
 
-    def _update(self) -> None:
+    def refresh_text(self) -> None:
         if not self.is_mounted or not self.display:
             return
         text = self.query_one(LinesView)

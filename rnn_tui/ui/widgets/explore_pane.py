@@ -32,6 +32,10 @@ class ExplorePane(Pane):
     def on_resize(self) -> None:
         self._arrange()
 
+    def opened(self) -> None:
+        self._arrange()
+        self.query_one(EquationsPane).refresh_text()
+
     def watch_view(self) -> None:
         self._arrange()
 

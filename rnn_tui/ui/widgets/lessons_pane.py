@@ -35,7 +35,7 @@ class LessonsPane(Pane):
             id="lessons-list",
         )
 
-    def on_show(self) -> None:
+    def opened(self) -> None:
         self.query_one(OptionList).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

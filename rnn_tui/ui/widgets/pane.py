@@ -25,3 +25,26 @@ class Pane(Widget):
     # a tab title and a one-line description, for panes shown as tabs
     TITLE: str = ""
     DESCRIPTION: str = ""
+
+    def opened(self) -> None:
+        """Its tab was opened: take the focus, bring what is drawn up to date.
+
+        The main screen calls this when the tab becomes the active one, rather than leaving it to
+        the Show event: Textual 8.2 does not always send Show to a tab's content (when the
+        layout map was rebuilt between the switch and the next reflow, e.g. after a scroll)."""
+
+    def on_show(self) -> None:
+        if self.shown:  # a late Show for a tab already left must not pull the focus back to it
+            self.opened()
+
+    @property
+    def shown(self) -> bool:
+        """On screen: mounted, and its tab is the open one."""
+        if not self.is_mounted:
+            return False
+        node = self
+        while node is not None and node is not self.screen:
+            if not node.display:
+                return False
+            node = node.parent
+        return True

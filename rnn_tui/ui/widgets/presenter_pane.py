@@ -49,7 +49,7 @@ class PresenterPane(Pane):
         yield ZoomMap()
         yield Static(HINT, id="presenter-hint")
 
-    def on_show(self) -> None:
+    def opened(self) -> None:
         self.query_one(ZoomMap).focus()
 
     def watch_view(self) -> None:

@@ -70,7 +70,7 @@ class UnitFinderPane(Pane):
         yield Static("Enter ranks · < > select a span at the current step · u go to the best unit",
                      id="unitfinder-hint")
 
-    def on_show(self) -> None:
+    def opened(self) -> None:
         self.query_one(OptionList).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
