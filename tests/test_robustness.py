@@ -436,3 +436,16 @@ def test_broken_pipe_on_a_json_trace_is_quiet():
 @pytest.mark.parametrize("width", ["0", "-5", "5"])
 def test_lesson_width_must_fit_a_figure(capsys, width):
     assert "--width" in refused(capsys, "lesson", "bptt", "--headless", "--width", width)
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--scenario", "nosuch.toml"], "--scenario: no such file"),
+        (["--checkpoint", "nosuch"], "no such run directory"),
+        (["--scenario", SCENARIOS / "identity-rnn.toml", "--hidden", "3"], "drop --hidden"),
+    ],
+)
+def test_serve_checks_the_explorer_flags_once_not_per_visitor(capsys, extra, words):
+    err = refused(capsys, "serve", "--port", "1", "--", *extra)
+    assert "bad explorer flags after `--`" in err and words in err

@@ -109,6 +109,13 @@ def check_explorer_args(args: argparse.Namespace) -> None:
         raise ServeError("give explorer flags after `--`, not --help or --version") from None
     if getattr(parsed, "run", None) is not None and parsed.run.__module__ != "rnn_tui.cli":
         raise ServeError("only explorer flags go after `--` (use --lesson NAME for a lesson)")
+    from rnn_tui.cli import spec_from_args
+    from rnn_tui.ui.launch import check, with_default_demo
+
+    try:  # a missing file or conflicting flags: say so now, not in every visitor's browser
+        check(with_default_demo(spec_from_args(parsed)), parsed.theme)
+    except EngineError as e:
+        raise ServeError(f"bad explorer flags after `--`: {e}") from None
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -245,7 +252,9 @@ def server_class():
             return websocket
 
         async def on_startup(self, app: web.Application) -> None:
-            where = self.fixed_public_url or f"http://{self.host}:{self.port}"
+            from rich.markup import escape
+
+            where = escape(self.fixed_public_url or f"http://{self.host}:{self.port}")  # an address is text
             self.console.print(f"rnn-tui: serving the explorer on {where}  (at most {self.max_sessions} sessions)")
             self.console.print("[cyan]Press Ctrl+C to quit")
 
