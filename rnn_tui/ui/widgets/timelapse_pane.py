@@ -16,6 +16,7 @@ through the snapshots shows the states and gradients change as the model learns.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -187,8 +188,10 @@ class TimelapsePane(AnalysisPane):
             return
         snap = self.current
         if snap is None:
-            note = f"{self._note}; " if self._note else ""
-            self._message(f"{note}no snapshots yet: train in the Training tab (r), or open a run directory (o)")
+            if self._note:
+                self._message(f"{self._note}: train in the Training tab (r), or open a run directory (o)")
+            else:
+                self._message("no snapshots yet: train in the Training tab (r), or open a run directory (o)")
             return
         if self.config is not None and self.config != view.trace.config:
             self._message(f"the snapshots ({self.label}) are of another model: "
@@ -285,7 +288,8 @@ class TimelapsePane(AnalysisPane):
             # the run the explorer was opened on, read unasked: a run saved without snapshots is
             # no error; the tab says so and shows training here, as it would without the run
             no_snapshots = "no snapshots" in message.error
-            self._note = f"the run {message.path} has no snapshots" if no_snapshots else message.error
+            name = Path(message.path).name or message.path
+            self._note = f"run {name} saved no snapshots" if no_snapshots else message.error
             self.query_one("#lapse-path", Input).value = ""
             self.refresh_analysis()
             return
