@@ -175,6 +175,17 @@ def test_zoom_map_draws_values_in_large_cells():
     zm.zoom = 1
     sixteen = _draw_detached(zm, Host(), 60, 20)
     assert any(ch in sixteen.plain for ch in "▁▂▃▄▅▆▇█") and f"{z[3, 1]:+.2f}"[:4] in sixteen.plain
+    # ... in the terminal's own colour (a value near zero takes the background's colour), the
+    # glyph beside it in the value's colour
+    numbers = [s for s in sixteen.spans if any(c in "0123456789" for c in sixteen.plain[s.start:s.end])]
+    glyphs = [s for s in sixteen.spans if sixteen.plain[s.start:s.end].strip() in tuple("▁▂▃▄▅▆▇█")]
+    assert numbers and all(s.style.color is None for s in numbers[1:])  # (the first: the header line)
+    assert glyphs and all(s.style.color is not None for s in glyphs)
+    for zoom in (2, 3):  # larger cells: the number on its own line, plain too
+        zm.zoom = zoom
+        big = _draw_detached(zm, Host(), 60, 20)
+        written = [s for s in big.spans if f"{z[3, 1]:+.3f}" in big.plain[s.start:s.end]]
+        assert written and all(s.style.color is None for s in written)
     assert window(0, 5, 3) == (0, 3) and window(9, 4, 10) == (6, 10) and window(5, 4, 10) == (3, 7)
     assert len(ZOOMS) >= 3
 

@@ -121,12 +121,21 @@ class ZoomMap(Widget, can_focus=True):
                     here = t == view.step and u == view.unit
                     if mode != "colour":  # the glyph ramp carries the value (in colour on 16 colours)
                         g = glyph(level)
-                        if ch == 1:
-                            text = _fit(g + _value(v, cw - 2), cw)
-                        elif not mid:
-                            text = _fit(g * (cw - 2), cw)
                         colour = (colours[level] if level >= 0 else nan) if mode == "glyph+colour" else None
                         style = Style(color=colour, reverse=here, bold=t == view.step)
+                        # the number in the terminal's own colour: on 16 colours a value near zero
+                        # takes the background's colour, which would hide it
+                        plain = Style(reverse=here, bold=t == view.step)
+                        if ch == 1:
+                            number = _value(v, cw - 2)[: max(cw - 1, 0)]
+                            pad = cw - 1 - cell_len(number)
+                            out.append(" " * (pad // 2) + g, style)
+                            out.append(number + " " * (pad - pad // 2), plain)
+                            continue
+                        if not mid:
+                            text = _fit(g * (cw - 2), cw)
+                        else:
+                            style = plain
                     else:
                         bg = colours[level] if level >= 0 else nan
                         r, g_, b = bg.get_truecolor()[:3]
