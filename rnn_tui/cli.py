@@ -155,8 +155,20 @@ def single_threaded_numpy() -> None:
             os.environ.setdefault(name, "1")
 
 
+def printable_output() -> None:
+    """Text that the terminal's encoding cannot hold is shown escaped, never a UnicodeEncodeError
+    (an ASCII or Latin-1 SSH session and the model's '␣' and '⏎' labels)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and (getattr(stream, "encoding", "") or "").lower() not in ("utf-8", "utf8"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot be changed (a test's capture)
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     single_threaded_numpy()
+    printable_output()
     from rnn_tui.engine.errors import EngineError
 
     try:

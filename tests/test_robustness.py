@@ -449,3 +449,18 @@ def test_lesson_width_must_fit_a_figure(capsys, width):
 def test_serve_checks_the_explorer_flags_once_not_per_visitor(capsys, extra, words):
     err = refused(capsys, "serve", "--port", "1", "--", *extra)
     assert "bad explorer flags after `--`" in err and words in err
+
+
+def test_a_terminal_that_cannot_hold_the_labels_gets_escapes_not_a_traceback():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    run = lambda *argv: subprocess.run([sys.executable, "-m", "rnn_tui", *argv], capture_output=True, env=env,  # noqa: E731
+                                       timeout=120)  # fmt: skip
+    text = run("trace", "--input", "héllo 中")
+    assert text.returncode == 0 and b"Traceback" not in text.stderr
+    assert b"'\\xe9'" in text.stdout and b"'\\u2423'" in text.stdout  # é and the space symbol ␣, escaped
+    doc = run("trace", "--input", "héllo 中", "--format", "json")
+    assert doc.returncode == 0 and json.loads(doc.stdout.decode("ascii"))["tokens"] == list("héllo") + ["␣", "中"]

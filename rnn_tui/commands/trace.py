@@ -70,13 +70,20 @@ def run(args: argparse.Namespace) -> int:
         doc = trace_to_json(trace, grad_extra=gradient_flow_json(subject, trace, args) if scored else None)
         if not scored:
             doc["loss"] = None
-        json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=False)
+        write_json(doc)
         sys.stdout.write("\n")
         return 0
     print_summary(trace)
     if args.tbptt is not None or args.clip is not None:
         print_gradient_previews(subject, trace, args)
     return 0
+
+
+def write_json(doc: dict) -> None:
+    """The document on stdout: UTF-8 as it is where stdout is UTF-8, else ASCII with \\u escapes
+    (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中')."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig"))
 
 
 def print_gradient_previews(subject, trace, args) -> None:
@@ -114,7 +121,7 @@ def print_encdec(both, args) -> int:
             "encoder": trace_to_json(both.encoder),
             "decoder": trace_to_json(both.decoder),
         }
-        json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=False)
+        write_json(doc)
         sys.stdout.write("\n")
         return 0
     print("encoder (its last state starts the decoder; dL/dh includes what the decoder sends back)")
