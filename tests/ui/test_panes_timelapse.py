@@ -81,7 +81,8 @@ async def test_snapshots_of_another_model_are_explained(source):
         other = app.screen.view.trace.config.replace(hidden_size=7)
         lab_for(app.screen).add_snapshot(other, SnapshotRecord(0, 1.0, None, {}), "elsewhere")
         pane = await open_tab(pilot)
-        assert "another model" in str(pane.query_one("#lapse-head", Static).render())
+        said = str(pane.query_one("#lapse-head", Static).render())
+        assert "elsewhere: snapshots of another model (hidden 7, not 5)" in said
         assert pane.query_one(HeatmapView).view is None
 
 

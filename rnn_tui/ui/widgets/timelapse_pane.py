@@ -71,6 +71,18 @@ def sequence_key(trace: Trace) -> tuple:
     return (trace.config, tuple(trace.tokens), trace.inputs.shape, trace.inputs.tobytes().__hash__())
 
 
+def config_difference(theirs, ours) -> str:
+    """What sets two model configs apart, shortest first: "cell rnn, not lstm; hidden 64, not 128"."""
+    names = {"hidden_size": "hidden", "num_layers": "layers", "input_size": "inputs", "output_size": "outputs"}
+    parts = []
+    for field in ("cell", "hidden_size", "num_layers", "bidirectional", "activation", "input_size",
+                  "output_size", "input_mode", "head"):
+        a, b = getattr(theirs, field, None), getattr(ours, field, None)
+        if a != b:
+            parts.append(f"{names.get(field, field)} {a}, not {b}")
+    return "; ".join(parts[:2]) or "other settings"
+
+
 def scrubber(records: list[SnapshotRecord], index: int, width: int) -> Text:
     """One line: a mark per snapshot, the current one bold, the first and last steps at the ends."""
     out = Text(no_wrap=True, overflow="ellipsis")
@@ -194,9 +206,8 @@ class TimelapsePane(AnalysisPane):
                 self._message("no snapshots yet: train in the Training tab (r), or open a run directory (o)")
             return
         if self.config is not None and self.config != view.trace.config:
-            self._message(f"the snapshots ({self.label}) are of another model: "
-                          f"{self.config.cell} H={self.config.hidden_size}; the explorer shows "
-                          f"{view.trace.config.cell} H={view.trace.config.hidden_size}")
+            name = Path(self.label).name if self._from_disk else self.label
+            self._message(f"{name}: snapshots of another model ({config_difference(self.config, view.trace.config)})")
             return
         key = (sequence_key(view.trace), self.label, snap.step)
         trace = self._traces.get(key)
