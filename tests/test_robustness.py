@@ -464,3 +464,26 @@ def test_a_terminal_that_cannot_hold_the_labels_gets_escapes_not_a_traceback():
     assert b"'\\xe9'" in text.stdout and b"'\\u2423'" in text.stdout  # é and the space symbol ␣, escaped
     doc = run("trace", "--input", "héllo 中", "--format", "json")
     assert doc.returncode == 0 and json.loads(doc.stdout.decode("ascii"))["tokens"] == list("héllo") + ["␣", "中"]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_train_stopped_by_a_signal_saves_the_run(tmp_path, signame):
+    import signal
+    import subprocess
+    import sys
+
+    run = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnn_tui", "train", *TINY[:-5], "--steps", "1000000", "--batch", "4", "--log-every", "1",
+         "--out", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:  # wait for the first logged step
+        if line.startswith("step"):
+            break
+    proc.send_signal(getattr(signal, signame))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "cancelled at step" in out and "Traceback" not in err
+    doc = json.loads((run / "config.json").read_text())
+    assert doc["status"] == "cancelled" and doc["step"] >= 1

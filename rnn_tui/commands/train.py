@@ -113,14 +113,24 @@ def run(args: argparse.Namespace) -> int:
 
     trainer = _make_trainer(args)
     cancel = threading.Event()
-    previous = None
+    # Ctrl-C, a `kill` and a closed SSH session all stop after the current step and save the run;
+    # a second Ctrl-C interrupts at once (the files on disk stay whole: every write is atomic)
+    names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {}
+
+    def stop(signum, frame):
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel.set()
+
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        for name in names:
+            previous[name] = signal.signal(getattr(signal, name), stop)
     try:
         result = _run_with_display(trainer, cancel, args)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
     _summary(trainer, result)
     return {"finished": 0, "diverged": 1, "cancelled": 130}[result.status]
 
