@@ -91,6 +91,12 @@ async def test_unit_holds_zero_pin_and_edit(source):
         assert [(h.name, h.value) for h in pane.holds] == [("z", 1.0), ("r", 0.0)]
         e = pane.held_trace.layers[0]
         np.testing.assert_allclose(e.h[2:], e.h[1:-1], atol=1e-6)  # z = 1: h_t = h_{t-1}
+        # more holds than the list has lines: the newest shown, the rest counted
+        await pilot.press("z", "p", "x")
+        await settle(pilot)
+        listed = str(pane.query_one("#holds").render())
+        assert len(pane.holds) == 5 and "… 2 earlier holds" in listed
+        assert "3. " in listed and "5. " in listed and "1. " not in listed
 
 
 async def test_the_form_adds_any_hold_and_refuses_bad_ones(source):

@@ -38,6 +38,9 @@ from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
 
 
+HOLD_LINES = 4  # lines of the list of holds (#holds max-height)
+
+
 @dataclass(frozen=True)
 class Hold:
     """One value held by hand: the fields of `engine.trace.Intervention` (which imports torch)."""
@@ -156,7 +159,7 @@ class InterventionsPane(AnalysisPane):
     InterventionsPane #hold-form Label { width: auto; padding: 0 1 0 1; }
     InterventionsPane #hold-form Input { width: 8; }
     InterventionsPane #hold-form Select { width: 10; }
-    InterventionsPane #holds { height: auto; max-height: 4; padding: 0 1; }
+    InterventionsPane #holds { height: auto; max-height: 4; padding: 0 1; }  /* HOLD_LINES */
     InterventionsPane #held-summary { height: 1; padding: 0 1; }
     InterventionsPane #held-body { height: 1fr; }
     InterventionsPane #held-diff { width: 1fr; }
@@ -380,8 +383,12 @@ class InterventionsPane(AnalysisPane):
         out = Text()
         if not self.holds:
             out.append("no values held", style="dim")
-        for k, hold in enumerate(self.holds):
-            if k:
+        first = 0
+        if len(self.holds) > HOLD_LINES:  # the list has 4 lines: the newest holds, and a count of the rest
+            first = len(self.holds) - (HOLD_LINES - 1)
+            out.append(f"… {first} earlier hold{'s' * (first > 1)} (d drops the last, D all)", style="dim")
+        for k, hold in enumerate(self.holds[first:], start=first):
+            if out:
                 out.append("\n")
             out.append(f"{k + 1}. ", style="bold")
             out.append(hold.describe())
