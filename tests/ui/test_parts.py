@@ -228,3 +228,23 @@ def test_matrix_reads_the_right_arrays():
     entry = trace.layers[0]
     assert matrix(entry, "a") is entry.preacts["a"]
     assert matrix(entry, "h") is entry.h
+
+
+def test_the_status_line_keeps_where_the_cursor_is_when_narrow():
+    from rich.cells import cell_len
+
+    from rnn_tui.ui.state import View
+    from rnn_tui.ui.widgets.status_bar import status_line
+    from tests.ui.fakes import make_trace
+
+    trace = make_trace("lstm", hidden=128, text="hello world, hello world")
+    trace.extras["title"] = "chars, trained 2000 steps"
+    view = View(trace, step=3, unit=112)
+    wide = "".join(text for text, _ in status_line(view, "", "", False, 4.0, width=200))
+    assert "params" in wide and "chars, trained" in wide and "4/s" in wide
+    at80 = "".join(text for text, _ in status_line(view, "", "", False, 4.0, width=80))
+    assert cell_len(at80) <= 80 and "t 3/23 · unit 112 · l0" in at80 and "4/s" in at80
+    assert "params" not in at80 and "chars" not in at80
+    at60 = "".join(text for text, _ in status_line(view, "", "", False, 4.0, width=60))
+    assert at60.startswith(" rnn-tui  lstm · H 128 · loss") and "t 3/23 · unit 112 · l0" in at60
+    assert "layer" not in at60 and "4/s" not in at60  # dropped too; the play mark runs off the edge
