@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -33,35 +34,39 @@ COLOURS = (
 )
 
 
-def help_text(sections: Sequence[tuple[str, Sequence[Binding]]] = ()) -> Table:
-    """The help as one table. sections: (heading, bindings) shown first: the open tab's keys,
-    a lesson's keys."""
+def _table(rows: Sequence[tuple[str, str]]) -> Table:
+    """Two columns, the first (keys) as narrow as its widest entry, the second wrapping."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), expand=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for heading, keys in sections:
-        if not keys:
-            continue
-        table.add_row(Text(heading, style="bold underline"), "")
-        for binding in keys:
-            what = binding.description
-            table.add_row(binding_keys(binding), f"{what}: {binding.tooltip}" if binding.tooltip else what)
-        table.add_row("", "")
-    table.add_row(Text("Keys everywhere" if sections else "Keys", style="bold underline"), "")
-    for action in ACTIONS:
-        table.add_row(key_names(action), f"{action.title}: {action.help}")
-    table.add_row("Tab", "Focus the next pane or control")
-    table.add_row("Ctrl+P", "Command palette: every action by name")
-    table.add_row("Ctrl+Q", "Quit")
-    table.add_row("", "")
-    table.add_row(Text("Mouse", style="bold underline"), "")
-    for what, does in MOUSE:
-        table.add_row(what, does)
-    table.add_row("", "")
-    table.add_row(Text("Colours", style="bold underline"), "")
-    for line in COLOURS:
-        table.add_row("", line)
+    for left, right in rows:
+        table.add_row(left, right)
     return table
+
+
+def help_text(sections: Sequence[tuple[str, Sequence[Binding]]] = ()) -> Group:
+    """The help: each section a heading over its own table (so one long entry does not widen
+    every other section's first column). sections: (heading, bindings) shown first: the open
+    tab's keys, a lesson's keys."""
+    parts: list = []
+
+    def section(heading: str, body) -> None:
+        if parts:
+            parts.append(Text(""))
+        parts.append(Text(heading, style="bold underline"))
+        parts.append(body)
+
+    for heading, keys in sections:
+        if keys:
+            rows = [(binding_keys(b), f"{b.description}: {b.tooltip}" if b.tooltip else b.description) for b in keys]
+            section(heading, _table(rows))
+    rows = [(key_names(action), f"{action.title}: {action.help}") for action in ACTIONS]
+    rows += [("Tab", "Focus the next pane or control"), ("Ctrl+P", "Command palette: every action by name"),
+             ("Ctrl+Q", "Quit")]
+    section("Keys everywhere" if parts else "Keys", _table(rows))
+    section("Mouse", _table(MOUSE))
+    section("Colours", Group(*(Text(line) for line in COLOURS)))
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
