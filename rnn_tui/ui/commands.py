@@ -15,9 +15,15 @@ from rnn_tui.ui.panes import PANES, tab_id
 from rnn_tui.ui.themes import THEMES
 
 
+def with_keys(text: str, keys: str) -> str:
+    """A command's help line and its keys. The palette reads help as markup, so keys are not
+    put in square brackets ("[r]" or "[PgDn]" would be taken for a style and vanish)."""
+    return f"{text}  · key {keys}"
+
+
 def binding_help(binding) -> str:
     """One line for a binding: what it does and its keys."""
-    return f"{binding.tooltip or binding.description}  [{binding_keys(binding)}]"
+    return with_keys(binding.tooltip or binding.description, binding_keys(binding))
 
 
 class ExplorerCommands(Provider):
@@ -29,7 +35,7 @@ class ExplorerCommands(Provider):
             return []
         out = []
         for action in ACTIONS:
-            out.append((action.title, f"{action.help}  [{key_names(action)}]",
+            out.append((action.title, with_keys(action.help, key_names(action)),
                         partial(screen.run_action, action.action)))
         prefix, own = screen.screen_bindings()
         for binding in own:

@@ -681,3 +681,19 @@ async def test_every_tab_opened_with_m_takes_the_focus_and_draws():
             if cls.TITLE == "Time-lapse":
                 assert "no snapshots yet" in str(pane.query_one("#lapse-head").render())
         assert tabs.active == "tab-lessonspane"
+
+
+async def test_every_palette_help_line_shows_its_keys():
+    """The palette reads help as markup: "[r]" or "[PgDn]" would vanish as a style tag."""
+    from textual.content import Content
+
+    from rnn_tui.ui.commands import ExplorerCommands
+
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for title, help_text, _ in ExplorerCommands(app.screen).commands():
+            if " · key " in help_text:
+                assert Content.from_markup(help_text).plain == help_text, title
+        helps = dict((t, h) for t, h, _ in ExplorerCommands(app.screen).commands())
+        assert helps["Training: run/resume"].endswith("· key r") and helps["Ten units down"].endswith("· key PgDn")
