@@ -697,3 +697,17 @@ async def test_every_palette_help_line_shows_its_keys():
                 assert Content.from_markup(help_text).plain == help_text, title
         helps = dict((t, h) for t, h, _ in ExplorerCommands(app.screen).commands())
         assert helps["Training: run/resume"].endswith("· key r") and helps["Ten units down"].endswith("· key PgDn")
+
+
+async def test_the_token_strip_restyles_with_the_theme_and_strikes_wrong_guesses_in_mono():
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        strip = app.screen.query_one(TokenStrip)
+        for name in ("rnn-mono", "rnn-dark", "rnn-mono", "rnn-high-contrast"):
+            app.theme = name
+            await pilot.pause()
+            drawn = {style for line in strip.lines for _, style in line}
+            fresh = strip.get_component_rich_style("token-strip--wrong", partial=True)
+            assert strip.style("wrong") == fresh and fresh in drawn, name  # this theme's, not the last one's
+            assert bool(fresh.strike) == (name == "rnn-mono"), name  # no colour to tell right from wrong

@@ -159,6 +159,12 @@ class TokenStrip(LinesView):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        # a theme switch updates the styles before the app's theme class (which the monochrome
+        # rules select on) has changed: read them again once both are done
+        self._styles.clear()
+        self.call_after_refresh(self._restyle)
+
+    def _restyle(self) -> None:
         self._styles.clear()
         self._update()
 
