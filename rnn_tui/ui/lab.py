@@ -171,6 +171,8 @@ class TextTask(Task):
 def training_task(request: TraceRequest, trace: Trace) -> Task:
     """The task the model on screen is trained on (same model config as the trace)."""
     if request.task == FREE_TEXT:
+        if trace.config.input_mode == "vectors":
+            raise LabError("this model reads vectors and has no task to learn: choose a task in the Model tab")
         ids = token_ids(trace)
         if ids is None or trace.vocab is None:
             raise LabError("this input cannot be trained on: its tokens are not recoverable")

@@ -4,6 +4,7 @@ number lines and matrix windows."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,6 +74,10 @@ def test_text_task_predicts_the_next_token_of_the_input():
     trace = make_trace("lstm", hidden=3, text="abcabc")
     t = training_task(TraceRequest(text="abcabc"), trace)
     assert isinstance(t, TextTask) and t.vocab == trace.vocab
+    # a model that reads raw vectors (a scenario) has no tokens to predict: say what to do
+    vectors = replace(trace, config=trace.config.replace(input_mode="vectors", vocab_size=0))
+    with pytest.raises(LabError, match="choose a task in the Model tab"):
+        training_task(TraceRequest(text=""), vectors)
 
 
 def test_settings_config_layers_the_form_over_the_task_defaults():
