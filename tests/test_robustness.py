@@ -487,3 +487,8 @@ def test_train_stopped_by_a_signal_saves_the_run(tmp_path, signame):
     assert "cancelled at step" in out and "Traceback" not in err
     doc = json.loads((run / "config.json").read_text())
     assert doc["status"] == "cancelled" and doc["step"] >= 1
+
+
+def test_step_jacobians_too_wide_are_refused_before_the_trace(capsys):
+    err = refused(capsys, "trace", "--hidden", "4096", "--format", "json")
+    assert "4096-unit lstm takes 8192 x 8192 step Jacobians" in err and "at most 1024 units" in err

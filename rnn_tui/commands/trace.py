@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if subject.encdec_task is not None and (args.tbptt is not None or args.clip is not None):
         raise TraceError("--tbptt and --clip analyse one network: the encoder-decoder task has two")
     if args.format == "json" and subject.encdec_task is None and any(t is not None for t in subject.targets):
-        from rnn_tui.engine.gradflow import check_flow_size
+        from rnn_tui.engine.gradflow import check_flow_size, check_state_size
 
-        T = len(subject.x)  # refuse a matrix too big now, not after a long trace
+        T = len(subject.x)  # refuse an analysis too big now, not after a long trace
         check_flow_size(subject.config, T, T if subject.config.head == "step" else 1)
+        check_state_size(subject.config)
     trace = trace_subject(subject, args.dtype)  # None: the subject's own (a scenario's float64)
     if subject.encdec_task is not None:
         return print_encdec(trace, args)

@@ -53,6 +53,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
 MAX_ELEMENTS = 1 << 25  # working numbers per batched backward pass (128 MiB in float32)
 MAX_FLOW_BYTES = 1 << 30  # the (rows, T) flow matrices kept in float64; a 100000-step trace would need 75 GB
+MAX_STATE = 2048  # widest state s (H, or 2H for LSTMs) whose step Jacobians (S x S each) are analysed
+JACOBIAN_BYTES = 1 << 29  # working memory of one batch of step Jacobians and their SVDs
 
 
 class GradFlowError(EngineError):
@@ -390,6 +392,19 @@ def _flow(trace: Trace, P: dict, recs: list[dict], sources, max_elements: int = 
     return list(zip(flows, flows_c))
 
 
+def check_state_size(cfg) -> int:
+    """The width S of the recurrent state s; GradFlowError when its S x S step Jacobians are too
+    big to analyse (a 4096-unit LSTM: 512 MB and a minute of SVD per step)."""
+    S = cfg.hidden_size * (2 if cfg.has_cell_state else 1)
+    if S > MAX_STATE:
+        most = MAX_STATE // 2 if cfg.has_cell_state else MAX_STATE
+        raise GradFlowError(
+            f"the gradient-flow analysis of a {cfg.hidden_size}-unit {cfg.cell} takes {S} x {S} step Jacobians, "
+            f"too big to analyse here: use at most {most} units to see it"
+        )
+    return S
+
+
 def check_flow_size(cfg, T: int, R: int) -> None:
     """Refuse flow matrices (R output rows x T steps per layers entry) that would not fit in
     memory, before allocating them (or before tracing, when the caller knows T)."""
@@ -505,6 +520,8 @@ def jacobian_norms(trace: Trace, steps: Sequence[int] | None = None, chunk: int 
 
 def _jacobian_norms(trace: Trace, recs: list[dict], steps=None, chunk: int = 128) -> list[np.ndarray]:
     steps = list(range(trace.T)) if steps is None else [int(t) for t in steps]
+    S = check_state_size(trace.config)
+    chunk = max(1, min(chunk, JACOBIAN_BYTES // (48 * S * S)))  # ~6 float64 copies of each (S, S) matrix
     out = []
     for rec in recs:
         norms = np.full(trace.T, np.nan)
