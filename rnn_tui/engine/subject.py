@@ -17,9 +17,9 @@ from rnn_tui.engine.errors import EngineError
 
 DEFAULT_TEXT = "hello world, hello recurrent networks"
 MAX_TEXT = 100_000
-# a trace keeps ~(6G + 8) numbers per step and unit (states, gates, pre-activations, deltas, and
-# their working copies; measured: 125 B per step and unit for a float32 LSTM); past this the
-# trace would swap, so it is refused with the sizes before it starts
+# a trace keeps up to (8G + 16) numbers per step and unit (states, gates, pre-activations, deltas
+# and their working copies; measured: 386 B per step and unit for a float64 LSTM, 126 B for an
+# Elman RNN); past this the trace would swap, so it is refused with the sizes before it starts
 MAX_TRACE_BYTES = 2 << 30
 
 
@@ -297,7 +297,7 @@ def open_subject(spec: Spec) -> Subject:
 def check_trace_size(config: ModelConfig, T: int, dtype: str) -> None:
     """SubjectError when tracing T steps of this model would not fit in memory."""
     units = T * config.num_layers * config.num_directions * config.hidden_size
-    need = units * (6 * len(config.gates) + 8) * (8 if dtype == "float64" else 4)
+    need = units * (8 * len(config.gates) + 16) * (8 if dtype == "float64" else 4)
     if need > MAX_TRACE_BYTES:
         raise SubjectError(
             f"tracing {T} steps of {config.num_layers} layer(s) x {config.hidden_size} {config.cell} units would "
