@@ -639,12 +639,12 @@ async def test_too_small_after_typing_and_changing_the_cell():
             assert app.screen is screen and screen.has_class("-too-small")
             text = shown_text(app)
             assert f"The terminal is {size[0]}×{size[1]}" in text and "needs at least" in text
-            assert "States" not in text and " params " not in text  # nothing of the layout drawn
+            assert "States" not in text and "· l0" not in text  # nothing of the layout drawn
 
         def full() -> None:
             assert not screen.has_class("-too-small")
             text = shown_text(app)
-            assert "needs at least" not in text and "States" in text and " params " in text
+            assert "needs at least" not in text and "States" in text and "· l0" in text
 
         for overlay in ("none", "ctrl+p", "question_mark"):
             if overlay != "none":
