@@ -151,3 +151,23 @@ def test_on_a_real_trace_every_step_narrates():
             for t in range(tr.T):
                 n = narrate(tr, t, direction=direction)
                 assert n.text.startswith(f"t={t} ") and "\n" not in n.text
+
+
+def test_a_diverged_step_is_named_as_such():
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from rnn_tui.engine.config import ModelConfig
+    from rnn_tui.engine.model import build_model
+    from rnn_tui.engine.narrate import narrate
+    from rnn_tui.engine.trace import run_trace
+
+    cfg = ModelConfig(cell="lstm", input_size=3, vocab_size=3, hidden_size=2, output_size=3)
+    tr = run_trace(build_model(cfg, seed=0), torch.tensor([0, 1, 2]), [1, 2, None])
+    lt = tr.layers[0]
+    h = lt.h.copy()
+    h[2, 1] = np.nan
+    tr = dataclasses.replace(tr, layers=[dataclasses.replace(lt, h=h)])
+    assert "diverged" in narrate(tr, 2).text

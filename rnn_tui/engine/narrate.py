@@ -47,7 +47,7 @@ class NarrateError(EngineError):
 class Event:
     """One candidate change at a step, with how salient it is."""
 
-    kind: str  # "gate" | "c" | "h" | "prediction" | "quiet"
+    kind: str  # "gate" | "c" | "h" | "prediction" | "quiet" | "diverged"
     score: float
     text: str
     unit: int | None = None
@@ -111,6 +111,10 @@ def events_at(trace: Trace, t: int, layer: int = 0, direction: str = "forward") 
     dh = h - h_prev
     dc = None if c is None else c - c_prev
     out: list[Event] = []
+    if not (np.isfinite(h).all() and (c is None or np.isfinite(c).all())):
+        bad = int((~np.isfinite(h)).sum()) + (0 if c is None else int((~np.isfinite(c)).sum()))
+        where = "h and c" if c is not None else "h"
+        return [Event("diverged", float("inf"), f"the model has diverged: {bad} values of {where} are NaN or inf at this step")]
 
     # gates crossing 1/2
     if p is not None:

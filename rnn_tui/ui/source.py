@@ -204,7 +204,7 @@ class EngineSource:
                 subject.model.load_tensors(weights)
             except (ConfigError, RuntimeError, TypeError):
                 pass  # weights of another shape: this model keeps its own
-        result = trace_subject(subject, dtype=self.dtype)
+        result = trace_subject(subject)  # the subject's own precision: a scenario keeps its float64
         title = subject.title
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
             result = result.decoder

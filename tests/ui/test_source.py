@@ -101,3 +101,15 @@ async def test_the_explorer_shows_the_shape_a_file_sets():
         assert (screen.request.cell, screen.request.hidden) == (cfg.cell, cfg.hidden_size)
         await pilot.press("right", "down")
         assert screen.view.step == 1 and screen.view.unit == 1
+
+
+def test_a_scenario_keeps_its_own_float64_in_the_explorer():
+    from pathlib import Path
+
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.ui.source import EngineSource, TraceRequest
+
+    path = Path(__file__).resolve().parents[2] / "assets" / "scenarios" / "lstm-one-unit.toml"
+    source = EngineSource.from_spec(Spec(scenario=str(path)))
+    trace = source.build(TraceRequest(cell="lstm", hidden=1, text=""))
+    assert trace.dtype == "float64"
