@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from rnn_tui.engine.config import ConfigError, ModelConfig
-from rnn_tui.engine.model import build_model
+from rnn_tui.engine.model import build_model, copy_tensors
 from rnn_tui.engine.records import Trace
 
 PREFIXES = ("encoder.", "decoder.")
@@ -89,26 +89,9 @@ class EncoderDecoder(nn.Module):
         named.update({f"decoder.{k}": v for k, v in self.decoder.tensors().items()})
         return named
 
-    @torch.no_grad()
     def load_tensors(self, tensors: dict[str, Tensor], strict: bool = True) -> None:
         """Copy tensors in by name; a missing, extra or mis-shaped tensor raises ConfigError."""
-        mine = self.tensors()
-        if strict:
-            missing = sorted(set(mine) - set(tensors))
-            extra = sorted(set(tensors) - set(mine))
-            if missing:
-                raise ConfigError(f"missing tensor(s) for an encoder-decoder: {', '.join(missing)}")
-            if extra:
-                raise ConfigError(f"unexpected tensor(s) for an encoder-decoder: {', '.join(extra)}")
-        for name, value in tensors.items():
-            if name not in mine:
-                continue
-            value = torch.as_tensor(value)
-            if tuple(value.shape) != tuple(mine[name].shape):
-                raise ConfigError(
-                    f"tensor {name} has shape {tuple(value.shape)}, the model needs {tuple(mine[name].shape)}"
-                )
-            mine[name].copy_(value.to(mine[name].dtype))
+        copy_tensors(self.tensors(), tensors, "an encoder-decoder", strict)
         for half in (self.encoder, self.decoder):
             if isinstance(half.core, nn.RNNBase):
                 half.core.flatten_parameters()

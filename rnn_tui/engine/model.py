@@ -184,31 +184,33 @@ class RNNModel(nn.Module):
             named["embedding.weight"] = self.embedding.weight
         return named
 
-    @torch.no_grad()
     def load_tensors(self, tensors: dict[str, Tensor], strict: bool = True) -> None:
         """Copy tensors in by name; a missing, extra or mis-shaped tensor raises ConfigError."""
-        mine = self.tensors()
-        if strict:
-            missing = sorted(set(mine) - set(tensors))
-            extra = sorted(set(tensors) - set(mine))
-            if missing:
-                raise ConfigError(f"missing tensor(s) for a {self.config.cell} model: {', '.join(missing)}")
-            if extra:
-                raise ConfigError(f"unexpected tensor(s) for a {self.config.cell} model: {', '.join(extra)}")
-        for name, value in tensors.items():
-            if name not in mine:
-                continue
-            value = torch.as_tensor(value)
-            if tuple(value.shape) != tuple(mine[name].shape):
-                raise ConfigError(
-                    f"tensor {name} has shape {tuple(value.shape)}, the model needs {tuple(mine[name].shape)}"
-                )
-            mine[name].copy_(value.to(mine[name].dtype))
+        copy_tensors(self.tensors(), tensors, f"a {self.config.cell} model", strict)
         if isinstance(self.core, nn.RNNBase):
             self.core.flatten_parameters()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.tensors().values())
+
+
+@torch.no_grad()
+def copy_tensors(mine: dict[str, Tensor], given: dict[str, Tensor], what: str, strict: bool = True) -> None:
+    """Copy `given` into the model's own tensors `mine`, by name, checking names and shapes."""
+    if strict:
+        missing = sorted(set(mine) - set(given))
+        extra = sorted(set(given) - set(mine))
+        if missing:
+            raise ConfigError(f"missing tensor(s) for {what}: {', '.join(missing)}")
+        if extra:
+            raise ConfigError(f"unexpected tensor(s) for {what}: {', '.join(extra)}")
+    for name, value in given.items():
+        if name not in mine:
+            continue
+        value = torch.as_tensor(value)
+        if tuple(value.shape) != tuple(mine[name].shape):
+            raise ConfigError(f"tensor {name} has shape {tuple(value.shape)}, the model needs {tuple(mine[name].shape)}")
+        mine[name].copy_(value.to(mine[name].dtype))
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> RNNModel:
