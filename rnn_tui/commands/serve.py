@@ -32,6 +32,8 @@ class ServeError(EngineError):
 
 
 def add_parser(sub) -> None:
+    from rnn_tui.cli import int_in
+
     p = sub.add_parser(
         "serve",
         help="serve the explorer to web browsers (one process per visitor)",
@@ -41,10 +43,10 @@ def add_parser(sub) -> None:
         "tunnel (ssh -L 8000:localhost:8000 HOST). Explorer flags go after `--`.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_int_in(1, 65535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int_in(1, 65535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
         "--max-sessions",
-        type=_int_in(1, 256),
+        type=int_in(1, 256),
         default=DEFAULT_MAX_SESSIONS,
         metavar="N",
         help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS})",
@@ -54,20 +56,6 @@ def add_parser(sub) -> None:
     p.add_argument("--public-url", metavar="URL", help="the URL visitors use, when a proxy sits in front")
     p.add_argument("explorer_args", nargs=argparse.REMAINDER, help="flags for the explorer, after `--`")
     p.set_defaults(run=run)
-
-
-def _int_in(lo: int, hi: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
 
 
 def app_command(args: argparse.Namespace) -> str:
