@@ -14,19 +14,13 @@ Sentences of different lengths are padded on the left with "·", so every row en
 
 from __future__ import annotations
 
-import torch
-
 from rnn_tui.engine.tasks.base import (
-    Batch,
-    Example,
-    Task,
+    SentenceClassTask,
     TrainDefaults,
     int_option,
-    pad_left,
-    python_rng,
 )
 
-PAD = "·"
+PAD = SentenceClassTask.pad
 NOUNS = ("dog", "cat", "key", "teacher", "house", "car", "friend", "bird", "box", "child")
 PLURAL = {n: n + ("es" if n.endswith("x") else "s") for n in NOUNS} | {"child": "children"}
 PREPOSITIONS = ("near", "in", "by", "behind", "with", "under")
@@ -39,7 +33,7 @@ def third_person(verb: str) -> str:
     return verb + ("es" if verb.endswith(("ch", "sh", "s", "x")) else "s")
 
 
-class AgreementTask(Task):
+class AgreementTask(SentenceClassTask):
     name = "agreement"
     head = "last"
     loss_name = "ce"
@@ -82,17 +76,3 @@ class AgreementTask(Task):
                 verb = rng.choice(RC_VERBS)
                 words += ["that", "the", noun(inner), verb if inner else third_person(verb)]
         return words, int(plural)
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        rng = python_rng(generator)
-        rows, labels = [], []
-        for _ in range(batch_size):
-            words, label = self.sentence(rng)
-            rows.append([self.index[w] for w in words])
-            labels.append(label)
-        return Batch(x=pad_left(rows, self.index[PAD]), y=torch.tensor(labels, dtype=torch.long))
-
-    def example(self, seed: int = 0) -> Example:
-        words, label = self.sentence(python_rng(torch.Generator().manual_seed(seed)))
-        x = torch.tensor([self.index[w] for w in words], dtype=torch.long)
-        return Example(tokens=words, x=x, targets=[label])

@@ -312,3 +312,35 @@ def pad_left(rows: list[list[int]], pad: int) -> "Tensor":
 
     T = max(len(r) for r in rows)
     return torch.tensor([[pad] * (T - len(r)) + r for r in rows], dtype=torch.long)
+
+
+class SentenceClassTask(Task):
+    """A task whose example is one sentence from a small grammar with one class label.
+
+    Subclasses set `index` (word -> id, with `pad` among the words) and `sentence(rng)`, which
+    returns (words, label).
+    """
+
+    pad: str = "·"  # the word that fills rows on the left, so the last word ends every row
+    index: dict[str, int] = {}
+
+    def sentence(self, rng) -> tuple[list[str], int]:  # pragma: no cover - every subclass has one
+        raise TaskError(f"{self.name}: no grammar")
+
+    def sample(self, batch_size: int, generator: "Generator") -> Batch:
+        import torch
+
+        rng = python_rng(generator)
+        rows, labels = [], []
+        for _ in range(batch_size):
+            words, label = self.sentence(rng)
+            rows.append([self.index[w] for w in words])
+            labels.append(label)
+        return Batch(x=pad_left(rows, self.index[self.pad]), y=torch.tensor(labels, dtype=torch.long))
+
+    def example(self, seed: int = 0) -> Example:
+        import torch
+
+        words, label = self.sentence(python_rng(torch.Generator().manual_seed(seed)))
+        x = torch.tensor([self.index[w] for w in words], dtype=torch.long)
+        return Example(tokens=words, x=x, targets=[label])

@@ -12,19 +12,13 @@ evidence over every step instead of keeping a running verdict.
 
 from __future__ import annotations
 
-import torch
-
 from rnn_tui.engine.tasks.base import (
-    Batch,
-    Example,
-    Task,
+    SentenceClassTask,
     TrainDefaults,
     choice_option,
-    pad_left,
-    python_rng,
 )
 
-PAD = "·"
+PAD = SentenceClassTask.pad
 THINGS = ("film", "plot", "acting", "music", "ending", "cast", "script", "story")
 INTENSIFIERS = ("very", "really", "quite", "so")
 ADJECTIVES = {
@@ -38,7 +32,7 @@ VERBS = {  # (past, base after "did not")
 LABELS = ["negative", "positive"]
 
 
-class SentimentTask(Task):
+class SentimentTask(SentenceClassTask):
     name = "sentiment"
     loss_name = "ce"
     metric_name = "accuracy"
@@ -82,17 +76,3 @@ class SentimentTask(Task):
         if form < 0.8:  # the clause after "but" decides, the first one says the opposite
             return self.clause(rng, 1 - label) + ["but"] + self.clause(rng, label), label
         return self.clause(rng, label) + ["and"] + self.clause(rng, label), label
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        rng = python_rng(generator)
-        rows, labels = [], []
-        for _ in range(batch_size):
-            words, label = self.sentence(rng)
-            rows.append([self.index[w] for w in words])
-            labels.append(label)
-        return Batch(x=pad_left(rows, self.index[PAD]), y=torch.tensor(labels, dtype=torch.long))
-
-    def example(self, seed: int = 0) -> Example:
-        words, label = self.sentence(python_rng(torch.Generator().manual_seed(seed)))
-        x = torch.tensor([self.index[w] for w in words], dtype=torch.long)
-        return Example(tokens=words, x=x, targets=[label])
