@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import Input, Select, TabbedContent
-
 from rnn_tui.ui.app import ExplorerApp
 from rnn_tui.ui.messages import RequestChange
 from rnn_tui.ui.source import EngineSource, TraceRequest
 from rnn_tui.ui.widgets.training_pane import TrainingPane
 from tests.ui.conftest import settle
+from tests.ui.test_panes_training import open_tab, wait_until
 
-TAB = "tab-trainingpane"
 TEXT = "abcabcabcabc"
-
-
-async def open_tab(pilot, steps: str = "", lr: str = "", clip: str = "", optimizer: str | None = None):
-    await settle(pilot)
-    pilot.app.screen.query_one(TabbedContent).active = TAB
-    await settle(pilot)
-    pane = pilot.app.screen.query_one(TrainingPane)
-    pane.query_one("#train-steps", Input).value = steps
-    pane.query_one("#train-lr", Input).value = lr
-    pane.query_one("#train-clip", Input).value = clip
-    if optimizer:
-        pane.query_one("#train-optimizer", Select).value = optimizer
-    return pane
-
-
-async def wait_until(pilot, condition, timeout: float = 20.0) -> None:
-    t0 = time.monotonic()
-    while not condition():
-        assert time.monotonic() - t0 < timeout, "timed out"
-        await pilot.pause(0.05)
 
 
 async def test_pause_resume_stop_and_undo():
