@@ -74,13 +74,8 @@ def forward_layer(cfg: ModelConfig, w: dict, X: Tensor, h0: Tensor, c0: Tensor |
         if cfg.cell != "lstm":
             _, _, gates = cell_step(cfg, w, X, H_prev, None)
             return H, None, gates
-        _, _, gates = cell_step(cfg, w, X, H_prev, torch.zeros_like(H))  # i, f, g, o need no c
-        f, ig = gates["f"][1].numpy(), (gates["i"][1] * gates["g"][1]).numpy()
-        C = np.empty_like(f)
-        c = c0.numpy()
-        for t in range(C.shape[0]):
-            c = C[t] = f[t] * c + ig[t]
-        return H, torch.from_numpy(C), gates
+        gates, C = lstm_gates_and_cells(cfg, w, X, H_prev, c0)
+        return H, C, gates
     T = X.shape[0]
     Hs, Cs = [], []
     h, c = h0, c0
@@ -94,6 +89,21 @@ def forward_layer(cfg: ModelConfig, w: dict, X: Tensor, h0: Tensor, c0: Tensor |
     C_prev = torch.cat([c0[None], C[:-1]]) if C is not None else None
     _, _, gates = cell_step(cfg, w, X, H_prev, C_prev)  # all steps at once
     return H, C, gates
+
+
+def lstm_gates_and_cells(cfg: ModelConfig, w: dict, X: Tensor, H_prev: Tensor, c0: Tensor):
+    """A torch-fused LSTM's gates at every step, and its cell states, once the h's are known.
+
+    i, f, g, o read only (x_t, h_{t-1}): one batched call of the cell. Then
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is an elementwise pass over the steps.
+    """
+    _, _, gates = cell_step(cfg, w, X, H_prev, torch.zeros_like(H_prev))  # the c it returns is unused
+    f, ig = gates["f"][1].numpy(), (gates["i"][1] * gates["g"][1]).numpy()
+    C = np.empty_like(f)
+    c = c0.numpy()
+    for t in range(C.shape[0]):
+        c = C[t] = f[t] * c + ig[t]
+    return gates, torch.from_numpy(C)
 
 
 def cell_step(cfg: ModelConfig, w: dict, x, h, c, edit=cells.keep):
@@ -545,12 +555,9 @@ def _fused_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt
         dH[:-1] += rec["u"].grad[1:]  # δh_t = direct_t + W_hh^T δa_{t+1}
         H_prev = torch.cat([rec["h0"][None], Hs[:-1]])
         if lstm:
-            _, _, gates = cell_step(cfg, w, rec["X"], H_prev, torch.zeros_like(Hs))  # i, f, g, o need no c
+            gates, C_t = lstm_gates_and_cells(cfg, w, rec["X"], H_prev, rec["c0"])
             i, f, g, o = (gates[n][1].numpy() for n in ("i", "f", "g", "o"))
-            C = np.empty_like(i)
-            c = rec["c0"].numpy()
-            for t in range(T):  # c_t = f_t c_{t-1} + i_t g_t
-                c = C[t] = f[t] * c + i[t] * g[t]
+            C = C_t.numpy()
             C_prev = np.concatenate([rec["c0"].numpy()[None], C[:-1]])
             tc = np.tanh(C)
             dh = dH.numpy()
@@ -562,7 +569,7 @@ def _fused_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt
                 carry = dC[t] * f[t]
             dA = np.concatenate([dC * g * i * (1 - i), dC * C_prev * f * (1 - f), dC * i * (1 - g**2),
                                  dh * tc * o * (1 - o)], axis=1)  # fmt: skip
-            rec.update(C=torch.from_numpy(C), C_prev=torch.from_numpy(C_prev))
+            rec.update(C=C_t, C_prev=torch.from_numpy(C_prev))
             grads[idx] = (dH, torch.from_numpy(dC), torch.from_numpy(dA))
         else:
             _, _, gates = cell_step(cfg, w, rec["X"], H_prev, None)
