@@ -47,6 +47,7 @@ class ModelConfig:
     vocab_size: int = 16  # tokens in the vocabulary (onehot, embedding); 0 for raw vectors
     head: str = "step"  # "step": y_t = V h_t + b at every step; "last"/"mean": one y from a pooled h
     loss: str = "ce"  # "ce" cross-entropy over classes, "mse" squared error
+    head_bias: bool = True  # the head's bias c in y = V h + c; False: y = V h (no head.bias tensor)
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -72,7 +73,7 @@ class ModelConfig:
                 f"{name} must be a whole number from 1 to 65536, got {value!r}",
             )
         need(self.num_layers <= 64, f"num_layers must be at most 64, got {self.num_layers}")
-        for name in ("bidirectional", "bias"):
+        for name in ("bidirectional", "bias", "head_bias"):
             value = getattr(self, name)
             need(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
         need(
@@ -96,7 +97,8 @@ class ModelConfig:
         """How many numbers the model's tensors hold, counted from the sizes (nothing allocated).
 
         Per layer and direction: W_ih (G*H, I_k), W_hh (G*H, H), b_ih and b_hh (G*H), peepholes 3H;
-        I_0 = input_size, I_k = D*H above. Head (O, D*H) + O; embedding vocab_size x input_size.
+        I_0 = input_size, I_k = D*H above. Head (O, D*H) (+ O with head_bias); embedding vocab_size x
+        input_size.
         """
         G, H, D = len(GATES.get(self.cell, ("a",))), self.hidden_size, self.num_directions
         per_layer = 0
@@ -105,7 +107,7 @@ class ModelConfig:
             per_layer += D * (G * H * (inputs + H) + (2 * G * H if self.bias else 0))
             if self.cell == "lstm-peephole":
                 per_layer += D * 3 * H
-        head = self.output_size * D * H + self.output_size
+        head = self.output_size * D * H + (self.output_size if self.head_bias else 0)
         embedding = self.vocab_size * self.input_size if self.input_mode == "embedding" else 0
         return per_layer + head + embedding
 

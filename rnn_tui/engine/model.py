@@ -135,7 +135,7 @@ def fused_core(config: ModelConfig) -> nn.Module:
 class RNNModel(nn.Module):
     """y = head(core(encode(x))): one-hot / embedding / raw vectors in, a linear read-out.
 
-    head="step":  y_t = V h_t + b at every step        -> (B, T, O)
+    head="step":  y_t = V h_t + b at every step        -> (B, T, O)   (b = 0 without head_bias)
     head="last":  y = V h_T + b (both directions' ends) -> (B, O)
     head="mean":  y = V mean_t(h_t) + b                 -> (B, O)
     """
@@ -146,7 +146,7 @@ class RNNModel(nn.Module):
         if config.input_mode == "embedding":
             self.embedding = nn.Embedding(config.vocab_size, config.input_size)
         self.core = fused_core(config) if config.torch_native else CellStack(config)
-        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size, bias=config.head_bias)
 
     def encode(self, x: Tensor) -> Tensor:
         """Token ids (B, T) -> the vectors fed to layer 0 (B, T, I); raw vectors pass through."""

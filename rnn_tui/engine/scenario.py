@@ -6,7 +6,7 @@
     input_size = 2
     hidden_size = 2
     output_size = 2
-    bias = false
+    bias = false            # no bias anywhere: neither b_ih, b_hh nor the head's (head_bias = true keeps it)
     [weights]               # any tensor by its torch name; a number fills it, a nested list sets it
     fill = 1.0              # value for every tensor not listed (random init when absent)
     [input]
@@ -31,7 +31,7 @@ from rnn_tui.engine.errors import EngineError
 
 MODEL_KEYS = {
     "cell", "activation", "input_size", "hidden_size", "output_size", "num_layers",
-    "bidirectional", "bias", "head", "loss", "seed", "dtype",
+    "bidirectional", "bias", "head_bias", "head", "loss", "seed", "dtype",
 }  # fmt: skip
 MAX_STEPS = 100_000
 
@@ -93,6 +93,8 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
     _need(("vectors" in inp) != ("text" in inp), path, "[input] needs exactly one of vectors or text")
 
     settings = {k: v for k, v in model.items() if k not in ("seed", "dtype")}
+    # "no biases" means none: the head's bias goes with the recurrent ones unless head_bias says
+    settings.setdefault("head_bias", settings.get("bias", True))
     seed = model.get("seed", 0)
     _need(isinstance(seed, int) and not isinstance(seed, bool), path, "[model] seed must be a whole number")
     dtype = model.get("dtype", "float64")

@@ -348,7 +348,9 @@ def _head_and_loss(model, cfg, P, top, targets, dt):
     pooled = model.pool(top[None])[0] if cfg.head != "step" else top
     if pooled.dim() == 1:
         pooled = pooled[None]  # (rows, D*H)
-    Y = pooled @ P["head.weight"].T + P["head.bias"]  # (rows, O)
+    Y = pooled @ P["head.weight"].T  # (rows, O)
+    if "head.bias" in P:  # a head without bias (head_bias=False) has no head.bias
+        Y = Y + P["head.bias"]
     y_t, scored, clean_targets = _as_targets(cfg, targets, Y.shape[0], dt)
     if cfg.loss == "ce":
         per_row = torch.nn.functional.cross_entropy(Y, y_t.clamp_min(0), reduction="none")
