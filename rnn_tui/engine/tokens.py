@@ -2,14 +2,15 @@
 
 Characters, or words: runs of letters and digits (an apostrophe inside a word stays in it), with
 every CJK character and every punctuation mark, full-width included, a token of its own;
-whitespace separates words and is dropped.
+whitespace separates words and is dropped. Or `space`: split on whitespace only, as the PyTorch
+examples read their corpora (a model's own vocabulary decides the rest, see `engine.vocab`).
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-MODES = ("char", "word")
+MODES = ("char", "word", "space")
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
 
@@ -20,9 +21,11 @@ def is_wide(ch: str) -> bool:
 
 def tokenize(text: str, mode: str = "char") -> list[str]:
     if mode not in MODES:
-        raise ValueError(f"unknown tokenization {mode!r}: choose char or word")
+        raise ValueError(f"unknown tokenization {mode!r}: choose char, word or space")
     if mode == "char":
         return list(text)
+    if mode == "space":
+        return text.split()
     tokens: list[str] = []
     word = ""
     for ch in text:
