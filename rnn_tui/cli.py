@@ -15,9 +15,10 @@ import sys
 from rnn_tui import __version__
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
-COMMANDS = ("trace", "cells", "train", "tasks", "serve", "lesson")
+COMMANDS = ("trace", "cells", "train", "export", "tasks", "serve", "lesson")
 CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
 ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
+TOKENIZE_NAMES = ("char", "word", "space")
 
 
 class UsageError(Exception):
@@ -49,7 +50,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     """The flags that say which model and sequence to open (shared by the explorer and trace)."""
     g = p.add_argument_group("model and sequence")
     g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm; imported weights: read from the file)")
-    g.add_argument("--activation", choices=ACTIVATION_NAMES, help="rnn activation (default tanh)")
+    g.add_argument("--activation", choices=ACTIVATION_NAMES,
+                   help="rnn activation (default tanh; imported weights: tanh is assumed unless given)")
     # defaults are None so a flag that was typed can be told from one that was not (see given_flags)
     g.add_argument("--hidden", type=int_in(1, 4096), metavar="N", help="units per layer (default 16)")
     g.add_argument("--layers", type=int_in(1, 16), metavar="N", help="stacked layers (default 1)")
@@ -57,17 +59,43 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no bias vectors")
     g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help="initialisation seed (default 0)")
     g.add_argument("--input", metavar="TEXT", help="text to run through a character model")
+    g.add_argument("--text", metavar="FILE", help="a UTF-8 text file to run through the model (instead of --input)")
     g.add_argument("--scenario", metavar="FILE", help="a TOML scenario that sets the model and its weights by hand")
     g.add_argument("--checkpoint", metavar="DIR", help="a run directory written by `rnn-tui train`")
-    g.add_argument("--weights", metavar="FILE", help="your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
     g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
-    g.add_argument("--tokenize", choices=("char", "word"), help="how --input becomes tokens (default char)")
+    g.add_argument("--tokenize", choices=TOKENIZE_NAMES,
+                   help="how text becomes tokens: char, word, or space (split on whitespace only) (default char)")
+    add_weights_flags(p)
+    w = p.add_argument_group("your own model (with --weights)")
+    w.add_argument("--vocab", metavar="FILE", help="the model's vocabulary: a JSON list, a JSON object token -> id, "
+                   "or one token per line (text needs it: ids are never made up)")
+    w.add_argument("--input-ids", metavar="IDS", help='token ids to feed as they are, e.g. "3 17 5"')
+    w.add_argument("--vectors", metavar="FILE", help="input vectors, one row per step (T x I): .npy or CSV")
+    w.add_argument("--targets", metavar="FILE", help="a target per step: classes (-1 unscored) or rows of values; .npy or CSV")
+
+
+def add_weights_flags(p: argparse.ArgumentParser) -> None:
+    """--weights and how to read it: every command that takes a weights file takes these."""
+    g = p.add_argument_group("weights file")
+    g.add_argument("--weights", metavar="FILE",
+                   help="your own trained model: a torch state_dict (.safetensors, .pt) or numpy arrays (.npz)")
+    g.add_argument("--prefix", metavar="P", help="with --weights: the module prefix of the recurrent layers (e.g. 'encoder.rnn.')")
+    g.add_argument("--map", metavar="NAME=ROLE,...", dest="map",
+                   help="with --weights: say what a tensor is; roles embedding.weight, head.weight, head.bias, "
+                   "ignore, or a torch RNN name (weight_ih_l0 ...)")
 
 
 def given_flags(args: argparse.Namespace) -> set[str]:
     """The model flags typed on the command line, by their Spec field names."""
     given = {n for n in ("cell", "activation", "hidden", "layers", "seed", "input", "scenario", "checkpoint",
-                         "weights", "task", "tokenize") if getattr(args, n, None) is not None}  # fmt: skip
+                         "weights", "task", "tokenize", "vocab", "vectors", "targets", "prefix")
+             if getattr(args, n, None) is not None}  # fmt: skip
+    if getattr(args, "text", None) is not None:
+        given.add("input")
+    if getattr(args, "input_ids", None) is not None:
+        given.add("input_ids")
+    if getattr(args, "map", None) is not None:
+        given.add("mapping")
     if args.bidirectional:
         given.add("bidirectional")
     if not args.bias:
@@ -75,11 +103,27 @@ def given_flags(args: argparse.Namespace) -> set[str]:
     return given
 
 
+def read_text_flag(args: argparse.Namespace) -> str | None:
+    """--input, or the content of --text FILE (read with a bound: a FIFO or /dev/zero is refused)."""
+    path = getattr(args, "text", None)
+    if path is None:
+        return args.input
+    if args.input is not None:
+        raise UsageError("rnn-tui: give --input TEXT or --text FILE, not both")
+    from rnn_tui.engine.files import MiB, read_text
+
+    return read_text(path, "--text", 64 * MiB)  # the training texts' bound; a trace takes 100000 characters
+
+
 def spec_from_args(args: argparse.Namespace):
     """The Spec the flags describe, after the checks that need no torch (conflicting flags, an
-    empty or oversized --input): SubjectError, one line, before any model is built."""
+    empty or oversized --input, a bad --map or --input-ids): SubjectError, one line, before any
+    model is built."""
     from rnn_tui.engine.subject import Spec, check_spec
+    from rnn_tui.engine.vocab import parse_ids
+    from rnn_tui.engine.weights import parse_map
 
+    ids = getattr(args, "input_ids", None)
     spec = Spec(
         cell=args.cell,
         activation=args.activation,
@@ -89,12 +133,18 @@ def spec_from_args(args: argparse.Namespace):
         bias=args.bias,
         seed=0 if args.seed is None else args.seed,
         dtype=getattr(args, "dtype", None) or "float32",
-        input=args.input,
+        input=read_text_flag(args),
         scenario=args.scenario,
         checkpoint=args.checkpoint,
         weights=args.weights,
         task=args.task,
         tokenize=args.tokenize or "char",
+        vocab=getattr(args, "vocab", None),
+        input_ids=None if ids is None else tuple(parse_ids(ids)),
+        vectors=getattr(args, "vectors", None),
+        targets=getattr(args, "targets", None),
+        prefix=getattr(args, "prefix", None),
+        mapping=parse_map(getattr(args, "map", None)),
     )
     check_spec(spec, given_flags(args))
     return spec

@@ -3,8 +3,12 @@ equal to the torch module's in float64 (fused and explicit paths), bad files ref
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -18,6 +22,7 @@ from rnn_tui.engine.weights import (
     build_with_weights,
     infer_shape,
     load_user_weights,
+    parse_map,
 )
 
 MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -80,16 +85,26 @@ def test_imported_weights_reproduce_the_torch_module(tmp_path_factory, kind, non
     torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_describe_and_ignored_tensors(tmp_path):
+def test_describe_roles_and_ignored_tensors(tmp_path):
     lstm = torch_module("lstm", 4, 5, 2, True, True)
     state = {"encoder." + k: v for k, v in lstm.state_dict().items()}
-    state["fc.weight"] = torch.zeros(2, 10)
-    state["embedding.weight"] = torch.zeros(7, 4)
+    state["fc.weight"] = torch.ones(2, 10)  # reads both directions: the head, without a bias
+    state["embedding.weight"] = torch.ones(7, 4)  # as wide as weight_ih_l0 reads: the embedding
+    state["norm.weight"] = torch.ones(3)
+    state["step"] = torch.tensor(7)
     torch.save(state, tmp_path / "m.pt")
     shape, tensors = load_user_weights(tmp_path / "m.pt")
     assert shape.describe() == "2-layer bidirectional lstm, input size 4, hidden size 5, bias on"
-    assert shape.ignored == ("fc.weight",)
-    assert "embedding.weight" in tensors  # rnn-tui's own name passes through
+    assert (shape.embedding, shape.vocab_size, shape.head, shape.head_bias, shape.output_size) == (
+        "embedding.weight", 7, "fc.weight", "", 2
+    )
+    assert shape.ignored == ("norm.weight", "step")
+    assert {"embedding.weight", "head.weight"} <= set(tensors) and "head.bias" not in tensors
+    report = shape.report()
+    assert "embedding.weight -> embedding (7 x 4)" in report and "encoder.* (16 tensors)" in report
+    assert "fc.weight -> head (2 outputs, no bias)" in report and "ignored: norm.weight, step" in report
+    config = shape.model_config()
+    assert (config.input_mode, config.vocab_size, config.output_size, config.head_bias) == ("embedding", 7, 2, False)
 
 
 def test_a_training_checkpoint_dict_is_unwrapped(tmp_path):
@@ -157,7 +172,7 @@ def test_projections_and_non_float_tensors_are_refused():
 
 def test_a_state_dict_without_recurrent_weights(tmp_path):
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "lin.pt")
-    with pytest.raises(WeightsError, match="no torch.nn.RNN/LSTM/GRU weights found.*fc.weight"):
+    with pytest.raises(WeightsError, match="no recurrent weights found .*found fc.weight.*--map"):
         load_user_weights(tmp_path / "lin.pt")
 
 
@@ -206,8 +221,11 @@ def test_other_objects_and_paths(tmp_path):
         load_user_weights(tmp_path / "list.pt")
     with pytest.raises(WeightsError, match="does not exist"):
         load_user_weights(tmp_path / "missing.pt")
-    (tmp_path / "w.npz").write_bytes(b"x")
+    (tmp_path / "w.h5").write_bytes(b"x")
     with pytest.raises(WeightsError, match="unknown weights format"):
+        load_user_weights(tmp_path / "w.h5")
+    (tmp_path / "w.npz").write_bytes(b"x")
+    with pytest.raises(WeightsError, match="not a readable .npz file"):
         load_user_weights(tmp_path / "w.npz")
 
 
@@ -227,3 +245,219 @@ def test_imported_weights_must_read_the_task_input():
     assert model.config.cell == "gru" and model.config.hidden_size == 5 and model.config.head == "last"
     for name, t in tensors.items():
         assert torch.equal(model.tensors()[name].detach(), t.float())
+
+
+# ---- a map, and tensors found by shape and name ----------------------------------------------
+def test_a_map_names_what_the_file_calls_otherwise(tmp_path):
+    torch.manual_seed(0)
+    V, H = 6, 4
+    rnn = torch.nn.RNN(V, H, nonlinearity="tanh").double()
+    torch.nn.init.zeros_(rnn.bias_hh_l0)  # one bias, as a from-scratch RNN has
+    state = {"Wx": rnn.weight_ih_l0, "Wh": rnn.weight_hh_l0, "b": rnn.bias_ih_l0[:, None], "Wout": torch.randn(V, H).double(),
+             "bout": torch.randn(V).double(), "note": torch.zeros(2)}  # fmt: skip
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, tmp_path / "mine.safetensors")
+    mapping = parse_map("Wx=weight_ih_l0, Wh=weight_hh_l0,b=bias_ih_l0,Wout=head.weight,bout=head.bias,note=ignore")
+    shape, tensors = load_user_weights(tmp_path / "mine.safetensors", mapping=mapping)
+    assert (shape.cell, shape.input_size, shape.hidden_size, shape.output_size, shape.names) == ("rnn", V, H, V, "--map")
+    assert shape.filled == ("bias_hh_l0",) and shape.ignored == ("note",)
+    assert torch.equal(tensors["bias_hh_l0"], torch.zeros(H, dtype=torch.float64))
+    assert "Wx=weight_ih_l0, Wh=weight_hh_l0, b=bias_ih_l0 (--map)" in shape.report()
+    x = torch.randn(5, V, dtype=torch.float64)
+    model = build_with_weights(shape, tensors, shape.model_config(), dtype="float64")
+    expected = rnn(x)[0] @ state["Wout"].T + state["bout"]
+    torch.testing.assert_close(model(x[None])[0], expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("Wx", "'Wx' is not NAME=ROLE"),
+        ("Wx=weights", "unknown role 'weights'"),
+        ("a=head.weight,b=head.weight", "names the role 'head.weight' twice"),
+        ("a=ignore,a=head.bias", "names the tensor 'a' twice"),
+        (" , ", "--map is empty"),
+    ],
+)
+def test_bad_maps_say_what_is_wrong(text, words):
+    with pytest.raises(WeightsError, match=words):
+        parse_map(text)
+
+
+def test_a_map_must_name_tensors_the_file_has_and_shapes_that_fit():
+    state = dict(torch_module("gru", 3, 4, 1, False, True).state_dict())
+    with pytest.raises(WeightsError, match="--map names 'emb', which the file does not have"):
+        infer_shape(state, mapping=(("emb", "embedding.weight"),))
+    state["emb"] = torch.zeros(9, 5)
+    with pytest.raises(WeightsError, match=r"emb has shape \(9, 5\); an embedding for weight_ih_l0 \(reads 3\) must be \(tokens, 3\)"):
+        infer_shape(state, mapping=(("emb", "embedding.weight"),))
+
+
+def test_two_tensors_that_fit_one_role_are_not_guessed_between():
+    state = dict(torch_module("lstm", 3, 4, 1, False, True).state_dict())
+    state.update({"fc1.weight": torch.zeros(4, 4), "fc1.bias": torch.zeros(4), "fc2.weight": torch.zeros(9, 4), "fc2.bias": torch.zeros(9)})
+    with pytest.raises(WeightsError, match="fc1.weight and fc2.weight could each be the head: say which with --map"):
+        infer_shape(state)
+    shape, _ = infer_shape(state, mapping=(("fc2.weight", "head.weight"), ("fc2.bias", "head.bias")))
+    assert shape.head == "fc2.weight" and shape.output_size == 9 and "fc1.weight" in shape.ignored
+    lone = dict(torch_module("rnn", 4, 4, 1, False, True).state_dict())
+    lone["W.weight"] = torch.zeros(7, 4)  # (V, 4): an embedding of 4 or a head reading 4 units, no name to tell
+    with pytest.raises(WeightsError, match="W.weight .* could be the embedding or the output layer"):
+        infer_shape(lone)
+
+
+# ---- hostile files: checked before they are read ---------------------------------------------
+def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
+    import json
+
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"\x00" * 64, "its header claims 0 bytes"),
+        ((10**12).to_bytes(8, "little") + b"{}", "its header claims 1,000,000,000,000 bytes"),
+        (safetensors_bytes({"w": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 4_000_000]}}), "lies outside the file"),
+        (safetensors_bytes({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 8]}}, b"\0" * 8), "has 8 bytes for a F32 tensor of shape (2, 2)"),
+        (safetensors_bytes({"w": {"dtype": "F32", "shape": "big", "data_offsets": [0, 4]}}, b"\0" * 4), "is described wrongly"),
+        (b"\x05\x00\x00\x00\x00\x00\x00\x00[[[[[", "its header is not JSON"),
+    ],
+)
+def test_a_safetensors_header_is_checked_before_the_data(tmp_path, content, words):
+    (tmp_path / "w.safetensors").write_bytes(content)
+    with pytest.raises(WeightsError, match=re.escape(words)):
+        load_user_weights(tmp_path / "w.safetensors")
+
+
+def test_a_large_sparse_file_is_refused_from_its_header(tmp_path):
+    import resource
+
+    path = tmp_path / "sparse.safetensors"
+    with open(path, "wb") as f:
+        f.truncate(1_500_000_000)  # 1.5 GB of holes: nothing on disk, nothing to read
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(WeightsError, match="its header claims 0 bytes"):
+        load_user_weights(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: not read whole
+    with open(path, "wb") as f:
+        f.truncate((2 << 30) + 1)
+    with pytest.raises(WeightsError, match=r"is 2,147,483,649 bytes; at most 2048 MiB \(2,147,483,648 bytes\) is read"):
+        load_user_weights(path)
+
+
+def test_only_the_tensors_used_are_read(tmp_path, monkeypatch):
+    import safetensors
+
+    lstm = torch_module("lstm", 3, 4, 1, False, True)
+    tensors = {k: v.detach().contiguous() for k, v in lstm.state_dict().items()}
+    tensors["optimizer.exp_avg"] = torch.zeros(1000, 100)
+    save_file(tensors, tmp_path / "ckpt.safetensors")
+    read = []
+    real = safetensors.safe_open
+
+    class Spy:
+        def __init__(self, *a, **k):
+            self.f = real(*a, **k)
+
+        def __enter__(self):
+            self.f.__enter__()
+            return self
+
+        def __exit__(self, *a):
+            return self.f.__exit__(*a)
+
+        def get_tensor(self, name):
+            read.append(name)
+            return self.f.get_tensor(name)
+
+    monkeypatch.setattr(safetensors, "safe_open", Spy)
+    shape, _ = load_user_weights(tmp_path / "ckpt.safetensors")
+    assert shape.ignored == ("optimizer.exp_avg",) and "optimizer.exp_avg" not in read and len(read) == 4
+
+
+def test_a_compressed_torch_archive_is_refused_before_torch_load(tmp_path):
+    import zipfile
+
+    torch.save(torch_module("rnn", 2, 3, 1, False, True).state_dict(), tmp_path / "ok.pt")
+    with zipfile.ZipFile(tmp_path / "ok.pt") as src, zipfile.ZipFile(tmp_path / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("archive/data/99", b"\0" * 50_000_000)  # 50 MB that deflate to a few KB
+    assert (tmp_path / "bomb.pt").stat().st_size < 1_000_000
+    with pytest.raises(WeightsError, match="is compressed, which torch.save never writes: refused without reading it"):
+        load_user_weights(tmp_path / "bomb.pt")
+
+
+def test_npz_files(tmp_path):
+    np.savez(tmp_path / "objects.npz", Wxh=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(WeightsError, match="holds Python objects \\(a pickle\\): refused without running it"):
+        load_user_weights(tmp_path / "objects.npz")
+    np.savez_compressed(tmp_path / "ok.npz", Wxh=np.ones((3, 2)), Whh=np.eye(3), Why=np.ones((2, 3)),
+                        bh=np.zeros(3), by=np.zeros(2), chars=np.array(list("ab")))  # fmt: skip
+    shape, _ = load_user_weights(tmp_path / "ok.npz")
+    assert shape.names == "min-char-rnn" and shape.ignored == ("chars",)
+
+
+@pytest.mark.parametrize("special, words", [("fifo", "is not a regular file (a FIFO)"), ("/dev/zero", "is not a regular file (a character device)")])
+def test_special_files_are_named_for_what_they_are(tmp_path, capsys, special, words):
+    from rnn_tui.cli import main
+
+    path = tmp_path / "w.pt"
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path(special)
+    assert main(["trace", "--weights", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "does not exist" not in err and len(err.splitlines()) == 1
+
+
+def test_names_from_a_file_reach_the_terminal_escaped():
+    state = dict(torch_module("rnn", 2, 3, 1, False, True).state_dict())
+    state["\x1b]0;pwned\x07x.weight"] = torch.zeros(2)
+    shape, _ = infer_shape(state)
+    assert "\x1b" not in shape.report() and "\\x1b]0;pwned\\x07x.weight" in shape.report()
+    with pytest.raises(WeightsError) as e:
+        infer_shape(state, mapping=(("\x1b[2Jgone", "head.weight"),))
+    assert "\x1b" not in str(e.value)
+
+
+EARLY, LATE = True, False  # the explorer refuses before taking the terminal / the worker shows it after
+
+
+@pytest.mark.parametrize(
+    "argv, words, early",
+    [
+        (["--map", "x"], "'x' is not NAME=ROLE", EARLY),
+        (["--map", "nope=head.weight"], "--map names 'nope', which the file does not have", LATE),
+        (["--map", "rnn.weight_ih_l0=embedding.weight"], "missing tensor rnn.weight_ih_l0 (--map makes it embedding.weight)", LATE),
+        (["--vocab", "{tmp}/v.json", "--input", "abc"], "do not fit the model: weight_ih_l0 reads 3 inputs", LATE),
+        (["--vocab", "{tmp}/bad.json", "--input", "abc"], "is not valid JSON", EARLY),
+        (["--input", "abc"], "give the vocabulary the model was trained with as --vocab FILE", LATE),
+        (["--input-ids", "1 9"], "id 9 is out of range: the model reads ids 0..2", LATE),
+        (["--input-ids", "1 x"], "'x' is not a token id", EARLY),
+        (["--vectors", "{tmp}/x.csv", "--input", "abc"], "give one sequence", EARLY),
+        (["--vectors", "{tmp}/x.csv"], "has 2 numbers per step but the model reads 3", LATE),
+        (["--targets", "{tmp}/x.csv"], "--targets scores your own sequence", EARLY),
+        (["--text", "{tmp}/missing.txt"], "--text: {tmp}/missing.txt does not exist", EARLY),
+        (["--text", ""], "--text: an empty path was given", EARLY),
+        (["--prefix", "enc."], "no recurrent weights under the prefix 'enc.'", LATE),
+    ],
+)
+def test_bad_maps_vocabularies_and_sequences_on_the_command_line(tmp_path, capsys, argv, words, early):
+    """One line and exit 2 from `trace`; the explorer says the same before it takes the terminal
+    where no model is needed to know (else its worker shows the line in the explorer)."""
+    from rnn_tui.cli import main
+
+    rnn = torch_module("rnn", 3, 4, 1, False, True)
+    save(rnn, tmp_path / "w.pt", prefix="rnn.")
+    (tmp_path / "v.json").write_text('["a", "b"]')
+    (tmp_path / "bad.json").write_text("[")
+    (tmp_path / "x.csv").write_text("1,2\n3,4\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    words = words.replace("{tmp}", str(tmp_path))
+    for command in (["trace"], []) if early else (["trace"],):
+        code = main([*command, "--weights", str(tmp_path / "w.pt"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and words in err and len(err.splitlines()) == 1 and "Traceback" not in err, err

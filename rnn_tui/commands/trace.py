@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from rnn_tui.engine.subject import open_subject, trace_subject
 
     subject = open_subject(spec_from_args(args))
+    for note in subject.notes:  # what an import read and assumed; stderr, so stdout stays the trace
+        print(f"note: {note}", file=sys.stderr)
     if subject.encdec_task is not None and (args.tbptt is not None or args.clip is not None):
         raise TraceError("--tbptt and --clip analyse one network: the encoder-decoder task has two")
     if args.format == "json" and subject.encdec_task is None and any(t is not None for t in subject.targets):

@@ -43,8 +43,15 @@ class Spec:
     weights: str | None = None  # a torch.nn.RNN/LSTM/GRU state_dict file
     task: str | None = None  # a task name: model shape and sequence come from it
     task_options: dict = field(default_factory=dict)
-    tokenize: str = "char"  # how --input text becomes tokens: "char" | "word"
+    tokenize: str = "char"  # how --input text becomes tokens: "char" | "word" | "space"
     random_steps: int = 24  # imported weights with no task and no text read this many N(0, 1) vectors
+    # with --weights: the model's own vocabulary and the person's own sequence
+    vocab: str | None = None  # the vocabulary file the model was trained with (engine.vocab)
+    input_ids: tuple[int, ...] | None = None  # token ids fed as they are
+    vectors: str | None = None  # a .npy or CSV file of input vectors, T x I (engine.inputs)
+    targets: str | None = None  # a file of targets, one per step (engine.inputs)
+    prefix: str | None = None  # the module prefix of the recurrent weights to read ("encoder.rnn.")
+    mapping: tuple[tuple[str, str], ...] = ()  # --map: (the file's tensor name, its role)
 
     def replace(self, **changes) -> "Spec":
         return replace(self, **changes)
@@ -63,6 +70,7 @@ class Subject:
     dtype: str
     title: str
     encdec_task: object = None  # an encoder-decoder task traces both halves of its own example
+    notes: tuple[str, ...] = ()  # what was read and what assumed (an import's report), one line each
 
     @property
     def config(self) -> ModelConfig:
@@ -83,7 +91,7 @@ def _tokens(spec: Spec, text: str) -> list[str]:
         raise SubjectError(f"the input text has {len(text)} characters; at most {MAX_TEXT} can be traced")
     tokens = tokenize(text, spec.tokenize)
     if not tokens:
-        raise SubjectError("the input has no tokens (word tokens skip whitespace): give some text")
+        raise SubjectError(f"the input has no tokens ({spec.tokenize} tokens skip whitespace): give some text")
     return tokens
 
 
@@ -212,29 +220,112 @@ def checkpoint_subject(spec: Spec) -> Subject:
 
 
 def weights_subject(spec: Spec) -> Subject:
-    """A person's own torch.nn.RNN/LSTM/GRU weights, around the input encoding of a task, a text,
-    or (with neither) raw N(0, 1) vectors as wide as the weights read."""
-    from rnn_tui.engine.weights import build_with_weights, load_user_weights
+    """A person's own model from a weights file (`engine.weights`: embedding, recurrent layers and
+    head), on a task's input, on their own sequence (text read with their --vocab, --input-ids, or
+    --vectors), or with none of these, on raw N(0, 1) vectors as wide as the weights read."""
+    from rnn_tui.engine.weights import fit_config, fresh_parts, load_user_weights
 
-    shape, tensors = load_user_weights(spec.weights, cell=spec.cell, activation=spec.activation)
+    shape, tensors = load_user_weights(spec.weights, cell=spec.cell, activation=spec.activation,
+                                       prefix=spec.prefix, mapping=spec.mapping)  # fmt: skip
+    notes = [shape.report()]
     if spec.task:
         task = _task(spec.task, spec.task_options)
         if task.mode == "encdec":
             raise SubjectError(f"imported weights are one recurrent stack; the {task.name} task needs an encoder and a decoder")
         base = task.model_config(cell=shape.cell, hidden=shape.hidden_size, layers=shape.num_layers,
                                  bidirectional=shape.bidirectional, activation=shape.activation, bias=shape.bias)  # fmt: skip
-        model = build_with_weights(shape, tensors, base, seed=spec.seed)
-        return _sequence_from(spec, task, model, task.vocab, f"{shape.describe()} on {task.name}")
-    if spec.input is not None:
-        x, targets, vocab, labels = _next_token(_tokens(spec, spec.input))
-        base = _text_config(spec, len(vocab), shape.cell, shape.activation)
-        model = build_with_weights(shape, tensors, base, seed=spec.seed)
-        return Subject(model, x, targets, labels, vocab, vocab, spec.dtype, shape.describe())
-    model = build_with_weights(shape, tensors, shape.model_config(), seed=spec.seed)
-    x = np.random.default_rng(spec.seed).normal(size=(spec.random_steps, shape.input_size))
-    tokens = [f"x{t + 1}" for t in range(spec.random_steps)]
-    title = f"{shape.describe()}, random N(0, 1) inputs, unscored (give --task to score it)"
-    return Subject(model, x, [None] * spec.random_steps, tokens, None, None, spec.dtype, title)
+        notes += fresh_parts(shape, fit_config(shape, base))
+        model = _imported_model(shape, tensors, base, spec)
+        subject = _sequence_from(spec, task, model, task.vocab, f"{shape.describe()} on {task.name}")
+        return replace(subject, notes=tuple(notes))
+    return _own_sequence(spec, shape, tensors, notes)
+
+
+def _imported_model(shape, tensors, config: ModelConfig, spec: Spec):
+    """The model holding the imported tensors, in float64 so the file's numbers stay exact (a
+    trace in float32 rounds them as the file's own float32 would)."""
+    from rnn_tui.engine.weights import build_with_weights
+
+    return build_with_weights(shape, tensors, config, seed=spec.seed, dtype="float64")
+
+
+def _own_sequence(spec: Spec, shape, tensors, notes: list[str]) -> Subject:
+    """An imported model on the person's own sequence. Token ids are never made up: text is read
+    with the model's own vocabulary (--vocab) or refused; ids and vectors are read as given."""
+    from rnn_tui.engine.inputs import read_targets, read_vectors
+    from rnn_tui.engine.tokens import label
+    from rnn_tui.engine.vocab import encode_text, load_vocab
+    from rnn_tui.engine.weights import fresh_parts
+
+    width = shape.vocab_size or shape.input_size  # tokens the model reads: embedding rows, or one-hot width
+    reads = (f"its embedding {shape.embedding} has {shape.vocab_size} rows" if shape.vocab_size
+             else f"weight_ih_l0 reads {shape.input_size} inputs")  # fmt: skip
+    vocab = load_vocab(spec.vocab) if spec.vocab else None
+    if vocab is not None and len(vocab) != width:
+        raise SubjectError(f"--vocab: {vocab.describe()} do not fit the model: {reads}")
+    T_note = ""
+    if spec.vectors is not None:
+        if shape.vocab_size:
+            raise SubjectError(f"--vectors: this model reads token ids through {shape.embedding}: give --input-ids, "
+                               "or --input/--text with its --vocab")  # fmt: skip
+        x = read_vectors(spec.vectors, shape.input_size)
+        config = shape.model_config()
+        labels, vocab_labels = [f"x{t + 1}" for t in range(len(x))], None
+        T_note = f"vectors from {spec.vectors}"
+    elif spec.input is not None or spec.input_ids is not None:
+        if spec.input_ids is None:
+            if vocab is None:
+                what = (f"{shape.embedding} reads token ids of a {shape.vocab_size}-token vocabulary" if shape.vocab_size
+                        else f"weight_ih_l0 reads {shape.input_size} numbers per step, not text")  # fmt: skip
+                raise SubjectError(
+                    f"{what}: give the vocabulary the model was trained with as --vocab FILE to read text "
+                    "(or feed ids with --input-ids)"
+                )
+            enc = encode_text(spec.input, vocab, spec.tokenize)
+            ids, labels = enc.ids, [label(t) for t in enc.tokens]
+            if enc.unknown:
+                notes.append(f"{enc.unknown} of {len(ids)} tokens are not in {vocab.source} and read as <unk> "
+                             f"(the first: {label(enc.first_unknown)!r})")  # fmt: skip
+            T_note = f"your text, {spec.tokenize} tokens"
+        else:
+            ids = list(spec.input_ids)
+            for i in ids:
+                if i >= width:
+                    raise SubjectError(f"--input-ids: id {i} is out of range: the model reads ids 0..{width - 1} ({reads})")
+            labels = [label(vocab.tokens[i]) if vocab is not None else str(i) for i in ids]
+            T_note = "token ids"
+        x = np.array(ids, dtype=np.int64)
+        config = shape.model_config(input_mode="onehot")  # the file's embedding, or one-hot over the input width
+        vocab_labels = [label(t) for t in vocab.tokens] if vocab is not None else None
+    else:
+        if shape.vocab_size or vocab is not None:
+            raise SubjectError("give the sequence to read: --input TEXT or --text FILE (read with --vocab), or --input-ids")
+        model_config = shape.model_config()
+        notes += fresh_parts(shape, model_config)
+        model = _imported_model(shape, tensors, model_config, spec)
+        x = np.random.default_rng(spec.seed).normal(size=(spec.random_steps, shape.input_size))
+        tokens = [f"x{t + 1}" for t in range(spec.random_steps)]
+        hint = "give --vocab with --input or --text to read text, --input-ids, or --vectors FILE" if shape.output_size \
+            else "give --task to score it"  # fmt: skip
+        title = f"{shape.describe()}, random N(0, 1) inputs, unscored ({hint})"
+        return Subject(model, x, [None] * spec.random_steps, tokens, None, None, spec.dtype, title, notes=tuple(notes))
+
+    T = len(x)
+    O = config.output_size
+    if spec.targets is not None:
+        targets, loss = read_targets(spec.targets, T, O)
+        config = config.replace(loss=loss)
+    elif config.input_mode != "vectors" and O == width:
+        targets = [int(v) for v in x[1:]] + [None]  # a language model: each step's target is the next token
+    else:
+        targets = [None] * T
+        if shape.output_size:
+            notes.append(f"the head has {O} outputs, not one per token: nothing is scored (give --targets FILE)")
+    notes += fresh_parts(shape, config)
+    model = _imported_model(shape, tensors, config, spec)
+    output_labels = vocab_labels if vocab_labels is not None and O == len(vocab_labels) else None
+    title = f"{shape.describe()}; {T_note}"
+    return Subject(model, x, targets, labels, vocab_labels, output_labels, spec.dtype, title, notes=tuple(notes))
 
 
 FLAG_NAMES = {"bias": "no-bias"}  # Spec field -> the command-line flag that sets it
@@ -270,8 +361,22 @@ def check_spec(spec: Spec, given: set[str] | frozenset[str] = frozenset()) -> No
             raise SubjectError("the input text is empty: give at least one character with --input")
         if len(spec.input) > MAX_TEXT:
             raise SubjectError(f"the input text has {len(spec.input)} characters; at most {MAX_TEXT} can be traced")
-        if spec.tokenize == "word" and not spec.input.split():
-            raise SubjectError("the input has no tokens (word tokens skip whitespace): give some text")
+        if spec.tokenize in ("word", "space") and not spec.input.split():
+            raise SubjectError(f"the input has no tokens ({spec.tokenize} tokens skip whitespace): give some text")
+    own = [flag for flag, value in (("--vocab", spec.vocab), ("--input-ids", spec.input_ids), ("--vectors", spec.vectors),
+                                    ("--targets", spec.targets), ("--prefix", spec.prefix), ("--map", spec.mapping))
+           if value]  # fmt: skip
+    if own and not spec.weights:
+        raise SubjectError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to --weights FILE only")
+    sequences = [flag for flag, value in (("--input/--text", spec.input), ("--input-ids", spec.input_ids),
+                                          ("--vectors", spec.vectors)) if value is not None]  # fmt: skip
+    if len(sequences) > 1:
+        raise SubjectError(f"give one sequence: {' or '.join(sequences)}")
+    if spec.task and (spec.vocab or spec.input_ids is not None or spec.vectors or spec.targets):
+        raise SubjectError(f"the {spec.task} task brings its own vocabulary and inputs: drop "
+                           + ", ".join(f for f in own if f not in ("--prefix", "--map")))  # fmt: skip
+    if spec.targets and not sequences:
+        raise SubjectError("--targets scores your own sequence: give --input/--text, --input-ids or --vectors with it")
 
 
 def open_subject(spec: Spec) -> Subject:
@@ -281,8 +386,8 @@ def open_subject(spec: Spec) -> Subject:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
     if spec.dtype not in ("float32", "float64"):
         raise SubjectError(f"unknown dtype {spec.dtype!r}: choose float32 or float64")
-    if spec.tokenize not in ("char", "word"):
-        raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char or word")
+    if spec.tokenize not in ("char", "word", "space"):
+        raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char, word or space")
     if spec.scenario:
         return scenario_subject(spec)
     if spec.checkpoint:

@@ -31,10 +31,17 @@ def check(spec: Spec, theme: str | None) -> None:
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
-    for name in ("scenario", "weights"):
-        path = getattr(spec, name)
-        if path and not Path(path).is_file():
-            raise SubjectError(f"--{name}: no such file: {path}")
+    if spec.scenario and not Path(spec.scenario).is_file():
+        raise SubjectError(f"--scenario: no such file: {spec.scenario}")
+    if spec.weights:  # a FIFO or a device is named as such, not "no such file"
+        from rnn_tui.engine.files import check_file
+        from rnn_tui.engine.weights import MAX_WEIGHTS_BYTES
+
+        check_file(spec.weights, "--weights", MAX_WEIGHTS_BYTES)
+    if spec.vocab:
+        from rnn_tui.engine.vocab import load_vocab  # pure Python: a bad vocabulary is one line before the screen
+
+        load_vocab(spec.vocab)
     if spec.checkpoint and not Path(spec.checkpoint).is_dir():
         raise SubjectError(f"--checkpoint: no such run directory: {spec.checkpoint}")
     if spec.task:

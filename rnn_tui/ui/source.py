@@ -18,7 +18,7 @@ from rnn_tui.engine.records import Trace
 from rnn_tui.engine.subject import DEFAULT_TEXT  # numpy only; the same default as `rnn-tui trace`
 
 FREE_TEXT = "text"  # the task that is no task: a next-token model over the input's own tokens
-TOKENIZE = ("char", "word")
+TOKENIZE = ("char", "word", "space")
 
 
 class SourceError(ValueError):
@@ -41,7 +41,7 @@ class TraceRequest:
 
     def __post_init__(self) -> None:
         if self.tokenize not in TOKENIZE:
-            raise SourceError(f"unknown tokenization {self.tokenize!r}: choose char or word")
+            raise SourceError(f"unknown tokenization {self.tokenize!r}: choose char, word or space")
 
     @classmethod
     def from_config(cls, config: ModelConfig, **changes) -> "TraceRequest":
@@ -186,12 +186,17 @@ class EngineSource:
         )  # fmt: skip
         asked = dict(cell=request.cell, activation=request.activation, hidden=request.hidden,
                      layers=request.layers, bidirectional=request.bidirectional)
+        if request.text:  # text typed in the explorer replaces ids or vectors given on the command line
+            common.update(input_ids=None, vectors=None, targets=None)
         origin = self._origin()
         if origin and (self._origin_shape is None or asked == self._origin_shape):
             if base.scenario and request.text:
                 raise SourceError("a scenario sets its own input: change the model's shape to type text")
             return base.replace(**common)  # the file sets the shape
-        return base.replace(scenario=None, checkpoint=None, weights=None, **asked, **common)
+        # a new shape: a fresh model, so what belonged to the file (its vocabulary, its map) goes too
+        fresh = dict(scenario=None, checkpoint=None, weights=None, vocab=None, input_ids=None, vectors=None,
+                     targets=None, prefix=None, mapping=())  # fmt: skip
+        return base.replace(**{**fresh, **asked, **common})
 
     def _build(self, request: TraceRequest) -> Trace:
         from rnn_tui.engine.subject import open_subject, trace_subject
@@ -210,6 +215,8 @@ class EngineSource:
             result = result.decoder
             title += " (decoder half; its h0 is the encoder's final state)"
         result.extras.setdefault("title", title)
+        if subject.notes:  # what an import read and assumed, for the Model tab
+            result.extras.setdefault("notes", list(subject.notes))
         if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:
             self._origin_shape = shape_fields(result.config)
         return result

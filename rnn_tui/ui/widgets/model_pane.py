@@ -151,7 +151,9 @@ class ModelPane(Pane):
         title = self.view.trace.extras.get("title") if self.view is not None else None
         if not title and self.request is not None:
             title = dict(self._tasks).get(self.request.task, "")
-        self.query_one("#task-help", Static).update(Text(title or "", style="dim"))
+        # an imported model: what was read from its file for what, and what was assumed
+        notes = self.view.trace.extras.get("notes", []) if self.view is not None else []
+        self.query_one("#task-help", Static).update(Text("\n".join([title or "", *notes]), style="dim"))
 
     def watch_view(self) -> None:
         if not self.is_mounted:
