@@ -2,7 +2,7 @@
 
     rnn-tui train --task recall --cell lstm --distance 30 --out runs/recall-lstm
     rnn-tui train --resume runs/recall-lstm --steps 2000
-    rnn-tui train --task chars --text notes.txt --cell gru --tbptt 32 --weights my_gru.pt
+    rnn-tui train --task chars --text notes.txt --tokenize space --weights model.pt --vocab vocab.json
 
 Settings a flag does not give come from the task's defaults (`rnn-tui tasks`), or, on --resume,
 from the run being resumed. Ctrl-C stops cleanly after the current step and saves the run.
@@ -68,8 +68,9 @@ def add_parser(sub) -> None:
     g.add_argument("--layers", type=whole(1, 16), metavar="N", help="stacked layers (default: the task's)")
     g.add_argument("--bidirectional", action="store_true", default=None, help="add a reverse-time direction")
     g.add_argument("--no-bias", dest="bias", action="store_false", default=None, help="no bias vectors")
-    g.add_argument("--weights", metavar="FILE", help="start from your own torch.nn.RNN/LSTM/GRU state_dict (.safetensors or .pt)")
-    g.add_argument("--prefix", metavar="P", help="with --weights: the module prefix to read (e.g. 'encoder.rnn.')")
+    from rnn_tui.cli import add_weights_flags
+
+    add_weights_flags(p)  # --weights FILE (your own model: fine-tuned whole, embedding and head kept), --prefix, --map
 
     t = p.add_argument_group("training")
     t.add_argument("--steps", type=whole(1, 10_000_000), metavar="N", help="optimizer steps in all")
@@ -165,7 +166,7 @@ def _make_trainer(args: argparse.Namespace):
             raise TrainConfigError(f"--{flag} is empty: give a path")
 
     if args.resume:
-        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "prefix", "out") if getattr(args, n)]
+        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "prefix", "map", "out") if getattr(args, n)]
         given += ["--bidirectional"] if args.bidirectional else []
         given += ["--no-bias"] if args.bias is False else []
         given += [f"--{k.replace('_', '-')}" for k in options]
@@ -189,9 +190,11 @@ def _make_trainer(args: argparse.Namespace):
     config = TrainConfig.from_defaults(task.defaults, **train_flags)
     if args.no_clip:
         config = config.replace(clip=None)
-    model_config, model = _model(task, args, config.seed)
+    model_config, model, notes = _model(task, args, config.seed)
     out = Path(args.out) if args.out else _default_out(args.task, model_config.cell)
-    return Trainer(task, config, model_config=model_config, model=model, run_dir=out, task_options=_recorded(task, options))
+    trainer = Trainer(task, config, model_config=model_config, model=model, run_dir=out, task_options=_recorded(task, options))
+    trainer.notes[:0] = notes  # what the import read: printed before the run starts
+    return trainer
 
 
 def _recorded(task, options: dict) -> dict:
@@ -209,8 +212,12 @@ def _recorded(task, options: dict) -> dict:
 
 
 def _model(task, args, seed: int):
-    """The model config (and, with --weights, the model holding the imported weights)."""
-    from rnn_tui.engine.weights import WeightsError, build_with_weights, load_user_weights
+    """(model config, the model holding the imported weights or None, notes on the import).
+
+    With --weights the whole imported model is kept: its embedding and head when the file has
+    them (they must fit the task: a model's own vocabulary comes with --vocab), fresh ones only
+    where it has none, which the notes say."""
+    from rnn_tui.engine.weights import WeightsError, build_with_weights, fit_config, fresh_parts, load_user_weights, parse_map
 
     shape_flags = dict(
         hidden=args.hidden,
@@ -219,13 +226,16 @@ def _model(task, args, seed: int):
         activation=args.activation or "tanh",
         bias=args.bias if args.bias is not None else True,
     )
+    mapping = parse_map(args.map)
     if not args.weights:
-        if args.prefix:
-            raise WeightsError("--prefix applies to --weights FILE only")
-        return task.model_config(cell=args.cell or "lstm", **shape_flags), None
+        for flag in ("prefix", "map"):
+            if getattr(args, flag):
+                raise WeightsError(f"--{flag} applies to --weights FILE only")
+        return task.model_config(cell=args.cell or "lstm", **shape_flags), None, []
     if getattr(task, "mode", "") == "encdec":
         raise WeightsError("--weights cannot start the encoder-decoder task: it has two networks")
-    shape, tensors = load_user_weights(args.weights, cell=args.cell, activation=args.activation, prefix=args.prefix)
+    shape, tensors = load_user_weights(args.weights, cell=args.cell, activation=args.activation, prefix=args.prefix,
+                                       mapping=mapping)  # fmt: skip
     for flag, mine, theirs in (
         ("--hidden", args.hidden, shape.hidden_size),
         ("--layers", args.layers, shape.num_layers),
@@ -236,8 +246,18 @@ def _model(task, args, seed: int):
             raise WeightsError(f"{flag} does not match the imported weights ({shape.describe()}): drop {flag}")
     base = task.model_config(cell=shape.cell, hidden=shape.hidden_size, layers=shape.num_layers,
                              bidirectional=shape.bidirectional, activation=shape.activation, bias=shape.bias)
+    reads_ids = shape.vocab_size or shape.output_size or base.input_mode == "onehot"
+    if task.name == "chars" and getattr(task, "user_vocab", None) is None and reads_ids:
+        raise WeightsError(
+            "--weights with --task chars needs the model's own --vocab FILE: the text is then read with the token ids "
+            "the model learned (a vocabulary made from the text would number the tokens differently)"
+        )
+    config = fit_config(shape, base)
+    notes = [shape.report(), *fresh_parts(shape, config)]
+    if getattr(task, "unknown", 0):
+        notes.append(f"{task.unknown} tokens of the text are not in the vocabulary and read as <unk>")
     model = build_with_weights(shape, tensors, base, seed=seed)
-    return model.config, model
+    return model.config, model, notes
 
 
 def _default_out(task: str, cell: str) -> Path:
@@ -257,7 +277,7 @@ def _run_with_display(trainer, cancel, args):
 
     console = Console(stderr=True, highlight=False)
     for note in trainer.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)  # one line each, however long
     if not args.quiet:
         _header(console, trainer)
     if console.is_terminal and not args.quiet:

@@ -165,6 +165,15 @@ def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str)
                        spec.dtype, title)  # fmt: skip
     if vocab is None:
         raise SubjectError(f"the {task.name} task reads numbers, not text: leave out --input to see its example")
+    if getattr(task, "user_vocab", None) is not None:  # a model's own vocabulary: read as the run read its text
+        from rnn_tui.engine.tasks.base import TaskError
+
+        try:
+            ex = task.encode(spec.input)
+        except TaskError as e:
+            raise SubjectError(str(e)) from None
+        return Subject(model, ex.x.numpy(), list(ex.targets), list(ex.tokens), vocab, task.output_labels,
+                       spec.dtype, title)  # fmt: skip
     tokens = _tokens(spec, spec.input)
     index = {tok: k for k, tok in enumerate(vocab)}
     missing = [t for t in tokens if t not in index]

@@ -50,9 +50,11 @@ TASKS: dict[str, TaskInfo] = {
             "CharsTask",
             {
                 "text": "a text file, or a built-in text: zen, stdlib, rnn-notes (default zen)",
-                "tokenize": "char or word (word: CJK characters and punctuation are tokens of their own)",
+                "tokenize": "char, word (CJK characters and punctuation are tokens of their own) or space "
+                "(split on whitespace only)",
                 "seq_len": "steps per training sequence",
-                "max_vocab": "word tokens beyond the most frequent N read as <unk>",
+                "max_vocab": "word tokens beyond the most frequent N read as <unk> (without --vocab)",
+                "vocab": "the vocabulary file of a model given with --weights: the text is read with its token ids",
             },
         ),
         TaskInfo(

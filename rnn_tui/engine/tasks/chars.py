@@ -47,15 +47,33 @@ class CharsTask(Task):
         tokenize: str = "char",
         seq_len: int = 64,
         max_vocab: int = 5000,
+        vocab: str | Path | None = None,
     ):
-        self.tokenize = choice_option(self.name, "tokenize", tokenize, ("char", "word"))
+        self.tokenize = choice_option(self.name, "tokenize", tokenize, ("char", "word", "space"))
         seq_len = int_option(self.name, "seq_len", seq_len, 1, 100_000)
         self.max_vocab = int_option(self.name, "max_vocab", max_vocab, 2, 1_000_000)
         self.text_name, content = load_text(text)
-        raw = char_tokens(content) if self.tokenize == "char" else word_tokens(content)
+        self.user_vocab = None  # a model's own vocabulary (engine.vocab.Vocab), when given
+        self.unknown = 0  # tokens of the text read as <unk> by that vocabulary
+        if vocab is not None:
+            # the model's own token ids (a person's trained model): the text is read with them,
+            # <unk> and <eos> where the vocabulary has them (see engine.vocab)
+            from rnn_tui.engine.vocab import VocabError, encode_text, load_vocab
+
+            try:
+                self.user_vocab = load_vocab(vocab)
+                enc = encode_text(content, self.user_vocab, self.tokenize)
+            except VocabError as e:
+                raise TaskError(str(e)) from None
+            vocab, raw, self.unknown = list(self.user_vocab.tokens), enc.tokens, enc.unknown
+        else:
+            raw = (char_tokens(content) if self.tokenize == "char" else
+                   word_tokens(content) if self.tokenize == "word" else content.split())  # fmt: skip
         if len(raw) < 2:
             raise TaskError(f"{self.text_name!r} holds {len(raw)} token(s); a language model needs at least 2")
-        if self.text_name == "stdlib" and self.tokenize == "char":
+        if self.user_vocab is not None:
+            pass  # the model's own
+        elif self.text_name == "stdlib" and self.tokenize == "char":
             vocab = list(ASCII_VOCAB)  # fixed, so a checkpoint outlives a Python upgrade
         else:
             vocab = build_vocab(raw, self.max_vocab)
@@ -103,7 +121,17 @@ class CharsTask(Task):
     def encode(self, text: str) -> Example:
         """Trace a text the user types: its tokens, and each next token as the target (the last
         step is unscored). Unknown tokens read as <unk>, or raise when the vocabulary has none."""
-        raw = char_tokens(text) if self.tokenize == "char" else word_tokens(text)
+        if self.user_vocab is not None:
+            from rnn_tui.engine.vocab import VocabError, encode_text
+
+            try:
+                enc = encode_text(text, self.user_vocab, self.tokenize)
+            except VocabError as e:
+                raise TaskError(str(e)) from None
+            x = torch.tensor(enc.ids, dtype=torch.long)
+            return Example(tokens=[label(t) for t in enc.tokens], x=x, targets=enc.ids[1:] + [None])
+        raw = (char_tokens(text) if self.tokenize == "char" else
+               word_tokens(text) if self.tokenize == "word" else text.split())  # fmt: skip
         if not raw:
             raise TaskError("nothing to read: the text is empty")
         unk = self.index.get(UNK)
