@@ -333,3 +333,9 @@ def test_rnn_tutorial_rnnlm_npz(tmp_path):
     probs = np.exp(tr.outputs) / np.exp(tr.outputs).sum(-1, keepdims=True)
     close(probs[:-1], o)
     close(tr.loss, loss)
+
+    from rnn_tui.ui.widgets.model_pane import parameter_summary
+
+    shown = parameter_summary(tr).plain  # the Model tab counts a head without bias as such
+    assert f"head: {hidden_dim}·{word_dim} = {hidden_dim * word_dim} (no bias)" in shown
+    assert f"{U.size + V.size + W.size} parameters" in shown

@@ -59,7 +59,13 @@ def parameter_summary(trace: Trace) -> Text:
         out.append(f"  layer {k}{' reverse' if direction == 'reverse' else ''}: {formula} = {value:,}\n")
     head = trace.params.get("head.weight")
     if head is not None:
-        out.append(f"  head: {head.shape[1]}·{head.shape[0]} + {head.shape[0]} = {head.size + head.shape[0]:,}\n")
+        if "head.bias" in trace.params:
+            out.append(f"  head: {head.shape[1]}·{head.shape[0]} + {head.shape[0]} = {head.size + head.shape[0]:,}\n")
+        else:  # a head without bias: y = V h
+            out.append(f"  head: {head.shape[1]}·{head.shape[0]} = {head.size:,} (no bias)\n")
+    embedding = trace.params.get("embedding.weight")
+    if embedding is not None:
+        out.append(f"  embedding: {embedding.shape[0]}·{embedding.shape[1]} = {embedding.size:,}\n")
     return out
 
 
