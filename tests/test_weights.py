@@ -461,3 +461,45 @@ def test_bad_maps_vocabularies_and_sequences_on_the_command_line(tmp_path, capsy
         code = main([*command, "--weights", str(tmp_path / "w.pt"), *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2 and words in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+# ---- whole models over many shapes and names -------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(["rnn", "lstm", "gru"]),
+    I=st.integers(1, 5),
+    H=st.integers(1, 5),
+    L=st.integers(1, 2),
+    bi=st.booleans(),
+    V=st.integers(2, 9),
+    O=st.integers(1, 9),
+    emb_name=st.sampled_from(["encoder", "embedding", "embed", "word_embeddings", "module.emb"]),
+    head_name=st.sampled_from(["decoder", "linear", "fc", "head", "out", "module.classifier"]),
+    head_bias=st.booleans(),
+    prefix=st.sampled_from(["rnn.", "lstm.", "module.rnn.", ""]),
+    fmt=st.sampled_from([".pt", ".safetensors"]),
+    seed=st.integers(0, 1000),
+)
+def test_a_whole_model_reads_as_torch_computes_it(tmp_path_factory, kind, I, H, L, bi, V, O, emb_name, head_name,
+                                                  head_bias, prefix, fmt, seed):  # fmt: skip
+    """nn.Embedding -> nn.RNN/LSTM/GRU -> nn.Linear under common names: found by shape and name,
+    and the imported model's logits equal torch's in float64."""
+    torch.manual_seed(seed)
+    D = 2 if bi else 1
+    emb = torch.nn.Embedding(V, I).double()
+    core = torch_module(kind, I, H, L, bi, True, seed=seed)
+    head = torch.nn.Linear(D * H, O, bias=head_bias).double()
+    state = {f"{emb_name}.weight": emb.weight.detach().clone()}
+    state.update({prefix + k: v.detach().clone() for k, v in core.state_dict().items()})
+    state.update({f"{head_name}.{k}": v.detach().clone() for k, v in head.state_dict().items()})
+    path = tmp_path_factory.mktemp("m") / f"model{fmt}"
+    save_file(state, path) if fmt == ".safetensors" else torch.save(state, path)
+
+    shape, tensors = load_user_weights(path)
+    assert (shape.embedding, shape.head, shape.head_bias) == (f"{emb_name}.weight", f"{head_name}.weight",
+                                                             f"{head_name}.bias" if head_bias else "")  # fmt: skip
+    assert (shape.vocab_size, shape.output_size, shape.ignored) == (V, O, ())
+    model = build_with_weights(shape, tensors, shape.model_config(), dtype="float64")
+    ids = torch.randint(0, V, (2, 6), generator=torch.Generator().manual_seed(seed))
+    expected = head(core(emb(ids))[0])
+    torch.testing.assert_close(model(ids), expected, rtol=1e-12, atol=1e-12)
