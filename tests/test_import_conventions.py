@@ -138,6 +138,22 @@ def test_the_pytorch_word_language_model_reads_whole(tmp_path, rnn_type, tied, s
     close(together, head, scale=float(head.abs().max()))
 
 
+def test_tied_weights_saved_once_by_safetensors_save_model(tmp_path):
+    """safetensors' save_model keeps a tied tensor once and names the other in its metadata."""
+    from safetensors.torch import save_model
+
+    torch.manual_seed(2)
+    idx2word, ids = dictionary(CORPUS)
+    model = WordLM("LSTM", len(idx2word), 5, 5, 1, dropout=0.0, tie_weights=True).double().eval()
+    save_model(model, str(tmp_path / "tied.safetensors"))
+    (tmp_path / "v.json").write_text(json.dumps(idx2word))
+    subject, tr = trace_of(Spec(weights=str(tmp_path / "tied.safetensors"), vocab=str(tmp_path / "v.json"), input=CORPUS,
+                                tokenize="space", dtype="float64"))  # fmt: skip
+    assert "encoder.weight -> embedding" in subject.notes[0] and "tied: saved as decoder.weight" in subject.notes[0]
+    logp, _ = model(torch.tensor(ids)[:, None])
+    close(torch.log_softmax(torch.as_tensor(tr.outputs), -1), logp.detach())
+
+
 def test_a_relu_rnn_read_without_activation_says_tanh_was_assumed(tmp_path):
     torch.manual_seed(0)
     idx2word, _ = dictionary(CORPUS)

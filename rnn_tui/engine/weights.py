@@ -101,6 +101,7 @@ class Stored:
     dtype: str  # "float32", "int64", "<U1" ...
     floating: bool
     loader: Callable[[], "Tensor"]
+    alias_of: str = ""  # a tied tensor saved once under another name (safetensors' save_model)
 
     def load(self) -> "Tensor":
         return self.loader()
@@ -137,6 +138,7 @@ class ImportedWeights:
     filled: tuple[str, ...] = ()  # tensors the file lacks that are exactly zero (bias_hh of one-bias RNNs)
     activation_assumed: bool = False  # an rnn whose activation nobody gave: tanh was assumed
     cell_from: str = ""  # where the cell came from when not from the shapes ("the file's metadata")
+    tied: str = ""  # the name the embedding was saved under when it is tied to the head ("decoder.weight")
 
     def describe(self) -> str:
         act = f" ({self.activation})" if self.cell == "rnn" else ""
@@ -160,7 +162,8 @@ class ImportedWeights:
         """One line: which tensors were used for what, which were ignored, what was assumed."""
         parts = []
         if self.embedding:
-            parts.append(f"{self.embedding} -> embedding ({self.vocab_size} x {self.input_size})")
+            tied = f", tied: saved as {self.tied}" if self.tied else ""
+            parts.append(f"{self.embedding} -> embedding ({self.vocab_size} x {self.input_size}{tied})")
         if self.names:
             pairs = ", ".join(f"{n}={r}" for n, r in self.renamed if not r.startswith(("head.", "embedding.")))
             whose = "--map" if self.names == "--map" else f"{self.names}'s names"
@@ -266,7 +269,11 @@ def read_weights(path: str | Path) -> tuple[dict[str, Stored], dict[str, str]]:
         raise WeightsError(str(e)) from None
     if suffix == ".safetensors":
         header = _safetensors_header(path, size)  # checked before a single tensor is read
-        return _read_safetensors(path, header), dict(header.get("__metadata__") or {})
+        stored, metadata = _read_safetensors(path, header), dict(header.get("__metadata__") or {})
+        for name, kept in metadata.items():  # save_model keeps tied tensors once: {"encoder.weight": "decoder.weight"}
+            if name not in stored and kept in stored and stored[kept].floating:
+                stored[name] = replace(stored[kept], alias_of=kept)
+        return stored, metadata
     if suffix in TORCH_SUFFIXES:
         return _read_torch(path, size), {}
     if suffix == ".npz":
@@ -768,6 +775,7 @@ def infer_shape(
         filled=tuple(filled),
         activation_assumed=cell == "rnn" and activation is None,
         cell_from=cell_from,
+        tied=stored[emb].alias_of if emb is not None else "",
     )
     return shape, tensors
 
