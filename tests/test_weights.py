@@ -503,3 +503,49 @@ def test_a_whole_model_reads_as_torch_computes_it(tmp_path_factory, kind, I, H, 
     ids = torch.randint(0, V, (2, 6), generator=torch.Generator().manual_seed(seed))
     expected = head(core(emb(ids))[0])
     torch.testing.assert_close(model(ids), expected, rtol=1e-12, atol=1e-12)
+
+
+# ---- fuzz: any header, any bytes, one clear refusal or a good read --------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+entries = st.fixed_dictionaries({
+    "dtype": st.sampled_from(["F32", "F64", "I64", "F16", "X9", 3]),
+    "shape": st.lists(st.integers(-2, 5), max_size=3) | json_values,
+    "data_offsets": st.lists(st.integers(-4, 400), min_size=0, max_size=3) | json_values,
+})  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(header=st.dictionaries(st.sampled_from(["weight_ih_l0", "weight_hh_l0", "__metadata__", "x"]),
+                              entries | json_values, max_size=4),
+       data=st.binary(max_size=400), lie=st.integers(-3, 3))  # fmt: skip
+def test_fuzzed_safetensors_headers_are_read_or_refused_in_one_line(tmp_path_factory, header, data, lie):
+    import json
+
+    raw = json.dumps(header).encode()
+    path = tmp_path_factory.mktemp("f") / "w.safetensors"
+    path.write_bytes(max(0, len(raw) + lie).to_bytes(8, "little") + raw + data)
+    try:
+        load_user_weights(path)
+    except WeightsError as e:
+        assert "\n" not in str(e) and str(e)
+
+
+@settings(max_examples=100, deadline=None)
+@given(doc=json_values)
+def test_fuzzed_vocabularies_are_read_or_refused_in_one_line(tmp_path_factory, doc):
+    import json
+
+    from rnn_tui.engine.vocab import VocabError, load_vocab
+
+    path = tmp_path_factory.mktemp("v") / "v.json"
+    path.write_text(json.dumps(doc))
+    try:
+        vocab = load_vocab(path)
+    except VocabError as e:
+        assert "\n" not in str(e)
+    else:
+        assert len(set(vocab.tokens)) == len(vocab) >= 1
