@@ -516,6 +516,94 @@ def _as_vector(s: Stored) -> Stored:
     return s
 
 
+def _recurrent_names(stored: dict[str, Stored], mapped: dict[str, str], prefix: str | None, fail):
+    """(whose names, file name -> recurrent role, the module prefix, a convention's other roles).
+
+    A map's recurrent roles come first; else torch's names under one prefix (`prefix` picks it
+    among several); else a numpy convention whose names the file has (min-char-rnn ...)."""
+    rec_roles = {n: r for n, r in mapped.items() if RECURRENT_ROLE.match(r)}
+    if rec_roles:
+        return "--map", rec_roles, "", {}
+    by_prefix: dict[str, dict[str, str]] = {}
+    for key in stored:
+        m = RECURRENT.match(key)
+        if m and key not in mapped and (prefix is None or m.group("prefix") == prefix):
+            by_prefix.setdefault(m.group("prefix"), {})[key] = key[len(m.group("prefix")) :]
+    if len(by_prefix) > 1:
+        found = ", ".join(repr(p) for p in sorted(by_prefix))
+        fail(f"recurrent weights under several prefixes ({found}): pick one with --prefix")
+    if by_prefix:
+        ((found_prefix, renamed),) = by_prefix.items()
+        return "", renamed, found_prefix, {}
+    if prefix is not None:
+        fail(f"no recurrent weights under the prefix {prefix!r} (names like {prefix}weight_ih_l0)")
+    for convention, table in CONVENTIONS.items():
+        if all(n in stored for n in table) and not any(n in mapped for n in table):
+            recurrent = {n: r for n, r in table.items() if r.startswith(("weight_", "bias_"))}
+            others = {n: r for n, r in table.items() if n not in recurrent and r not in mapped.values()}
+            return convention, recurrent, "", others
+    sample = _shortlist(sorted(stored), 4) or "no tensors at all"
+    fail(
+        "no recurrent weights found (torch names like weight_ih_l0, or min-char-rnn's Wxh, Whh ...; "
+        f"found {sample}): name them with --map NAME=weight_ih_l0,..."
+    )
+
+
+def _around(stored: dict[str, Stored], used: set[str], mapped: dict[str, str], I: int, width: int, fail):
+    """(embedding, head weight, head bias) file names, each None when the file has none.
+
+    A map's roles first; else the embedding is the one (V, I) matrix X.weight with no X.bias and
+    the head the one (O, width) matrix, its X.bias with it; names break ties (encoder, emb ... for
+    an embedding; decoder, linear, fc ... for a head). Two candidates for one role, or one matrix
+    that could be either, are refused with the names: a map says which."""
+    role_of = {n: r for n, r in mapped.items() if r in OTHER_ROLES}
+    given = {r: n for n, r in role_of.items()}
+    free = {
+        n: s for n, s in stored.items()
+        if n not in used and n not in mapped and s.floating and len(s.shape) == 2 and not RECURRENT.match(n)
+    }  # fmt: skip
+    emb_cands = [n for n, s in free.items() if s.shape[1] == I and _sibling_bias(n) not in stored and _module_kind(n) != "head"]
+    head_cands = [n for n, s in free.items() if s.shape[1] == width and _module_kind(n) != "embedding"]
+
+    def pick(cands: list[str], kind: str, others: list[str]) -> str | None:
+        if len(cands) > 1:
+            cands = [n for n in cands if _module_kind(n) == kind] or cands
+        if kind == "head" and len(cands) > 1:
+            cands = [n for n in cands if _sibling_bias(n) in stored] or cands
+        if len(cands) > 1:
+            fail(f"{' and '.join(cands[:3])} could each be the {kind}: say which with --map NAME={kind}.weight")
+        if not cands:
+            return None
+        chosen = cands[0]
+        if _module_kind(chosen) == "" and chosen in others and _sibling_bias(chosen) not in stored:
+            fail(f"{chosen} {free[chosen].shape} could be the embedding or the output layer: say which with "
+                 f"--map {chosen}=embedding.weight (or head.weight)")  # fmt: skip
+        return chosen
+
+    emb = given.get("embedding.weight") or pick(emb_cands, "embedding", head_cands)
+    head_w = given.get("head.weight") or pick([n for n in head_cands if n != emb], "head", emb_cands)
+    head_b = given.get("head.bias")
+    if head_b is None and head_w is not None and head_w not in role_of:
+        sib = _sibling_bias(head_w)
+        head_b = sib if sib in stored and sib not in mapped else None
+    if head_b is not None and head_w is None:
+        fail(f"{head_b} is given as head.bias but no head.weight is: name it with --map NAME=head.weight")
+    if emb is not None:
+        s = stored[emb]
+        if not s.floating or len(s.shape) != 2 or s.shape[1] != I or s.shape[0] < 1:
+            fail(f"{emb} has shape {s.shape}; an embedding for weight_ih_l0 (reads {I}) must be (tokens, {I})")
+    if head_w is not None:
+        s = stored[head_w]
+        if not s.floating or len(s.shape) != 2 or s.shape[1] != width or s.shape[0] < 1:
+            fail(f"{head_w} has shape {s.shape}; an output layer reading {width} units must be (outputs, {width})")
+    if head_b is not None:
+        rows = stored[head_w].shape[0]
+        s = _as_vector(stored[head_b])
+        if not s.floating or s.shape != (rows,):
+            fail(f"{head_b} has shape {stored[head_b].shape}; the bias of {head_w} ({rows} outputs) must be ({rows},)")
+    return emb, head_w, head_b
+
+
 def infer_shape(
     state: dict,
     cell: str | None = None,
@@ -552,42 +640,10 @@ def infer_shape(
             fail(f"--map names {name!r}, which the file does not have (it has {_shortlist(sorted(stored), 6)})")
 
     # ---- the recurrent layers: by a map, by torch's names, or by a numpy convention
-    names = ""
-    renamed: dict[str, str] = {}  # file name -> role
-    rec_roles = {n: r for n, r in mapped.items() if RECURRENT_ROLE.match(r)}
-    found_prefix = ""
-    if rec_roles:
-        names, renamed = "--map", dict(rec_roles)
-    else:
-        by_prefix: dict[str, dict[str, str]] = {}
-        for key in stored:
-            m = RECURRENT.match(key)
-            if m and key not in mapped and (prefix is None or m.group("prefix") == prefix):
-                by_prefix.setdefault(m.group("prefix"), {})[key] = key[len(m.group("prefix")) :]
-        if len(by_prefix) > 1:
-            found = ", ".join(repr(p) for p in sorted(by_prefix))
-            fail(f"recurrent weights under several prefixes ({found}): pick one with --prefix")
-        if by_prefix:
-            (found_prefix, renamed), = by_prefix.items()
-        elif prefix is not None:
-            fail(f"no recurrent weights under the prefix {prefix!r} (names like {prefix}weight_ih_l0)")
-        else:
-            for convention, table in CONVENTIONS.items():
-                if all(n in stored for n in table) and not any(n in mapped for n in table):
-                    names = convention
-                    renamed = {n: r for n, r in table.items() if r.startswith(("weight_", "bias_"))}
-                    for n, r in table.items():
-                        if not r.startswith(("weight_", "bias_")) and r not in mapped.values():
-                            mapped[n] = r
-                    if activation is None:
-                        activation = "tanh"  # both compute np.tanh
-                    break
-            else:
-                sample = _shortlist(sorted(stored), 4) or "no tensors at all"
-                fail(
-                    "no recurrent weights found (torch names like weight_ih_l0, or min-char-rnn's Wxh, Whh ...; "
-                    f"found {sample}): name them with --map NAME=weight_ih_l0,..."
-                )
+    names, renamed, found_prefix, convention_roles = _recurrent_names(stored, mapped, prefix, fail)
+    if names in CONVENTIONS:
+        mapped.update(convention_roles)  # the convention's head, unless the map says otherwise
+        activation = activation or "tanh"  # both compute np.tanh
     lenient = bool(names)  # a map or a convention: one bias per layer, biases as columns
     rec: dict[str, Stored] = {}
     rec_name: dict[str, str] = {}  # role -> file name
@@ -678,61 +734,10 @@ def infer_shape(
 
     # ---- the embedding and the head around them: by the map, else by shape and name
     used = set(rec_name.values())
-    role_of = {n: r for n, r in mapped.items() if r in OTHER_ROLES}
-    given = {r: n for n, r in role_of.items()}
-    free = {
-        n: s for n, s in stored.items()
-        if n not in used and n not in mapped and s.floating and len(s.shape) == 2 and not RECURRENT.match(n)
-    }  # fmt: skip
-    emb_cands = [n for n, s in free.items() if s.shape[1] == I and _sibling_bias(n) not in stored and _module_kind(n) != "head"]
-    head_cands = [n for n, s in free.items() if s.shape[1] == D * H and _module_kind(n) != "embedding"]
-
-    def pick(cands: list[str], kind: str, others: list[str]) -> str | None:
-        if len(cands) > 1:
-            named = [n for n in cands if _module_kind(n) == kind]
-            cands = named or cands
-        if kind == "head" and len(cands) > 1:
-            with_bias = [n for n in cands if _sibling_bias(n) in stored]
-            cands = with_bias or cands
-        if len(cands) > 1:
-            fail(f"{' and '.join(cands[:3])} could each be the {kind}: say which with --map NAME={kind}.weight")
-        if not cands:
-            return None
-        chosen = cands[0]
-        if _module_kind(chosen) == "" and chosen in others and _sibling_bias(chosen) not in stored:
-            fail(f"{chosen} {free[chosen].shape} could be the embedding or the output layer: say which with "
-                 f"--map {chosen}=embedding.weight (or head.weight)")  # fmt: skip
-        return chosen
-
-    emb = given.get("embedding.weight")
-    if emb is None:
-        emb = pick(emb_cands, "embedding", head_cands)
-    head_w = given.get("head.weight")
-    if head_w is None:
-        head_w = pick([n for n in head_cands if n != emb], "head", emb_cands)
-    head_b = given.get("head.bias")
-    if head_b is None and head_w is not None and head_w not in role_of:
-        sib = _sibling_bias(head_w)
-        head_b = sib if sib in stored and sib not in mapped else None
-    if head_b is not None and head_w is None:
-        fail(f"{head_b} is given as head.bias but no head.weight is: name it with --map NAME=head.weight")
-
+    emb, head_w, head_b = _around(stored, used, mapped, I, D * H, fail)
+    V = stored[emb].shape[0] if emb is not None else 0
+    O = stored[head_w].shape[0] if head_w is not None else 0
     tensors: dict[str, "Tensor"] = {}
-    V = O = 0
-    if emb is not None:
-        s = stored[emb]
-        if not s.floating or len(s.shape) != 2 or s.shape[1] != I or s.shape[0] < 1:
-            fail(f"{emb} has shape {s.shape}; an embedding for weight_ih_l0 (reads {I}) must be (tokens, {I})")
-        V = s.shape[0]
-    if head_w is not None:
-        s = stored[head_w]
-        if not s.floating or len(s.shape) != 2 or s.shape[1] != D * H or s.shape[0] < 1:
-            fail(f"{head_w} has shape {s.shape}; an output layer reading {D * H} units must be (outputs, {D * H})")
-        O = s.shape[0]
-    if head_b is not None:
-        s = _as_vector(stored[head_b])
-        if not s.floating or s.shape != (O,):
-            fail(f"{head_b} has shape {stored[head_b].shape}; the bias of {head_w} ({O} outputs) must be ({O},)")
 
     # ---- the numbers: only now is anything read, and it must be finite
     def load(file_name: str, s: Stored) -> "Tensor":
