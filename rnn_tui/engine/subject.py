@@ -251,11 +251,11 @@ def weights_subject(spec: Spec) -> Subject:
 
 
 def _imported_model(shape, tensors, config: ModelConfig, spec: Spec):
-    """The model holding the imported tensors, in float64 so the file's numbers stay exact (a
-    trace in float32 rounds them as the file's own float32 would)."""
+    """The model holding the imported tensors in the trace's precision: float64 keeps a float64
+    file's numbers exact, float32 holds what a float32 trace reads (half the memory of a big model)."""
     from rnn_tui.engine.weights import build_with_weights
 
-    return build_with_weights(shape, tensors, config, seed=spec.seed, dtype="float64")
+    return build_with_weights(shape, tensors, config, seed=spec.seed, dtype=spec.dtype)
 
 
 def _own_sequence(spec: Spec, shape, tensors, notes: list[str]) -> Subject:
