@@ -13,11 +13,12 @@ import os
 import sys
 
 from rnn_tui import __version__
+from rnn_tui.engine.cells import ACTIVATIONS, CELLS
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
 COMMANDS = ("trace", "cells", "train", "tasks", "serve", "lesson")
-CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
-ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
+CELL_NAMES = CELLS  # the cell registry's names (rnn_tui.engine.cells: no numpy, no torch)
+ACTIVATION_NAMES = ACTIVATIONS
 
 
 class UsageError(Exception):

@@ -18,8 +18,8 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
-CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+from rnn_tui.engine.cells import ACTIVATIONS
+from rnn_tui.engine.cells import CELLS as CELL_NAMES
 
 
 def _task_options() -> dict[str, list[tuple[str, str]]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rnn_tui.engine.cells import REGISTRY
 from rnn_tui.engine.config import CELLS, ConfigError, ModelConfig
 from rnn_tui.engine.errors import EngineError
 
@@ -40,7 +41,7 @@ RECURRENT = re.compile(
 )
 PASSTHROUGH = ("head.weight", "head.bias", "embedding.weight")  # rnn-tui's own names, kept when present
 ROWS_TO_CELL = {1: "rnn", 3: "gru", 4: "lstm"}
-GATE_ROWS = {"rnn": 1, "lstm": 4, "lstm-peephole": 4, "gru": 3, "gru-textbook": 3}
+GATE_ROWS = {name: cell.G for name, cell in REGISTRY.items()}  # gate blocks per cell, from the registry
 NESTED_KEYS = ("state_dict", "model_state_dict", "model")  # {"state_dict": {...}, "epoch": 3}
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
@@ -272,14 +273,8 @@ def infer_shape(
     expected: dict[str, tuple[int, ...]] = {}
     for k in range(L):
         for sfx in [f"_l{k}"] + ([f"_l{k}_reverse"] if bidirectional else []):
-            expected[f"weight_ih{sfx}"] = (G * H, I if k == 0 else D * H)
-            expected[f"weight_hh{sfx}"] = (G * H, H)
-            if bias:
-                expected[f"bias_ih{sfx}"] = (G * H,)
-                expected[f"bias_hh{sfx}"] = (G * H,)
-            if cell == "lstm-peephole":
-                for p in ("ci", "cf", "co"):
-                    expected[f"weight_{p}{sfx}"] = (H,)
+            for name, want in REGISTRY[cell].tensor_shapes(H, I if k == 0 else D * H, bias).items():
+                expected[name + sfx] = want
     what = f"a {shape.describe()}"
     for name, want in expected.items():
         if name not in rec:
