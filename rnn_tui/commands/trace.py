@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from rnn_tui.engine.export import trace_to_json
 
         # the gradient-flow analyses follow the loss: an unscored trace has none (grad keeps the norms)
-        doc = trace_to_json(trace, grad_extra=gradient_flow_json(subject, trace, args) if scored else None)
+        doc = trace_to_json(trace, report=gradient_flow(subject, trace, args) if scored else None)
         if not scored:
             doc["loss"] = None
         write_json(doc)
@@ -132,12 +132,12 @@ def print_encdec(both, args) -> int:
     return 0
 
 
-def gradient_flow_json(subject, trace, args) -> dict:
-    """The gradient-flow analyses of the export's `grad` section."""
-    from rnn_tui.engine.gradflow import analyze_gradflow, to_json
+def gradient_flow(subject, trace, args):
+    """The gradient-flow analysis of the export's `grad` section (a GradFlowReport)."""
+    from rnn_tui.engine.gradflow import analyze_gradflow
 
     token_ids = subject.x if subject.config.input_mode != "vectors" else None
-    return to_json(analyze_gradflow(trace, tbptt=args.tbptt, clip=args.clip, token_ids=token_ids))
+    return analyze_gradflow(trace, tbptt=args.tbptt, clip=args.clip, token_ids=token_ids)
 
 
 def print_summary(trace, show_outputs: bool = True) -> None:
@@ -151,7 +151,7 @@ def print_summary(trace, show_outputs: bool = True) -> None:
     n_params = sum(int(np.prod(v.shape)) for v in trace.params.values())
     console.print(
         f"[bold]{cfg.cell}[/]"
-        + (f" ({cfg.activation})" if cfg.cell == "rnn" else "")
+        + (f" ({cfg.activation})" if len(cfg.cell_spec.activations) > 1 else "")
         + f"  hidden {cfg.hidden_size} x {cfg.num_layers} layer(s)"
         + (" bidirectional" if cfg.bidirectional else "")
         + f"  {n_params} parameters  {trace.dtype}"

@@ -7,10 +7,14 @@ strict JSON that any parser reads.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnn_tui.engine.records import SCHEMA, Trace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rnn_tui.engine.gradflow import GradFlowReport
 
 
 def clean(value):
@@ -30,8 +34,9 @@ def clean(value):
     return value
 
 
-def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
-    """The export document; `grad_extra` adds gradient-flow analyses to the `grad` section."""
+def trace_to_json(trace: Trace, grad_extra: dict | None = None, report: "GradFlowReport | None" = None) -> dict:
+    """The export document. `report`, the trace's gradient-flow analysis, fills in the rest of the
+    `grad` section (`gradflow.to_json`); `grad_extra` adds keys of its own."""
     cfg = trace.config
     layers = [
         {
@@ -48,6 +53,10 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
         "dL_dh_norm": [lt.dL_dh_norm for lt in trace.layers],
         "dL_dc_norm": [lt.dL_dc_norm for lt in trace.layers],
     }
+    if report is not None:
+        from rnn_tui.engine.gradflow import to_json
+
+        grad.update(to_json(report))
     grad.update(grad_extra or {})
     doc = {
         "schema": SCHEMA,
