@@ -147,15 +147,6 @@ def need_terminal(what: str) -> None:
         )
 
 
-def single_threaded_numpy() -> None:
-    """numpy's BLAS on one thread: the engine's numpy work is many small products in a time loop,
-    which BLAS threads only slow down when they compete with torch's threads (up to 10x here).
-    Effective only before numpy is first imported; torch's own threads are not affected."""
-    if "numpy" not in sys.modules:
-        for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")
-
-
 def printable_output() -> None:
     """Text that the terminal's encoding cannot hold is shown escaped, never a UnicodeEncodeError
     (an ASCII or Latin-1 SSH session and the model's '␣' and '⏎' labels)."""
@@ -168,7 +159,9 @@ def printable_output() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    single_threaded_numpy()
+    from rnn_tui.engine import threads
+
+    threads.apply()  # one thread policy for every command, before numpy or torch loads
     printable_output()
     from rnn_tui.engine.errors import EngineError
 
