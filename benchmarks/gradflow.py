@@ -24,16 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def apply_threads() -> str:
+    """rnn-tui's thread policy, set before numpy and torch load (they read it once)."""
     try:
         from rnn_tui.engine import threads as policy
     except ImportError:  # an older checkout, before the policy existed
         policy = None
-    import torch
-
     if policy is not None:
         policy.apply()
-        return f"{torch.get_num_threads()} (rnn-tui's policy)"
-    return f"{torch.get_num_threads()} (torch's default)"
+    import torch
+
+    return f"{torch.get_num_threads()} ({'torch' if policy is None else 'rnn-tui'}'s policy)"
 
 
 def cpu(fn) -> tuple[float, float, object]:

@@ -17,6 +17,7 @@ Both run under the thread policy every `rnn-tui` command uses (`rnn_tui.engine.t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -30,20 +31,22 @@ TARGET = {"rnn": 1.5, "lstm": 1.5, "gru": 1.5, "lstm-peephole": 2.5, "gru-textbo
 
 
 def apply_threads(threads: int) -> str:
-    """The thread policy of the commands, or a fixed count; returns how it was set, in words."""
+    """The thread policy of the commands, or a fixed count, set before numpy and torch load (they
+    read it once); returns how it was set, in words."""
     try:
         from rnn_tui.engine import threads as policy
     except ImportError:  # an older checkout, before the policy existed: torch's own default
         policy = None
+    if threads:
+        os.environ["RNN_TUI_THREADS"] = str(threads)
+    if policy is not None:
+        policy.apply()
     import torch
 
     if threads:
         torch.set_num_threads(threads)
         return f"{threads} (--threads)"
-    if policy is None:
-        return f"{torch.get_num_threads()} (torch's default)"
-    policy.apply()
-    return f"{torch.get_num_threads()} (rnn-tui's policy)"
+    return f"{torch.get_num_threads()} ({'torch' if policy is None else 'rnn-tui'}'s policy)"
 
 
 def pairs(first, second, repeat: int) -> tuple[list, list]:
@@ -100,8 +103,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads for both (default: rnn-tui's policy)")
     args = ap.parse_args()
     how = apply_threads(args.threads)
-    import os
-
     print(f"T={args.steps} H={args.hidden} vocab={args.vocab} torch threads={how} "
           f"OpenBLAS threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')} pairs={args.repeat}"
           f" load={os.getloadavg()[0]:.2f}")  # fmt: skip

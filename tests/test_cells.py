@@ -189,6 +189,26 @@ def test_batched_steps_equal_one_step_at_a_time(problem, T):
             np.testing.assert_allclose(a[r], b, **TOL)
 
 
+@SETTINGS
+@given(cells_and_weights(), st.integers(1, 6), st.sampled_from([(), (3,), (2, 2)]), st.booleans())
+def test_a_cells_own_backward_loop_equals_one_vjp_per_step(problem, T, lead, final):
+    """Cell.backward loops vjp; a cell may write the loop out for speed (the LSTM does)."""
+    from rnn_tui.engine.cells import Cell
+
+    cell, activation, H, I, tensors, g = problem
+    s0 = state(cell, g, H)
+    fw = cell.forward(cell.layer_weights(tensors, "_l0"), g.normal(size=(T, I)), s0[0],
+                      s0[1] if cell.has_cell_state else None, activation)  # fmt: skip
+    direct = g.normal(size=lead + (T, H))
+    ends = tuple(g.normal(size=lead + (H,)) for _ in cell.states) if final else ()
+    ours, plain = cell.backward(fw, direct, ends), Cell.backward(cell, fw, direct, ends)
+    for name in ("dH", "dC", "dA", "dh0", "dc0"):
+        a, b = getattr(ours, name), getattr(plain, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_allclose(a, b, **TOL, err_msg=name)
+
+
 # ---- the equations' terms -------------------------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(CELLS), st.booleans(), st.booleans(), st.integers(0, 10_000))
