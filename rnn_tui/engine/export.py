@@ -21,7 +21,7 @@ def clean(value):
     """numpy and float values -> JSON-ready Python values; non-finite floats -> None."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f" and not np.isfinite(value).all():
-            return clean(value.astype(object))
+            return np.where(np.isfinite(value), value, None).tolist()  # floats, and None where not finite
         return value.tolist() if value.dtype != object else [clean(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
@@ -53,11 +53,6 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None, report: "GradFlo
         "dL_dh_norm": [lt.dL_dh_norm for lt in trace.layers],
         "dL_dc_norm": [lt.dL_dc_norm for lt in trace.layers],
     }
-    if report is not None:
-        from rnn_tui.engine.gradflow import to_json
-
-        grad.update(to_json(report))
-    grad.update(grad_extra or {})
     doc = {
         "schema": SCHEMA,
         "config": {**cfg.to_dict(), "dtype": trace.dtype},
@@ -72,4 +67,10 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None, report: "GradFlo
         "loss": trace.loss,
         "grad": grad,
     }
-    return clean(doc)
+    doc = clean(doc)
+    if report is not None:  # JSON-ready already (the flow matrices alone are rows x T numbers each)
+        from rnn_tui.engine.gradflow import to_json
+
+        doc["grad"].update(to_json(report))
+    doc["grad"].update(clean(grad_extra or {}))
+    return doc

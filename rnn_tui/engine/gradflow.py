@@ -1029,7 +1029,10 @@ def _num(v) -> float | None:
 
 
 def _vec(a) -> list | None:
-    return None if a is None else [_num(v) for v in np.asarray(a).ravel()]
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return a.tolist() if np.isfinite(a).all() else np.where(np.isfinite(a), a, None).tolist()
 
 
 def to_json(report: GradFlowReport) -> dict:
