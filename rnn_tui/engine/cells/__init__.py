@@ -20,7 +20,7 @@ where torch has the cell, and the tests hold the two equal.
 from __future__ import annotations
 
 from rnn_tui.engine.cells import gru, gru_textbook, lstm, lstm_peephole, rnn
-from rnn_tui.engine.cells.base import (  # noqa: F401  the readable path's helpers, as cells.py had them
+from rnn_tui.engine.cells.base import (  # noqa: F401  the readable path's helpers
     ACTIVATION, Cell, Equation, Factor, LayerForward, LayerGrads, LayerWeights, Steps, Term, Weight, affine, keep,
     σ, tanh,
 )
