@@ -383,7 +383,8 @@ def _flow(trace: Trace, recs: list[LayerForward], src: np.ndarray, max_elements:
     per_step = (G + 3) * H * D + D * H  # numbers held per source and step (dH, dC, dA, dX)
     if cfg.head == "step" and not cfg.bidirectional:  # causal: one sweep back through time
         per_row = per_step * cfg.num_layers
-        size = max(1, max_elements // per_row)
+        norms_per_row = T * len(cfg.cell_spec.states) * cfg.num_layers  # float64 norms a sweep holds per source
+        size = max(1, min(max_elements // per_row, max_elements // norms_per_row))
         for a in range(0, len(src), size):
             _flow_sweep(trace, recs, src[a : a + size], E, flows)
         return flows
