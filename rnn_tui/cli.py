@@ -13,11 +13,12 @@ import os
 import sys
 
 from rnn_tui import __version__
+from rnn_tui.engine.cells import ACTIVATIONS, CELLS
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
 COMMANDS = ("trace", "cells", "train", "export", "tasks", "serve", "lesson")
-CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
-ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
+CELL_NAMES = CELLS  # the cell registry's names (rnn_tui.engine.cells: no numpy, no torch)
+ACTIVATION_NAMES = ACTIVATIONS
 TOKENIZE_NAMES = ("char", "word", "space")
 
 
@@ -196,15 +197,6 @@ def need_terminal(what: str) -> None:
         )
 
 
-def single_threaded_numpy() -> None:
-    """numpy's BLAS on one thread: the engine's numpy work is many small products in a time loop,
-    which BLAS threads only slow down when they compete with torch's threads (up to 10x here).
-    Effective only before numpy is first imported; torch's own threads are not affected."""
-    if "numpy" not in sys.modules:
-        for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")
-
-
 def printable_output() -> None:
     """Text that the terminal's encoding cannot hold is shown escaped, never a UnicodeEncodeError
     (an ASCII or Latin-1 SSH session and the model's '␣' and '⏎' labels)."""
@@ -217,7 +209,9 @@ def printable_output() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    single_threaded_numpy()
+    from rnn_tui.engine import threads
+
+    threads.apply()  # one thread policy for every command, before numpy or torch loads
     printable_output()
     from rnn_tui.engine.errors import EngineError
 

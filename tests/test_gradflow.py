@@ -1,8 +1,8 @@
 """Every gradient-flow quantity against torch autograd in float64.
 
-The answer key here is a plain autograd loop over `cells.py` (and torch.nn's own cells and
-modules where torch has the cell), sharing no code with the delta recursion of `trace.py` or
-the bookkeeping of `gradflow.py`:
+The answer key here is a plain autograd loop over the cells' readable steps
+(`rnn_tui.engine.cells`, and torch.nn's own cells and modules where torch has the cell), sharing
+no code with the delta recursion of `trace.py` or the bookkeeping of `gradflow.py`:
 - flow: d l_r / d h_k by `torch.autograd.grad` of each row's loss on the intermediate h_k;
 - per-step dW_hh: every step reads its own leaf copy of W_hh, whose gradient is that step's share;
 - truncated BPTT: the same loop with `h.detach()` (and `c.detach()`) every K steps.

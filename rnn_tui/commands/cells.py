@@ -1,4 +1,4 @@
-"""`rnn-tui cells`: the cell variants and their equations."""
+"""`rnn-tui cells`: the cell variants and their equations, from the cell registry."""
 
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from rnn_tui.engine.equations import EQUATIONS, PARAMETERS, SUMMARY
+    from rnn_tui.engine.cells import REGISTRY
 
     console = Console(highlight=False)
-    for cell, lines in EQUATIONS.items():
-        console.print(Text(cell, style="bold"), Text(f"  {SUMMARY[cell]}", style="dim"))
-        for line in lines:
+    for name, cell in REGISTRY.items():
+        console.print(Text(name, style="bold"), Text(f"  {cell.summary}", style="dim"))
+        for line in cell.equations:
             console.print(f"    {line}")
-        console.print(Text(f"    tensors: {PARAMETERS[cell]}", style="dim"))
+        console.print(Text(f"    tensors: {cell.tensors}", style="dim"))
+        fused = "no torch.nn module: run step by step"
+        if cell.fused:
+            fused = f"fused in torch.nn.{cell.fused}" + (
+                f" ({', '.join(cell.fused_activations)})" if len(cell.activations) > 1 else "")
+        console.print(Text(f"    gates {' '.join(cell.gates)} · state {' '.join(cell.states)} · {fused}", style="dim"))
         console.print()
     return 0

@@ -18,8 +18,8 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
-CELL_NAMES = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+from rnn_tui.engine.cells import ACTIVATIONS
+from rnn_tui.engine.cells import CELLS as CELL_NAMES
 
 
 def _task_options() -> dict[str, list[tuple[str, str]]]:
@@ -88,7 +88,7 @@ def add_parser(sub) -> None:
     t.add_argument("--log-every", type=whole(1, 10_000_000), metavar="N", help="steps between metrics records")
     t.add_argument("--snapshot-every", type=whole(1, 10_000_000), metavar="N", help="save the weights every N steps (time-lapse)")
     t.add_argument("--save-every", type=whole(1, 10_000_000), metavar="N", help="save the whole run every N steps")
-    t.add_argument("--threads", type=whole(1, 1024), metavar="N", help="torch CPU threads (default 1: fastest for small nets)")
+    t.add_argument("--threads", type=whole(1, 1024), metavar="N", help="torch CPU threads (default: rnn-tui's policy, 1 unless RNN_TUI_THREADS says)")
 
     o = p.add_argument_group("run directory")
     o.add_argument("--out", metavar="DIR", help="where to save the run (default runs/<task>-<cell>-<time>)")

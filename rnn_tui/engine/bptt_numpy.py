@@ -38,34 +38,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnn_tui.engine.cells.rnn import activate, derivative
+
 IGNORE = -100  # a class target of an unscored step, as torch's ignore_index
 
 
-# ---- the activation f and its derivative f'(z), written from the output h = f(z) where possible
+# ---- the activation f and its derivative f'(z): the Elman cell's own (rnn_tui.engine.cells.rnn)
 def act(name: str, z: np.ndarray) -> np.ndarray:
     """h = f(z)."""
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "identity":
-        return z.copy()
-    raise ValueError(f"unknown activation {name!r}: choose tanh, relu, sigmoid or identity")
+    return activate(name, z)
 
 
 def act_prime(name: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
     """f'(z), given z and h = f(z):  tanh 1-h^2,  relu [z>0],  sigmoid h(1-h),  identity 1."""
-    if name == "tanh":
-        return 1.0 - h * h
-    if name == "relu":
-        return (z > 0).astype(z.dtype)
-    if name == "sigmoid":
-        return h * (1.0 - h)
-    if name == "identity":
-        return np.ones_like(z)
-    raise ValueError(f"unknown activation {name!r}: choose tanh, relu, sigmoid or identity")
+    return derivative(name, z, h)
 
 
 @dataclass(frozen=True)

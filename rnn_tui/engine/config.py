@@ -1,16 +1,15 @@
 """What a model is: one frozen dataclass that every other part of the engine reads.
 
-The names follow `torch.nn.RNN/LSTM/GRU` where torch has a word for the thing.
+The names follow `torch.nn.RNN/LSTM/GRU` where torch has a word for the thing. What each cell is
+(its gates, states, tensors, activations) comes from the cell registry, `rnn_tui.engine.cells`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from rnn_tui.engine.cells import ACTIVATIONS, CELLS, REGISTRY, Cell
 from rnn_tui.engine.errors import EngineError
-
-CELLS = ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 INPUT_MODES = ("onehot", "embedding", "vectors")
 HEADS = ("step", "last", "mean")  # per-step outputs, or one output from a pooled state
 LOSSES = ("ce", "mse")
@@ -20,13 +19,7 @@ DTYPES = ("float32", "float64")
 MAX_PARAMETERS = 100_000_000
 
 # gate names per cell, in the order torch stacks their rows in weight_ih / weight_hh
-GATES = {
-    "rnn": ("a",),  # a single "gate": the activation itself
-    "lstm": ("i", "f", "g", "o"),
-    "lstm-peephole": ("i", "f", "g", "o"),
-    "gru": ("r", "z", "n"),
-    "gru-textbook": ("r", "z", "n"),
-}
+GATES = {name: cell.gates for name, cell in REGISTRY.items()}
 
 
 class ConfigError(EngineError):
@@ -36,7 +29,7 @@ class ConfigError(EngineError):
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = "lstm"  # one of CELLS
-    activation: str = "tanh"  # rnn only: one of ACTIVATIONS
+    activation: str = "tanh"  # one of the cell's activations (the rnn has four, the others tanh)
     input_size: int = 16  # width of the vectors fed to layer 0 (vocab size for one-hot)
     hidden_size: int = 32  # H, units per layer and direction
     num_layers: int = 1  # stacked layers; layer k>0 reads layer k-1's output
@@ -59,9 +52,13 @@ class ModelConfig:
             self.activation in ACTIVATIONS,
             f"unknown activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}",
         )
+        choosers = [name for name, cell in REGISTRY.items() if len(cell.activations) > 1]
         need(
-            self.cell == "rnn" or self.activation == "tanh",
-            f"--activation applies to the rnn cell only, not {self.cell!r}",
+            self.activation in REGISTRY[self.cell].activations,
+            f"--activation applies to the {' and '.join(choosers)} cell{'s' if len(choosers) > 1 else ''} only, "
+            f"not {self.cell!r}"
+            if len(REGISTRY[self.cell].activations) == 1
+            else f"a {self.cell} takes the activation {', '.join(REGISTRY[self.cell].activations)}",
         )
         need(self.input_mode in INPUT_MODES, f"unknown input mode {self.input_mode!r}")
         need(self.head in HEADS, f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
@@ -96,24 +93,28 @@ class ModelConfig:
     def num_parameters(self) -> int:
         """How many numbers the model's tensors hold, counted from the sizes (nothing allocated).
 
-        Per layer and direction: W_ih (G*H, I_k), W_hh (G*H, H), b_ih and b_hh (G*H), peepholes 3H;
-        I_0 = input_size, I_k = D*H above. Head (O, D*H) (+ O with head_bias); embedding vocab_size x
-        input_size.
+        Per layer and direction, the cell's tensors (W_ih (G*H, I_k), W_hh (G*H, H), b_ih and b_hh
+        (G*H), peepholes ...); I_0 = input_size, I_k = D*H above. Head (O, D*H) (+ O with head_bias);
+        embedding vocab_size x input_size.
         """
-        G, H, D = len(GATES.get(self.cell, ("a",))), self.hidden_size, self.num_directions
+        H, D = self.hidden_size, self.num_directions
         per_layer = 0
         for k in range(self.num_layers):
             inputs = self.input_size if k == 0 else D * H
-            per_layer += D * (G * H * (inputs + H) + (2 * G * H if self.bias else 0))
-            if self.cell == "lstm-peephole":
-                per_layer += D * 3 * H
+            for shape in self.cell_spec.tensor_shapes(H, inputs, self.bias).values():
+                per_layer += D * _product(shape)
         head = self.output_size * D * H + (self.output_size if self.head_bias else 0)
         embedding = self.vocab_size * self.input_size if self.input_mode == "embedding" else 0
         return per_layer + head + embedding
 
     @property
+    def cell_spec(self) -> Cell:
+        """The cell's registry entry: its facts and its maths (`rnn_tui.engine.cells`)."""
+        return REGISTRY[self.cell]
+
+    @property
     def gates(self) -> tuple[str, ...]:
-        return GATES[self.cell]
+        return self.cell_spec.gates
 
     @property
     def num_directions(self) -> int:
@@ -121,14 +122,12 @@ class ModelConfig:
 
     @property
     def has_cell_state(self) -> bool:
-        return self.cell.startswith("lstm")
+        return self.cell_spec.has_cell_state
 
     @property
     def torch_native(self) -> bool:
         """True when a fused `torch.nn` module computes exactly this cell."""
-        if self.cell == "rnn":
-            return self.activation in ("tanh", "relu")
-        return self.cell in ("lstm", "gru")
+        return self.cell_spec.torch_native(self.activation)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +142,13 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         return replace(self, **changes)
+
+
+def _product(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def _whole(value) -> bool:

@@ -7,17 +7,21 @@ strict JSON that any parser reads.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnn_tui.engine.records import SCHEMA, Trace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rnn_tui.engine.gradflow import GradFlowReport
 
 
 def clean(value):
     """numpy and float values -> JSON-ready Python values; non-finite floats -> None."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f" and not np.isfinite(value).all():
-            return clean(value.astype(object))
+            return np.where(np.isfinite(value), value, None).tolist()  # floats, and None where not finite
         return value.tolist() if value.dtype != object else [clean(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
@@ -30,8 +34,9 @@ def clean(value):
     return value
 
 
-def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
-    """The export document; `grad_extra` adds gradient-flow analyses to the `grad` section."""
+def trace_to_json(trace: Trace, grad_extra: dict | None = None, report: "GradFlowReport | None" = None) -> dict:
+    """The export document. `report`, the trace's gradient-flow analysis, fills in the rest of the
+    `grad` section (`gradflow.to_json`); `grad_extra` adds keys of its own."""
     cfg = trace.config
     layers = [
         {
@@ -48,7 +53,6 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
         "dL_dh_norm": [lt.dL_dh_norm for lt in trace.layers],
         "dL_dc_norm": [lt.dL_dc_norm for lt in trace.layers],
     }
-    grad.update(grad_extra or {})
     doc = {
         "schema": SCHEMA,
         "config": {**cfg.to_dict(), "dtype": trace.dtype},
@@ -63,4 +67,10 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None) -> dict:
         "loss": trace.loss,
         "grad": grad,
     }
-    return clean(doc)
+    doc = clean(doc)
+    if report is not None:  # JSON-ready already (the flow matrices alone are rows x T numbers each)
+        from rnn_tui.engine.gradflow import to_json
+
+        doc["grad"].update(to_json(report))
+    doc["grad"].update(clean(grad_extra or {}))
+    return doc

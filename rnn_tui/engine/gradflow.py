@@ -1,8 +1,9 @@
 """Gradient flow through time: how the error of step t reaches step k, and what that does to learning.
 
 Everything here is computed from a `Trace` (its states, gates, deltas and parameters), so an
-analysis can be rerun on a trace the UI already holds. Notation, per layer and direction, in the
-direction's reading order (a reverse direction reads t = T-1 .. 0):
+analysis can be rerun on a trace the UI already holds; every cell-specific step is its cell's own
+maths (`rnn_tui.engine.cells`: `vjp`, `jvp`, `hh_factors`). Notation, per layer and direction, in
+the direction's reading order (a reverse direction reads t = T-1 .. 0):
 
     s_t = h_t (or [h_t; c_t] for LSTMs)        the full recurrent state
     l_r                                        the loss of output row r alone (row = step for a
@@ -12,12 +13,17 @@ direction's reading order (a reverse direction reads t = T-1 .. 0):
 The quantities:
 
 - flow[r, k] = ||d l_r / d h_k||               the gradient-flow matrix. Each source row r is one
-  one-hot-in-time gradient at the top of the network, dl_r/dy_r V; all sources go through the
-  delta recursion of `trace.backward_layer` together, as a leading batch dimension. Summed over
-  r and divided by N the vectors give dL/dh_k.
+  one-hot-in-time gradient at the top of the network, dl_r/dy_r V. In a unidirectional network
+  with a per-step head one sweep back through time carries every source at once: at step t the
+  sources r >= t are alive, and each step is one `vjp` on all of them (a matrix product). Other
+  networks push the sources through the delta recursion as a leading batch dimension. Summed
+  over r and divided by N the vectors give dL/dh_k.
 - J_t = ds_t / ds_{t-1}                          the one-step Jacobian of the recurrent state (input
   held fixed), and its spectral norm ||J_t||_2 per step. d l_r / d s_k = J_{k+1}^T ... J_r^T
-  (d l_r / d s_r): the norm shrinks or grows roughly as gamma^(r-k).
+  (d l_r / d s_r): the norm shrinks or grows roughly as gamma^(r-k). The norm is the largest
+  singular value, found without forming J_t: the Lanczos method on J_t^T J_t, every step at once,
+  from the cell's products J v and J^T u, run until the largest Ritz value's residual bounds its
+  error below `LANCZOS_RTOL`; a step that does not converge gets a full SVD.
 - gamma: log ||d l_r / d h_k|| = a + (r - k) log gamma, a least-squares line over every computed
   pair with k at or before r (in reading order), with its R^2.
 - The spectrum of each W_hh gate block (H x H): singular values, eigenvalue moduli, spectral
@@ -32,36 +38,67 @@ The quantities:
   after `clip_grad_value_`) at a threshold.
 
 `analyze_gradflow(trace, ...)` computes them all into a `GradFlowReport` (frozen, numpy only);
-`to_json(report)` gives the `grad` keys of the trace export.
+`to_json(report)` gives the `grad` keys of the trace export. A long trace can be analysed a window
+of rows (and steps) first and the rest later: `analyze_gradflow(trace, rows=..., steps=...)`, then
+`analyze_gradflow(trace, previous=first)`, which computes only what `first` lacks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
-import torch
-from torch import Tensor
 
+from rnn_tui.engine.cells import LayerForward
 from rnn_tui.engine.errors import EngineError
 from rnn_tui.engine.records import Trace
-from rnn_tui.engine.trace import backward_layer, layer_weights
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
 MAX_ELEMENTS = 1 << 25  # working numbers per batched backward pass (128 MiB in float32)
 MAX_FLOW_BYTES = 1 << 30  # the (rows, T) flow matrices kept in float64; a 100000-step trace would need 75 GB
-MAX_STATE = 2048  # widest state s (H, or 2H for LSTMs) whose step Jacobians (S x S each) are analysed
-JACOBIAN_BYTES = 1 << 29  # working memory of one batch of step Jacobians and their SVDs
+MAX_STATE = 2048  # widest state s (H, or 2H for LSTMs) whose step Jacobians are analysed
+JACOBIAN_BYTES = 1 << 29  # working memory of one batch of dense step Jacobians and their SVDs
+DENSE_STATE = 32  # states at most this wide get a full SVD of every step: cheaper than iterating
+LANCZOS_RTOL = 1e-7  # ||J_t||_2 to this relative accuracy at least (a bound on the Ritz value's error)
+LANCZOS_DIM = 64  # the largest Krylov space built before a step falls back to a full SVD
+RESCALE_EVERY = 4  # steps of the flow sweep between checks that its numbers are in range
+LANCZOS_CHECKS = frozenset(range(16, 33, 8)) | frozenset(range(36, 1000, 4))  # iterations after which to check
 
 
 class GradFlowError(EngineError):
     pass
 
 
+def _quiet(fn):
+    """numpy's floating-point warnings off: a diverged trace's inf and nan are its numbers."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
 # ---- records
+class FlowMatrix(NamedTuple):
+    """One layers entry's flow: (R, T) ||d l_r / d h_k||, and ||d l_r / d c_k|| for LSTMs."""
+
+    h: np.ndarray
+    c: np.ndarray | None
+
+
+class SourceGradients(NamedTuple):
+    """One layers entry's d l_r / d h_k (and d l_r / d c_k) for some rows: (S, T, H) each."""
+
+    dh: np.ndarray
+    dc: np.ndarray | None
+
+
 @dataclass(frozen=True)
 class DecayFit:
     """log ||d l_r / d h_k|| = intercept + lag * log(gamma), fitted by least squares."""
@@ -98,7 +135,7 @@ class LayerFlow:
     dL_dc: np.ndarray | None  # (T, H) dL/dc_t, LSTMs only
     flow: np.ndarray  # (R, T) ||d l_r / d h_k||; nan for unscored or uncomputed rows r
     flow_c: np.ndarray | None  # (R, T) ||d l_r / d c_k||, LSTMs only
-    jacobian_norm: np.ndarray  # (T,) ||d s_t / d s_prev||_2, s = h or [h; c]
+    jacobian_norm: np.ndarray  # (T,) ||d s_t / d s_prev||_2, s = h or [h; c]; nan where not computed
     decay: DecayFit
     spectrum: dict[str, Spectrum]  # gate name -> spectrum of that block of W_hh
     dW_hh_step_norm: np.ndarray  # (T,) ||dL/dW_hh restricted to step k||_F
@@ -148,69 +185,47 @@ class GradFlowReport:
     grads: dict[str, np.ndarray]  # the full gradient of every tensor, from the trace's deltas
     tbptt: TBPTTResult | None
     clip: ClipPreview | None
+    steps: np.ndarray | None = None  # steps whose Jacobian norms were computed (None: every step)
+
+    @property
+    def complete(self) -> bool:
+        """True when every scored row's flow and every step's Jacobian norm is in."""
+        computed = np.zeros(self.rows, dtype=bool)
+        computed[self.sources] = True
+        return bool(np.all(computed[self.scored])) and (self.steps is None or len(self.steps) == self.T)
 
 
-# ---- the trace's forward records, back in reading order as torch tensors
-def _dtype(trace: Trace) -> torch.dtype:
-    return DTYPES.get(trace.dtype, torch.float64)
-
-
-def _params(trace: Trace) -> dict[str, Tensor]:
-    dt = _dtype(trace)
-    return {k: torch.as_tensor(np.asarray(v)).to(dt) for k, v in trace.params.items()}
-
-
-def _records(trace: Trace, P: dict[str, Tensor]) -> list[dict]:
-    """One record per layers entry, as `backward_layer` reads it (reading order)."""
+# ---- the trace's forward records, back in reading order
+def _records(trace: Trace) -> list[LayerForward]:
+    """One forward record per layers entry, in its reading order, as the cells' maths reads it."""
     if trace.extras.get("interventions"):
         raise GradFlowError(
             "this trace holds values by hand (interventions), so its cells no longer follow their "
             "equations: trace the sequence again without them to see its gradient flow"
         )
-    dt = _dtype(trace)
-    t_ = lambda a: None if a is None else torch.as_tensor(np.asarray(a)).to(dt)  # noqa: E731
+    cfg = trace.config
+    cell = cfg.cell_spec
+    P = {k: np.asarray(v) for k, v in trace.params.items()}
+    a_ = lambda a: None if a is None else np.asarray(a)  # noqa: E731
     recs = []
     for e in trace.layers:
         rev = e.direction == "reverse"
-        order = (lambda a: None if a is None else a.flip(0)) if rev else (lambda a: a)
+        order = (lambda a: None if a is None else a[::-1].copy()) if rev else (lambda a: a)
         if e.layer == 0:
-            X = t_(trace.inputs)
+            X = a_(trace.inputs)
         else:
-            below = [b for b in trace.layers if b.layer == e.layer - 1]
-            X = torch.cat([t_(b.h) for b in below], dim=-1)  # (T, D*H)
-        sfx = f"_l{e.layer}" + ("_reverse" if rev else "")
-        H = order(t_(e.h))
-        h0 = t_(e.h0)
-        C = order(t_(e.c))
-        c0 = t_(e.c0)
-        recs.append(
-            dict(
-                idx=len(recs),
-                layer=e.layer,
-                rev=rev,
-                sfx=sfx,
-                w=layer_weights(P, sfx),
-                X=order(X),
-                H=H,
-                H_prev=torch.cat([h0[None], H[:-1]]),
-                C=C,
-                C_prev=None if C is None else torch.cat([c0[None], C[:-1]]),
-                gates={g: (order(t_(e.preacts[g])), order(t_(e.gates[g]))) for g in e.gates},
-                h0=h0,
-                c0=c0,
-            )
-        )
+            X = np.concatenate([a_(b.h) for b in trace.layers if b.layer == e.layer - 1], axis=-1)  # (T, D*H)
+        w = cell.layer_weights(P, f"_l{e.layer}" + ("_reverse" if rev else ""))
+        recs.append(cell.record(
+            w, order(X), order(a_(e.h)), order(a_(e.c)), {g: order(a_(v)) for g, v in e.preacts.items()},
+            {g: order(a_(v)) for g, v in e.gates.items()}, a_(e.h0), a_(e.c0), cfg.activation, e.layer, rev,
+        ))  # fmt: skip
     return recs
 
 
-def _slice(rec: dict, a: int, b: int) -> dict:
-    """Steps a..b-1 (reading order) of a record."""
-    cut = lambda v: None if v is None else v[a:b]  # noqa: E731
-    out = dict(rec)
-    for key in ("X", "H", "H_prev", "C", "C_prev"):
-        out[key] = cut(rec[key])
-    out["gates"] = {g: (pre[a:b], act[a:b]) for g, (pre, act) in rec["gates"].items()}
-    return out
+def _seq(rec: LayerForward, a: np.ndarray, axis: int = -2) -> np.ndarray:
+    """A reading-order array (time on `axis`) back in sequence order."""
+    return np.flip(a, axis=axis) if rec.reverse else a
 
 
 # ---- the loss of each output row, and the gradient it sends into the top layer
@@ -235,7 +250,11 @@ def _row_errors(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     return E, scored
 
 
-def _pool_adjoint(trace: Trace, G: Tensor) -> Tensor:
+def _dtype(trace: Trace):
+    return np.float32 if trace.dtype == "float32" else np.float64
+
+
+def _pool_adjoint(trace: Trace, G: np.ndarray) -> np.ndarray:
     """Gradient on the pooled rows (S, rows, D*H) -> gradient on the top layer's outputs (S, T, D*H).
 
     The adjoint of `RNNModel.pool`: step: row r lands on step r; mean: every step gets 1/T of it;
@@ -243,10 +262,9 @@ def _pool_adjoint(trace: Trace, G: Tensor) -> Tensor:
     """
     cfg = trace.config
     T, H = trace.T, cfg.hidden_size
-    S = G.shape[0]
     if cfg.head == "step":
         return G
-    out = G.new_zeros((S, T, G.shape[-1]))
+    out = np.zeros((G.shape[0], T, G.shape[-1]), G.dtype)
     if cfg.head == "mean":
         return out + G[:, :1] / T
     out[:, T - 1, :H] = G[:, 0, :H]
@@ -255,57 +273,54 @@ def _pool_adjoint(trace: Trace, G: Tensor) -> Tensor:
     return out
 
 
-def _top_sources(trace: Trace, P: dict[str, Tensor], rows: Sequence[int], E: np.ndarray, L: int | None = None) -> Tensor:
+def _top_sources(trace: Trace, rows: Sequence[int], E: np.ndarray, L: int | None = None) -> np.ndarray:
     """(S, L, D*H): for each source row r, d l_r / d(top layer output) at steps 0..L-1 (default
     L = T) — one-hot in time, at step r, for a per-step head."""
-    dt = _dtype(trace)
-    rows = [int(r) for r in rows]
-    V = P["head.weight"]  # (O, D*H)
-    Er = torch.as_tensor(E[rows]).to(dt)  # (S, O)
+    rows = np.asarray(rows, dtype=np.int64)
+    V = np.asarray(trace.params["head.weight"])  # (O, D*H)
+    Er = (E[rows] @ V).astype(_dtype(trace))  # (S, D*H): dl_r/dy_r V
     if trace.config.head == "step":
         L = trace.T if L is None else L
-        G = Er.new_zeros((len(rows), L, V.shape[1]))
-        G[torch.arange(len(rows)), torch.as_tensor(rows, dtype=torch.long)] = Er @ V  # dl_r/dy_r V at step r
+        G = np.zeros((len(rows), L, V.shape[1]), Er.dtype)
+        G[np.arange(len(rows)), rows] = Er  # at step r
         return G
-    G = (Er @ V)[:, None, :]  # (S, 1, D*H) on the single pooled row
-    return _pool_adjoint(trace, G)[:, : trace.T if L is None else L]
+    return _pool_adjoint(trace, Er[:, None, :])[:, : trace.T if L is None else L]
 
 
 # ---- batched BPTT through the stack
-def _stack_backward(trace: Trace, recs: list[dict], direct_top: Tensor, visit, cuts: int | None = None) -> None:
+def _stack_backward(trace: Trace, recs: list[LayerForward], direct_top: np.ndarray, visit, cuts: int | None = None):
     """Run the delta recursion for a batch of gradient sources, top layer first.
 
     direct_top: (..., L, D*H) gradient at the top layer's outputs for steps 0..L-1 (L <= T is
     allowed for a unidirectional stack, whose steps after L-1 cannot matter to these sources).
-    visit(rec, dH, dC, dA): called per layers entry with reading-order results.
+    visit(index, rec, grads): called per layers entry with reading-order results.
     cuts: truncated BPTT window K — the recurrence is detached between steps jK-1 and jK.
     """
     cfg = trace.config
+    cell = cfg.cell_spec
     H, D = cfg.hidden_size, cfg.num_directions
-    L = direct_top.shape[-2]
-    T = trace.T
+    L, T = direct_top.shape[-2], trace.T
     direct = direct_top
     for k in reversed(range(cfg.num_layers)):
         dX = 0.0
         for d in range(D):
-            rec = recs[k * D + d]
+            idx = k * D + d
+            rec = recs[idx]
             g = direct[..., d * H : (d + 1) * H]
             if d:
-                g = g.flip(-2)
-            rec_L = rec if L == T else _slice(rec, 0, L)
+                g = np.flip(g, axis=-2)
+            rec_L = rec if L == T else rec.steps(0, L)
             if cuts is None:
-                dH, dC, dA, _, _ = backward_layer(cfg, rec["w"], rec_L, g)
+                grads = cell.backward(rec_L, g)
             else:
-                parts = []
-                for a, b in _windows(L, cuts, reverse=bool(d)):
-                    parts.append(backward_layer(cfg, rec["w"], _slice(rec_L, a, b), g[..., a:b, :]))
-                dH = torch.cat([p[0] for p in parts], dim=-2)
-                dC = None if parts[0][1] is None else torch.cat([p[1] for p in parts], dim=-2)
-                dA = torch.cat([p[2] for p in parts], dim=-2)
-            visit(rec, dH, dC, dA)
+                parts = [cell.backward(rec_L.steps(a, b), g[..., a:b, :]) for a, b in _windows(L, cuts, reverse=bool(d))]
+                cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate(  # noqa: E731
+                    [getattr(p, name) for p in parts], axis=-2)
+                grads = replace(parts[0], dH=cat("dH"), dC=cat("dC"), dA=cat("dA"))
+            visit(idx, rec, grads)
             if k > 0:
-                dXr = dA @ rec["w"]["W_ih"]  # dL/dx_t = W_ih^T delta_t, (..., L, I)
-                dX = dX + (dXr.flip(-2) if d else dXr)
+                dXr = grads.dA @ rec.w.W_ih  # dL/dx_t = W_ih^T delta_t, (..., L, I)
+                dX = dX + (np.flip(dXr, axis=-2) if d else dXr)
         direct = dX
 
 
@@ -334,70 +349,139 @@ def default_sources(trace: Trace, window: tuple[int, int] | None = None) -> np.n
     return np.flatnonzero(scored[a:b]) + a
 
 
-def flow_matrix(
-    trace: Trace, sources: Sequence[int] | None = None, max_elements: int = MAX_ELEMENTS
-) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """||d l_r / d h_k|| (and ||d l_r / d c_k||) for every layers entry: a list of (R, T) arrays.
-
-    Rows not in `sources` (default: `default_sources`) are nan. Sources travel through the delta
-    recursion as one batch, split only to bound memory; in a unidirectional stack with a per-step
-    head, sources r < L only need the first L steps, so each batch runs over its own prefix.
-    """
-    P = _params(trace)
-    return _flow(trace, P, _records(trace, P), sources, max_elements)
-
-
-def _flow(trace: Trace, P: dict, recs: list[dict], sources, max_elements: int = MAX_ELEMENTS):
-    cfg = trace.config
-    T, R = trace.T, trace.outputs.shape[0]
-    E, scored = _row_errors(trace)
-    src = default_sources(trace) if sources is None else np.asarray(sorted(set(int(s) for s in sources)), dtype=np.int64)
+def _as_sources(trace: Trace, sources) -> np.ndarray:
+    """Sorted unique scored rows from a request (any iterable of row numbers)."""
+    R = trace.outputs.shape[0]
+    src = np.asarray(sorted(set(int(s) for s in sources)), dtype=np.int64)
     if src.size and (src.min() < 0 or src.max() >= R):
         raise GradFlowError(f"flow sources must be output rows 0..{R - 1}")
-    src = src[scored[src]]  # an unscored row has no loss of its own
+    _, scored = _row_errors(trace)
+    return src[scored[src]]  # an unscored row has no loss of its own
+
+
+@_quiet
+def flow_matrix(trace: Trace, sources: Sequence[int] | None = None, max_elements: int = MAX_ELEMENTS) -> list[FlowMatrix]:
+    """||d l_r / d h_k|| (and ||d l_r / d c_k||) for every layers entry: a list of (R, T) arrays.
+
+    Rows not in `sources` (default: `default_sources`) are nan. `max_elements` bounds the numbers
+    held at once by splitting the sources into batches.
+    """
+    src = default_sources(trace) if sources is None else _as_sources(trace, sources)
+    return _flow(trace, _records(trace), src, max_elements)
+
+
+def _flow(trace: Trace, recs: list[LayerForward], src: np.ndarray, max_elements: int = MAX_ELEMENTS) -> list[FlowMatrix]:
+    cfg = trace.config
+    T, R = trace.T, trace.outputs.shape[0]
     check_flow_size(cfg, T, R)
-    flows = [np.full((R, T), np.nan) for _ in recs]
-    flows_c = [np.full((R, T), np.nan) if cfg.has_cell_state else None for _ in recs]
-    causal = cfg.head == "step" and not cfg.bidirectional
-    G, H, D = len(cfg.gates), cfg.hidden_size, cfg.num_directions
+    has_c = cfg.has_cell_state
+    flows = [FlowMatrix(np.full((R, T), np.nan), np.full((R, T), np.nan) if has_c else None) for _ in recs]
+    if not src.size:
+        return flows
+    E, _ = _row_errors(trace)
+    G, H, D = cfg.cell_spec.G, cfg.hidden_size, cfg.num_directions
     per_step = (G + 3) * H * D + D * H  # numbers held per source and step (dH, dC, dA, dX)
+    if cfg.head == "step" and not cfg.bidirectional:  # causal: one sweep back through time
+        per_row = per_step * cfg.num_layers
+        norms_per_row = T * len(cfg.cell_spec.states) * cfg.num_layers  # float64 norms a sweep holds per source
+        size = max(1, min(max_elements // per_row, max_elements // norms_per_row))
+        for a in range(0, len(src), size):
+            _flow_sweep(trace, recs, src[a : a + size], E, flows)
+        return flows
     i = 0
-    while i < len(src):  # greedy batches, prefix length set by the batch's last source
-        j = i + 1
-        while j < len(src):
-            L = int(src[j]) + 1 if causal else T
-            if (j - i + 1) * L * per_step > max_elements:
-                break
-            j += 1
+    while i < len(src):  # batches of sources through the whole delta recursion
+        j = min(len(src), i + max(1, max_elements // (T * per_step)))
         rows = src[i:j]
-        L = int(rows[-1]) + 1 if causal else T
-        top = _top_sources(trace, P, rows, E, L)  # (S, L, D*H)
 
-        def visit(rec, dH, dC, dA, rows=rows, L=L):
-            n = torch.linalg.vector_norm(dH, dim=-1)  # (S, L) in reading order
-            nc = None if dC is None else torch.linalg.vector_norm(dC, dim=-1)
-            if rec["rev"]:
-                n = n.flip(-1)
-                nc = None if nc is None else nc.flip(-1)
-            flows[rec["idx"]][rows, :L] = n.double().numpy()
-            if nc is not None:
-                flows_c[rec["idx"]][rows, :L] = nc.double().numpy()
-            if L < T:  # a causal source cannot reach later steps
-                flows[rec["idx"]][rows, L:] = 0.0
-                if nc is not None:
-                    flows_c[rec["idx"]][rows, L:] = 0.0
+        def visit(idx, rec, grads, rows=rows):
+            flows[idx].h[rows] = _seq(rec, _norms(grads.dH), axis=-1)  # (S, T)
+            if grads.dC is not None:
+                flows[idx].c[rows] = _seq(rec, _norms(grads.dC), axis=-1)
 
-        _stack_backward(trace, recs, top, visit)
+        _stack_backward(trace, recs, _top_sources(trace, rows, E), visit)
         i = j
-    return list(zip(flows, flows_c))
+    return flows
+
+
+def _norms(a: np.ndarray) -> np.ndarray:
+    """||a||_2 over the last axis, in float64."""
+    return np.sqrt(np.einsum("...i,...i->...", a, a, dtype=np.float64))
+
+
+def _flow_sweep(trace: Trace, recs: list[LayerForward], src: np.ndarray, E: np.ndarray, flows) -> None:
+    """The flow of sources `src` (sorted rows of a per-step head, unidirectional stack): one sweep
+    from step max(src) down to 0, every layer at each step, the top layer first.
+
+    Source r joins the sweep at step r with its direct gradient dl_r/dy_r V; at step t every
+    source r >= t is alive, and one `vjp` per layer moves all of them back a step:
+        dl_r/ds_{t-1} = J_t^T dl_r/ds_t     and the layer below gets W_ih^T dl_r/da_t.
+    Rows are kept newest last, so the alive ones are always a prefix of the buffers.
+    """
+    cfg = trace.config
+    cell = cfg.cell_spec
+    T, H, L = trace.T, cfg.hidden_size, cfg.num_layers
+    dt = _dtype(trace)
+    n = len(src)
+    order = src[::-1]  # row i of the buffers is source order[i]
+    e = (E[order] @ np.asarray(trace.params["head.weight"])).astype(dt)  # (n, H) dl_r/dy_r V
+    ks = [cell.coefficients(rec) for rec in recs]
+    carry = [[np.zeros((n, H), dt) for _ in cell.states] for _ in recs]
+    norms = [[np.zeros((T, n)) for _ in cell.states] for _ in recs]
+    exps = np.zeros(n, dtype=np.int64)  # row i of the buffers holds its true values times 2^exps[i]
+    alive = 0
+    for t in range(int(order[0]), -1, -1):
+        while alive < n and order[alive] == t:
+            carry[L - 1][0][alive] += e[alive]  # source t's own loss enters at the top, at step t
+            alive += 1
+        below = None
+        for k in reversed(range(L)):
+            u = tuple(c[:alive] for c in carry[k])
+            if below is not None:
+                u = (u[0] + below,) + u[1:]
+            dA, before, at = cell.vjp(ks[k], t, recs[k].w, u)
+            for i, a in enumerate(at):
+                norms[k][i][t, :alive] = np.ldexp(_norms(a), -exps[:alive])
+            for c, b in zip(carry[k], before):
+                c[:alive] = b
+            if k > 0:
+                below = dA @ recs[k].w.W_ih  # (alive, H) the direct gradient of layer k-1 at step t
+        if t % RESCALE_EVERY == 0:
+            _rescale([c[:alive] for layer in carry for c in layer], exps[:alive])
+    for k in range(L):
+        flows[k].h[order] = norms[k][0].T
+        if flows[k].c is not None:
+            flows[k].c[order] = norms[k][1].T
+
+
+def _rescale(buffers: list[np.ndarray], exps: np.ndarray) -> None:
+    """Keep each row of a linear recursion's buffers (one source per row) in range, in place.
+
+    A source's gradient shrinks (or grows) by about gamma per step back: in float32 it leaves the
+    normal range (1e-38) within a few hundred steps, where each operation on it is a hundred
+    times slower, and soon after it would read as 0. The recursion is linear, so a row may be
+    multiplied by any factor and the factor divided out of what is read from it: a power of two,
+    which is exact. Rows whose largest entry is below 2^-40 or above 2^40 are brought back to
+    about 1, and exps (their power of two) is moved to match.
+    """
+    if not exps.size:
+        return
+    top = np.max([np.abs(b).max(axis=1) for b in buffers], axis=0)  # (rows,)
+    off = ((top < 2.0**-40) & (top > 0)) | (top > 2.0**40)
+    if not off.any():
+        return
+    shift = np.where(off, -np.frexp(top)[1], 0)  # 2^shift brings the largest entry into [0.5, 1)
+    factor = np.ldexp(1.0, shift)[:, None]
+    for b in buffers:
+        b *= factor.astype(b.dtype)
+    exps += shift
 
 
 def check_state_size(cfg) -> int:
     """The width S of the recurrent state s; GradFlowError when its S x S step Jacobians are too
     big to analyse (a 4096-unit LSTM: 512 MB and a minute of SVD per step)."""
-    S = cfg.hidden_size * (2 if cfg.has_cell_state else 1)
+    S = cfg.cell_spec.state_size(cfg.hidden_size)
     if S > MAX_STATE:
-        most = MAX_STATE // 2 if cfg.has_cell_state else MAX_STATE
+        most = MAX_STATE // len(cfg.cell_spec.states)
         raise GradFlowError(
             f"the gradient-flow analysis of a {cfg.hidden_size}-unit {cfg.cell} takes {S} x {S} step Jacobians, "
             f"too big to analyse here: use at most {most} units to see it"
@@ -409,7 +493,7 @@ def check_flow_size(cfg, T: int, R: int) -> None:
     """Refuse flow matrices (R output rows x T steps per layers entry) that would not fit in
     memory, before allocating them (or before tracing, when the caller knows T)."""
     entries = cfg.num_layers * cfg.num_directions
-    per = entries * (2 if cfg.has_cell_state else 1) * 8
+    per = entries * len(cfg.cell_spec.states) * 8
     need = R * T * per
     if need > MAX_FLOW_BYTES:
         most = int(math.sqrt(MAX_FLOW_BYTES / per)) if R == T else MAX_FLOW_BYTES // (per * max(R, 1))
@@ -419,118 +503,196 @@ def check_flow_size(cfg, T: int, R: int) -> None:
         )
 
 
-def source_gradients(trace: Trace, rows: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+@_quiet
+def source_gradients(trace: Trace, rows: Sequence[int]) -> list[SourceGradients]:
     """The vectors d l_r / d h_k (and d l_r / d c_k) for the given rows: per layers entry,
     arrays (S, T, H) in sequence order. Averaged over all scored rows (sum / N) they are dL/dh_k.
     """
-    P = _params(trace)
-    recs = _records(trace, P)
+    recs = _records(trace)
     E, _ = _row_errors(trace)
     out: list = [None] * len(recs)
 
-    def visit(rec, dH, dC, dA):
-        order = (lambda a: None if a is None else a.flip(-2)) if rec["rev"] else (lambda a: a)
-        dC = order(dC)
-        out[rec["idx"]] = (order(dH).double().numpy(), None if dC is None else dC.double().numpy())
+    def visit(idx, rec, grads):
+        dC = None if grads.dC is None else _seq(rec, grads.dC).astype(np.float64)
+        out[idx] = SourceGradients(_seq(rec, grads.dH).astype(np.float64), dC)
 
-    _stack_backward(trace, recs, _top_sources(trace, P, list(rows), E), visit)
+    _stack_backward(trace, recs, _top_sources(trace, list(rows), E), visit)
     return out
 
 
 # ---- 2. one-step Jacobians
-def _jacobians(trace: Trace, rec: dict, steps: list[int]) -> Tensor:
-    """J_t = d s_t / d s_{t-1} at the given sequence positions, (n, S, S), input x_t held fixed.
-
-    Each is a row-scaled copy of W_hh's blocks, read off the cell equations (⊙ on a matrix scales
-    its rows; f' etc. are the step's gate derivatives):
-
-    rnn:   J = f'(a_t) ⊙ W_hh
-    lstm:  dc_t/dh = K_i ⊙ W_hi + K_f ⊙ W_hf + K_g ⊙ W_hg     K_i = g σ'(a_i), K_f = c_{t-1} σ'(a_f),
-                                                               K_g = i tanh'(a_g)
-           dc_t/dc = diag(f_t [+ K_i w_ci + K_f w_cf])
-           dh_t/dh = K_o ⊙ W_ho + K_c ⊙ dc_t/dh              K_o = tanh(c_t) σ'(a_o),
-           dh_t/dc = K_c ⊙ dc_t/dc                           K_c = o_t tanh'(c_t) [+ K_o w_co]
-           J = [[dh/dh, dh/dc], [dc/dh, dc/dc]]
-    gru:   dh_t/dh = diag(z_t) + K_z ⊙ W_hz + K_n ⊙ da_n/dh  K_z = (h_{t-1} - n_t) σ'(a_z),
-                                                               K_n = (1 - z_t) tanh'(a_n)
-           torch:    da_n/dh = r_t ⊙ W_hn + ((W_hn h_{t-1} + b_hn) σ'(a_r)) ⊙ W_hr
-           textbook: da_n/dh = W_hn (diag(r_t) + (h_{t-1} σ'(a_r)) ⊙ W_hr)
-    """
-    cfg = trace.config
-    H = cfg.hidden_size
-    T = trace.T
-    read = torch.as_tensor([T - 1 - t if rec["rev"] else t for t in steps], dtype=torch.long)
-    gate = {name: act[read] for name, (_, act) in rec["gates"].items()}  # (n, H) each
-    blocks = rec["w"]["W_hh"].split(H)  # the gate blocks of W_hh, (H, H) each, torch's order
-    rows = lambda k, W: k.unsqueeze(-1) * W  # noqa: E731  k ⊙ W: scale row m of W by k[m]
-    H_prev = rec["H_prev"][read]
-    if cfg.cell == "rnn":
-        a, h = rec["gates"]["a"][0][read], gate["a"]
-        fprime = {"tanh": 1 - h**2, "relu": (a > 0).to(h.dtype), "sigmoid": h * (1 - h), "identity": torch.ones_like(h)}
-        return rows(fprime[cfg.activation], blocks[0])
-    if cfg.has_cell_state:
-        W_hi, W_hf, W_hg, W_ho = blocks
-        i, f, g, o = gate["i"], gate["f"], gate["g"], gate["o"]
-        C, C_prev = rec["C"][read], rec["C_prev"][read]
-        tc = torch.tanh(C)
-        K_i, K_f, K_g = g * i * (1 - i), C_prev * f * (1 - f), i * (1 - g**2)
-        K_o = tc * o * (1 - o)
-        K_c = o * (1 - tc**2)
-        dcdc = f
-        w = rec["w"]
-        if w["w_ci"] is not None:
-            dcdc = dcdc + K_i * w["w_ci"] + K_f * w["w_cf"]
-            K_c = K_c + K_o * w["w_co"]
-        dc_dh = rows(K_i, W_hi) + rows(K_f, W_hf) + rows(K_g, W_hg)
-        dh_dh = rows(K_o, W_ho) + rows(K_c, dc_dh)
-        top = torch.cat([dh_dh, torch.diag_embed(K_c * dcdc)], dim=-1)  # (n, H, 2H)
-        bottom = torch.cat([dc_dh, torch.diag_embed(dcdc)], dim=-1)
-        return torch.cat([top, bottom], dim=-2)  # (n, 2H, 2H)
-    W_hr, W_hz, W_hn = blocks
-    r, z, n = gate["r"], gate["z"], gate["n"]
-    K_z = (H_prev - n) * z * (1 - z)
-    K_n = (1 - z) * (1 - n**2)
-    sr = r * (1 - r)  # σ'(a_r)
-    if cfg.cell == "gru":
-        b_hh = rec["w"]["b_hh"]
-        hn = H_prev @ W_hn.T + (b_hh[2 * H :] if b_hh is not None else 0.0)  # W_hn h_{t-1} + b_hn
-        dan = rows(r, W_hn) + rows(hn * sr, W_hr)
-    else:
-        dan = W_hn @ (torch.diag_embed(r) + rows(H_prev * sr, W_hr))
-    return torch.diag_embed(z) + rows(K_z, W_hz) + rows(K_n, dan)
+def _read_steps(trace: Trace, rec: LayerForward, steps: Sequence[int]) -> np.ndarray:
+    """Sequence positions -> reading-order indices of this direction."""
+    steps = np.asarray(steps, dtype=np.int64)
+    return trace.T - 1 - steps if rec.reverse else steps
 
 
+@_quiet
 def step_jacobians(trace: Trace, index: int, steps: Sequence[int] | None = None) -> np.ndarray:
     """J_t = d s_t / d s_prev for layers entry `index` at the given steps (sequence positions):
-    (n, S, S) with S = H, or 2H for LSTMs ([h; c] rows and columns, h first). s_prev is s_{t-1}
-    for a forward direction and s_{t+1} for a reverse one.
+    (n, S, S) float64 with S = H, or 2H for LSTMs ([h; c] rows and columns, h first). s_prev is
+    s_{t-1} for a forward direction and s_{t+1} for a reverse one.
     """
-    P = _params(trace)
-    rec = _records(trace, P)[index]
+    rec = _records(trace)[index]
     steps = list(range(trace.T)) if steps is None else [int(t) for t in steps]
-    return _jacobians(trace, rec, steps).double().numpy()
+    return trace.config.cell_spec.jacobians(rec, _read_steps(trace, rec, steps), np.float64)
 
 
-def jacobian_norms(trace: Trace, steps: Sequence[int] | None = None, chunk: int = 128) -> list[np.ndarray]:
+@_quiet
+def jacobian_norms(trace: Trace, steps: Sequence[int] | None = None, chunk: int = 256) -> list[np.ndarray]:
     """||J_t||_2 (the largest singular value) per step, for every layers entry, in sequence order;
-    nan at steps left out of `steps` (default: every step)."""
-    P = _params(trace)
-    return _jacobian_norms(trace, _records(trace, P), steps, chunk)
+    nan at steps left out of `steps` (default: every step). `chunk` steps are analysed at once."""
+    return _jacobian_norms(trace, _records(trace), steps, chunk)
 
 
-def _jacobian_norms(trace: Trace, recs: list[dict], steps=None, chunk: int = 128) -> list[np.ndarray]:
-    steps = list(range(trace.T)) if steps is None else [int(t) for t in steps]
+def _jacobian_norms(trace: Trace, recs: list[LayerForward], steps=None, chunk: int = 256) -> list[np.ndarray]:
+    steps = np.arange(trace.T) if steps is None else np.asarray([int(t) for t in steps], dtype=np.int64)
     S = check_state_size(trace.config)
-    chunk = max(1, min(chunk, JACOBIAN_BYTES // (48 * S * S)))  # ~6 float64 copies of each (S, S) matrix
+    cell = trace.config.cell_spec
+    # the Lanczos vectors of a batch of steps: LANCZOS_DIM + 1 of S numbers per step
+    chunk = max(1, min(chunk, JACOBIAN_BYTES // (8 * (LANCZOS_DIM + 1) * S)))
     out = []
     for rec in recs:
         norms = np.full(trace.T, np.nan)
+        k = cell.coefficients(rec)
         for a in range(0, len(steps), chunk):
             part = steps[a : a + chunk]
-            J = _jacobians(trace, rec, part).double().numpy()
-            norms[part] = np.linalg.svd(J, compute_uv=False)[:, 0]
+            read = _read_steps(trace, rec, part)
+            norms[part] = _svd_norms(cell, rec, k, read) if S <= DENSE_STATE else top_singular_values(cell, rec, k, read)
         out.append(norms)
     return out
+
+
+def _svd_norms(cell, rec: LayerForward, k, read: np.ndarray) -> np.ndarray:
+    """The largest singular value of each step's Jacobian, by a full SVD of it (float64)."""
+    S = cell.state_size(rec.H.shape[1])
+    out = np.empty(len(read))
+    dense = max(1, JACOBIAN_BYTES // (48 * S * S))
+    for a in range(0, len(read), dense):
+        J = cell.jacobians(rec, read[a : a + dense], np.float64, k)
+        out[a : a + dense] = np.linalg.svd(J, compute_uv=False)[:, 0]
+    return out
+
+
+def top_singular_values(cell, rec: LayerForward, k, read: np.ndarray, rtol: float = LANCZOS_RTOL,
+                        max_dim: int = LANCZOS_DIM, seed: int = 0) -> np.ndarray:  # fmt: skip
+    """||J_t||_2 for the reading-order steps `read`: the Lanczos method on A_t = J_t^T J_t, every
+    step at once, from the cell's products J v and J^T u (J_t is never formed; float64).
+
+    From a random unit v_1, the three-term recurrence
+        beta_j v_{j+1} = A v_j - alpha_j v_j - beta_{j-1} v_{j-1},    alpha_j = v_j . A v_j
+    gives A V_j = V_j T_j + beta_j v_{j+1} e_j^T with T_j tridiagonal (alpha on the diagonal, beta
+    beside it). With theta the largest eigenvalue of T_j and s its unit eigenvector, some
+    eigenvalue of A lies within beta_j |s_j| of theta, and theta does not exceed ||J_t||_2^2;
+    both hold in floating point without reorthogonalising the v's, to rounding (Paige, 1980). A
+    step is done when beta_j |s_j| <= 2 rtol theta: then sqrt(theta) is ||J_t||_2 to rtol. A
+    cluster of near-equal top values is no obstacle: theta is then within the cluster's width
+    of its top at once. A step still open after max_dim iterations gets a full SVD.
+    """
+    H = rec.H.shape[1]
+    S = cell.state_size(H)
+    n = len(read)
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    k = k.take(read).astype(np.float64)
+    w = rec.w.astype(np.float64)
+    nstate = len(cell.states)
+    split = lambda x: tuple(x[:, i * H : (i + 1) * H] for i in range(nstate))  # noqa: E731
+
+    def A(kk, x):  # J^T J x, every step at once
+        y = cell.jvp(kk, slice(None), w, split(x))
+        return np.concatenate(cell.vjp(kk, slice(None), w, y)[1], axis=1)
+
+    m = min(S, max_dim)
+    open_ = np.arange(n)  # the steps still iterating
+    theta = np.zeros(n)  # the last check's estimates of ||J_t||_2^2, from below
+    alpha, beta = np.zeros((n, m)), np.zeros((n, m))
+    v = np.random.default_rng(seed).standard_normal((n, S))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v_prev = np.zeros_like(v)
+    scale = np.zeros(n)  # the largest |alpha| seen: a breakdown is judged against it
+    for j in range(m):
+        x = A(k, v)
+        alpha[:, j] = np.einsum("ns,ns->n", v, x)
+        x -= alpha[:, j, None] * v
+        if j:
+            x -= beta[:, j - 1, None] * v_prev
+        beta[:, j] = b = np.linalg.norm(x, axis=1)
+        scale = np.maximum(scale, np.abs(alpha[:, j]))
+        broke = b <= 1e-13 * scale  # an invariant space: T_j's values are A's
+        v_prev, v = v, x / np.where(broke, np.inf, b)[:, None]
+        if j + 1 not in LANCZOS_CHECKS and j + 1 < m and not broke.any():
+            continue
+        theta, last = _top_eigenpair(alpha[:, : j + 1], beta[:, :j], theta)
+        with np.errstate(invalid="ignore"):  # 0 * inf where J_t = 0: that step broke down, so is done
+            done = broke | (scale == 0) | (np.abs(b * last) <= 2 * rtol * theta)
+        out[open_[done]] = np.sqrt(np.maximum(theta[done], 0.0))
+        if done.all():
+            return out
+        if done.any():
+            keep_ = ~done
+            open_ = open_[keep_]
+            k = k.take(np.flatnonzero(keep_))
+            v, v_prev, alpha, beta = v[keep_], v_prev[keep_], alpha[keep_], beta[keep_]
+            scale, theta = scale[keep_], theta[keep_]
+    if open_.size:  # not converged within max_dim iterations: the full SVD of those steps
+        out[open_] = _svd_norms(cell, rec, cell.coefficients(rec), read[open_])
+    return out
+
+
+def _top_eigenpair(a: np.ndarray, b: np.ndarray, floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The largest eigenvalue theta of each symmetric tridiagonal T (diagonal a (n, k), off-diagonal
+    b (n, k-1)), and the last component of its unit eigenvector. `floor`: known lower bounds.
+
+    theta by bisection on Sturm counts (the signs of the LDL^T pivots of T - x I); the eigenvector
+    by two steps of inverse iteration with the shift just above theta, where T - shift I is
+    negative definite, so its LDL^T factorisation needs no pivoting.
+    """
+    n, kk = a.shape
+    b2 = b * b
+    radius = np.abs(a) + np.pad(np.abs(b), ((0, 0), (0, 1))) + np.pad(np.abs(b), ((0, 0), (1, 0)))
+    hi = radius.max(axis=1)  # Gershgorin: no eigenvalue above
+    lo = a.max(axis=1)  # a diagonal entry is a Rayleigh quotient: the top eigenvalue is not below
+    if floor is not None:  # (the top Ritz value only grows as the Krylov space does)
+        lo = np.minimum(np.maximum(lo, floor), hi)
+    tiny = 1e-300
+    frac = np.arange(1, 16) / 16.0  # 15 trial points per round: each round narrows the bracket 16-fold
+    rows = np.arange(n)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero pivot makes the next one -inf: still negative
+        for _ in range(14):  # 16^-14 = 1.4e-17 of the first bracket
+            if np.all(hi - lo <= 1e-12 * np.abs(hi) + tiny):
+                break
+            x = lo[:, None] + (hi - lo)[:, None] * frac  # (n, 15)
+            ax = a[:, :, None] - x[:, None, :]  # (n, k, 15)
+            d = ax[:, 0]
+            below = d < 0
+            for i in range(1, kk):  # all kk pivots negative <=> every eigenvalue below x
+                d = ax[:, i] - b2[:, i - 1, None] / d
+                below &= d < 0
+            first = np.argmax(below, axis=1)  # the smallest trial point above every eigenvalue
+            some = below.any(axis=1)
+            hi = np.where(some, x[rows, first], hi)
+            lo = np.where(some, np.where(first > 0, x[rows, first - 1], lo), x[:, -1])
+    shift = hi + 1e-15 * np.abs(hi) + tiny
+    y = np.random.default_rng(1).standard_normal((n, kk))
+    with np.errstate(all="ignore"):  # a zero T (J_t = 0) gives nan here; its step is done by then
+        for _ in range(2):  # (T - shift I) y_new = y: LDL^T, forward, then back
+            d = np.empty((n, kk))
+            l = np.empty((n, max(kk - 1, 0)))
+            d[:, 0] = a[:, 0] - shift
+            for i in range(1, kk):
+                l[:, i - 1] = b[:, i - 1] / d[:, i - 1]
+                d[:, i] = a[:, i] - shift - l[:, i - 1] * b[:, i - 1]
+            z = y.copy()
+            for i in range(1, kk):
+                z[:, i] -= l[:, i - 1] * z[:, i - 1]
+            z /= d
+            for i in range(kk - 2, -1, -1):
+                z[:, i] -= l[:, i] * z[:, i + 1]
+            y = z / np.linalg.norm(z, axis=1, keepdims=True)
+    y = np.where(np.isfinite(y), y, np.inf)  # never a convergence it did not show
+    return lo, y[:, -1]
 
 
 # ---- 3. the decay rate
@@ -544,7 +706,8 @@ def fit_decay(flow: np.ndarray, direction: str, source_steps: np.ndarray | None 
     pos = np.arange(R) if source_steps is None else np.asarray(source_steps)
     k = np.arange(T)[None, :]
     lag = (pos[:, None] - k) if direction == "forward" else (k - pos[:, None])
-    ok = (lag >= 0) & np.isfinite(flow) & (flow > 0)
+    with np.errstate(invalid="ignore"):
+        ok = (lag >= 0) & np.isfinite(flow) & (flow > 0)
     x = lag[ok].astype(np.float64)
     y = np.log(flow[ok])
     n = int(x.size)
@@ -568,6 +731,13 @@ def _source_steps(trace: Trace, direction: str) -> np.ndarray | None:
     return None  # a mean-pooled loss enters at every step: no lag to fit against
 
 
+def _decay(trace: Trace, flow: np.ndarray, direction: str) -> DecayFit:
+    steps = _source_steps(trace, direction)
+    if steps is None:
+        return DecayFit(math.nan, math.nan, math.nan, math.nan, 0, 0)
+    return fit_decay(flow, direction, steps)
+
+
 # ---- 4. the spectrum of W_hh
 def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]:
     """Singular values and eigenvalue moduli of each gate's H x H block of W_hh (torch's row order)."""
@@ -583,79 +753,36 @@ def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]
 
 
 # ---- 5. gradients of every tensor from the deltas, and the per-step W_hh contributions
-def _hh_factors(cfg, rec: dict, dA: Tensor) -> list[tuple[slice, Tensor, Tensor]]:
-    """dL/dW_hh = sum_k left_k right_k^T per block of rows: [(rows, left (..., T, h), right (T, H))].
-
-    rnn, lstm: left = delta_k (all rows), right = h_{k-1}.
-    gru (torch): r, z rows as above; n rows: left = r_k ⊙ delta_n,k, right = h_{k-1}
-                 (a_n = W_in x + b_in + r ⊙ (W_hn h + b_hn)).
-    gru-textbook: n rows: left = delta_n,k, right = r_k ⊙ h_{k-1}  (a_n = ... + W_hn (r ⊙ h) + b_hn).
-    """
-    H = cfg.hidden_size
-    Hp = rec["H_prev"]
-    L = dA.shape[-2]
-    Hp = Hp[:L]
-    if not cfg.cell.startswith("gru"):
-        return [(slice(0, dA.shape[-1]), dA, Hp)]
-    r = rec["gates"]["r"][1][:L]
-    dn = dA[..., 2 * H :]
-    if cfg.cell == "gru":
-        return [(slice(0, 2 * H), dA[..., : 2 * H], Hp), (slice(2 * H, 3 * H), r * dn, Hp)]
-    return [(slice(0, 2 * H), dA[..., : 2 * H], Hp), (slice(2 * H, 3 * H), dn, r * Hp)]
-
-
-def _step_contributions(cfg, rec: dict, dA: Tensor) -> Tensor:
+def _step_contributions(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray:
     """(T, G*H, H) dL/dW_hh restricted to each step, in reading order."""
-    out = dA.new_zeros(dA.shape[:-1] + (rec["w"]["W_hh"].shape[0], cfg.hidden_size))
-    for rows, left, right in _hh_factors(cfg, rec, dA):
-        out[..., rows, :] = left.unsqueeze(-1) * right.unsqueeze(-2)  # outer product per step
+    out = np.zeros(dA.shape[:-1] + (np.shape(rec.w.W_hh)[0], rec.H.shape[1]), np.float64)
+    for rows, left, right in cell.hh_factors(rec, dA):
+        out[..., rows, :] = left[..., :, None] * right[..., None, :]  # outer product per step
     return out
 
 
-def _step_norms(cfg, rec: dict, dA: Tensor) -> Tensor:
+def _step_norms(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray:
     """(T,) Frobenius norms of the per-step contributions: each block is an outer product, so
     ||left right^T||_F = ||left|| ||right||."""
     sq = 0.0
-    for _, left, right in _hh_factors(cfg, rec, dA):
-        sq = sq + (left * left).sum(-1) * (right * right).sum(-1)
-    return torch.sqrt(sq)
+    for _, left, right in cell.hh_factors(rec, dA):
+        sq = sq + _norms(left) ** 2 * _norms(right) ** 2
+    return np.sqrt(sq)
 
 
+@_quiet
 def dW_hh_steps(trace: Trace, index: int) -> np.ndarray:
     """(T, G*H, H) the contribution of each step k (sequence order) to dL/dW_hh of layers entry
     `index`; their sum over k is the full gradient."""
-    P = _params(trace)
-    rec = _records(trace, P)[index]
-    dA = _trace_deltas(trace, rec)
-    steps = _step_contributions(trace.config, rec, dA)
-    return (steps.flip(0) if rec["rev"] else steps).double().numpy()
+    rec = _records(trace)[index]
+    steps = _step_contributions(trace.config.cell_spec, rec, _trace_deltas(trace, index, rec))
+    return steps[::-1].copy() if rec.reverse else steps
 
 
-def _trace_deltas(trace: Trace, rec: dict) -> Tensor:
+def _trace_deltas(trace: Trace, index: int, rec: LayerForward) -> np.ndarray:
     """The trace's dL/da_t (pre-activation deltas) of this entry, in reading order."""
-    dA = torch.as_tensor(np.asarray(trace.layers[rec["idx"]].dL_dpre)).to(_dtype(trace))
-    return dA.flip(0) if rec["rev"] else dA
-
-
-def _layer_grads(cfg, rec: dict, dA: Tensor) -> dict[str, Tensor]:
-    """Gradients of one layer's tensors from its deltas delta_t = dL/da_t (T, G*H), reading order."""
-    sfx, w = rec["sfx"], rec["w"]
-    H = cfg.hidden_size
-    g = {f"weight_ih{sfx}": dA.T @ rec["X"]}  # sum_t delta_t x_t^T
-    W = dA.new_zeros(w["W_hh"].shape)
-    b_hh = dA.new_zeros(w["W_hh"].shape[0])
-    for rows, left, right in _hh_factors(cfg, rec, dA):
-        W[rows] = left.T @ right  # sum_t left_t right_t^T
-        b_hh[rows] = left.sum(0)
-    g[f"weight_hh{sfx}"] = W
-    if w["b_ih"] is not None:
-        g[f"bias_ih{sfx}"] = dA.sum(0)
-        g[f"bias_hh{sfx}"] = b_hh if cfg.cell != "gru-textbook" else dA.sum(0)
-    if w["w_ci"] is not None:  # peepholes: a_i, a_f see c_{t-1}; a_o sees c_t
-        g[f"weight_ci{sfx}"] = (dA[:, :H] * rec["C_prev"]).sum(0)
-        g[f"weight_cf{sfx}"] = (dA[:, H : 2 * H] * rec["C_prev"]).sum(0)
-        g[f"weight_co{sfx}"] = (dA[:, 3 * H :] * rec["C"]).sum(0)
-    return g
+    dA = np.asarray(trace.layers[index].dL_dpre)
+    return dA[::-1].copy() if rec.reverse else dA
 
 
 def _token_ids(trace: Trace, token_ids) -> np.ndarray | None:
@@ -671,17 +798,18 @@ def _token_ids(trace: Trace, token_ids) -> np.ndarray | None:
     return match.argmax(1)
 
 
-def _all_grads(trace: Trace, recs: list[dict], deltas: dict[int, Tensor], token_ids=None) -> dict[str, np.ndarray]:
+def _all_grads(trace: Trace, recs: list[LayerForward], deltas: list[np.ndarray], token_ids=None) -> dict[str, np.ndarray]:
     """Every tensor's gradient of L from the per-layer deltas (reading order) and the head."""
     cfg = trace.config
+    cell = cfg.cell_spec
     dt = _dtype(trace)
-    grads: dict[str, Tensor] = {}
-    for rec in recs:
-        grads.update(_layer_grads(cfg, rec, deltas[rec["idx"]]))
+    grads: dict[str, np.ndarray] = {}
+    for rec, dA in zip(recs, deltas):
+        grads.update(cell.param_grads(rec, dA))
     # head: dL/dV = sum_r (dl_r/dy_r / N) pooled_r^T ;  dL/db = sum_r dl_r/dy_r / N
     E, scored = _row_errors(trace)
-    Eb = torch.as_tensor(E / max(1, int(scored.sum()))).to(dt)  # (rows, O)
-    top = torch.cat([torch.as_tensor(np.asarray(e.h)).to(dt) for e in trace.layers if e.layer == cfg.num_layers - 1], -1)
+    Eb = (E / max(1, int(scored.sum()))).astype(dt)  # (rows, O)
+    top = np.concatenate([np.asarray(e.h) for e in trace.layers if e.layer == cfg.num_layers - 1], -1)
     pooled = _pooled(trace, top)  # (rows, D*H)
     grads["head.weight"] = Eb.T @ pooled
     if "head.bias" in trace.params:
@@ -691,38 +819,38 @@ def _all_grads(trace: Trace, recs: list[dict], deltas: dict[int, Tensor], token_
         if ids is not None:
             D = cfg.num_directions
             dX0 = 0.0
-            for rec in recs[:D]:
-                d = deltas[rec["idx"]] @ rec["w"]["W_ih"]  # (T, I) reading order
-                dX0 = dX0 + (d.flip(0) if rec["rev"] else d)
-            emb = torch.zeros(trace.params["embedding.weight"].shape, dtype=dt)
-            emb.index_add_(0, torch.as_tensor(ids), dX0)
+            for rec, dA in list(zip(recs, deltas))[:D]:
+                d = dA @ rec.w.W_ih  # (T, I) reading order
+                dX0 = dX0 + (d[::-1] if rec.reverse else d)
+            emb = np.zeros(np.shape(trace.params["embedding.weight"]), dtype=dt)
+            np.add.at(emb, ids, dX0)
             grads["embedding.weight"] = emb
-    return {k: v.double().numpy() for k, v in grads.items()}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
 
 
-def _pooled(trace: Trace, top: Tensor) -> Tensor:
+def _pooled(trace: Trace, top: np.ndarray) -> np.ndarray:
     """What the head reads, (rows, D*H), from the top layer's outputs (T, D*H) — RNNModel.pool."""
     cfg = trace.config
     if cfg.head == "step":
         return top
     if cfg.head == "mean":
-        return top.mean(0, keepdim=True)
+        return top.mean(0, keepdims=True)
     H = cfg.hidden_size
     last = top[-1, :H]
     if cfg.bidirectional:
-        last = torch.cat([last, top[0, H:]])
+        last = np.concatenate([last, top[0, H:]])
     return last[None]
 
 
+@_quiet
 def full_gradients(trace: Trace, token_ids=None) -> dict[str, np.ndarray]:
     """dL/d(every tensor), from the trace's own deltas. Embedding rows need the token ids; they
     are recovered from the inputs when every input vector matches exactly one embedding row."""
-    P = _params(trace)
-    return _full(trace, _records(trace, P), token_ids)
+    return _full(trace, _records(trace), token_ids)
 
 
-def _full(trace: Trace, recs: list[dict], token_ids) -> dict[str, np.ndarray]:
-    return _all_grads(trace, recs, {r["idx"]: _trace_deltas(trace, r) for r in recs}, token_ids)
+def _full(trace: Trace, recs: list[LayerForward], token_ids) -> dict[str, np.ndarray]:
+    return _all_grads(trace, recs, [_trace_deltas(trace, i, r) for i, r in enumerate(recs)], token_ids)
 
 
 # ---- 6. truncated BPTT
@@ -732,22 +860,22 @@ def _window_K(K) -> int:
     return int(K)
 
 
+@_quiet
 def truncated_bptt(trace: Trace, K: int, token_ids=None, full: dict[str, np.ndarray] | None = None) -> TBPTTResult:
     """The gradient when the recurrence is detached every K steps, and its distance to the full one."""
     K = _window_K(K)
-    P = _params(trace)
-    return _truncated(trace, P, _records(trace, P), int(K), token_ids, full)
+    return _truncated(trace, _records(trace), K, token_ids, full)
 
 
-def _truncated(trace: Trace, P: dict, recs: list[dict], K: int, token_ids, full) -> TBPTTResult:
+def _truncated(trace: Trace, recs: list[LayerForward], K: int, token_ids, full) -> TBPTTResult:
     E, scored = _row_errors(trace)
     # one source: the whole loss L = (1/N) sum_r l_r, so dL/dy_r = (dl_r/dy_r) / N
-    G = torch.as_tensor(E / max(1, int(scored.sum()))).to(_dtype(trace)) @ P["head.weight"]  # (rows, D*H)
+    G = ((E / max(1, int(scored.sum()))) @ np.asarray(trace.params["head.weight"])).astype(_dtype(trace))
     top = G if trace.config.head == "step" else _pool_adjoint(trace, G[None])[0]  # (T, D*H)
-    deltas: dict[int, Tensor] = {}
+    deltas: list = [None] * len(recs)
 
-    def visit(rec, dH, dC, dA):
-        deltas[rec["idx"]] = dA
+    def visit(idx, rec, grads):
+        deltas[idx] = grads.dA
 
     _stack_backward(trace, recs, top, visit, cuts=K)
     gK = _all_grads(trace, recs, deltas, token_ids)
@@ -798,6 +926,7 @@ def clip_preview(grads: dict[str, np.ndarray], threshold: float, mode: str = "no
 
 
 # ---- everything at once
+@_quiet
 def analyze_gradflow(
     trace: Trace,
     *,
@@ -805,49 +934,82 @@ def analyze_gradflow(
     clip: float | None = None,
     clip_mode: str = "norm",
     window: tuple[int, int] | None = None,
+    rows: Sequence[int] | None = None,
+    steps: Sequence[int] | None = None,
+    previous: GradFlowReport | None = None,
     token_ids=None,
 ) -> GradFlowReport:
     """Every gradient-flow quantity of a trace (see the module docstring).
 
     tbptt: window K for the truncated-BPTT comparison (None: skip). clip: threshold for the
-    clipping preview of the full gradient (None: skip). window: (start, stop) output rows whose
-    flow is computed (default: all scored rows of the last FLOW_WINDOW).
+    clipping preview of the full gradient (None: skip). Which rows of the flow matrix: `rows`
+    (any output rows; unscored ones have no flow), else `window` = (start, stop), else every
+    scored row of the last FLOW_WINDOW. `steps`: the steps whose Jacobian norms are computed
+    (default every step).
+
+    previous: a report of the same trace; what it holds (its rows, its steps, the gradients) is
+    taken as it is, and only the rest is computed, so a long trace can be analysed the rows on
+    screen first (`rows=`, `steps=`) and completed later with `previous=` that first report.
     """
     cfg = trace.config
-    P = _params(trace)
-    recs = _records(trace, P)
+    cell = cfg.cell_spec
+    recs = _records(trace)
     _, scored = _row_errors(trace)
     if not scored.any():
         raise GradFlowError("the trace has no scored output: gradient flow needs at least one target")
-    sources = default_sources(trace, window)
-    flows = _flow(trace, P, recs, sources)
-    jnorms = _jacobian_norms(trace, recs)
-    grads = _full(trace, recs, token_ids)
+    sources = _as_sources(trace, rows) if rows is not None else default_sources(trace, window)
+    steps = np.arange(trace.T) if steps is None else np.asarray(sorted(set(int(t) for t in steps)), dtype=np.int64)
+    if steps.size and (steps.min() < 0 or steps.max() >= trace.T):
+        raise GradFlowError(f"Jacobian steps must be sequence positions 0..{trace.T - 1}")
+    todo_rows, todo_steps = sources, steps
+    if previous is not None:
+        if previous.T != trace.T or len(previous.layers) != len(recs):
+            raise GradFlowError("the previous report is of another trace")
+        sources = np.union1d(sources, previous.sources)
+        todo_rows = np.setdiff1d(todo_rows, previous.sources)
+        done = np.arange(trace.T) if previous.steps is None else previous.steps
+        todo_steps = np.setdiff1d(todo_steps, done)
+        steps = np.union1d(steps, done)
+    flows = _flow(trace, recs, todo_rows)
+    jnorms = _jacobian_norms(trace, recs, todo_steps)
+    grads = previous.grads if previous is not None else _full(trace, recs, token_ids)
     layers = []
-    for rec, e, (fl, fc), jn in zip(recs, trace.layers, flows, jnorms):
-        dA = _trace_deltas(trace, rec)
-        norms = _step_norms(cfg, rec, dA)
-        steps = _source_steps(trace, e.direction)
-        decay = (
-            fit_decay(fl, e.direction, steps)
-            if steps is not None
-            else DecayFit(math.nan, math.nan, math.nan, math.nan, 0, 0)
-        )
+    for idx, (rec, e, fl, jn) in enumerate(zip(recs, trace.layers, flows, jnorms)):
+        flow, flow_c = fl.h, fl.c
+        if previous is not None:
+            old = previous.layers[idx]
+            flow = np.where(np.isnan(flow), old.flow, flow)
+            flow_c = None if flow_c is None else np.where(np.isnan(flow_c), old.flow_c, flow_c)
+            jn = np.where(np.isnan(jn), old.jacobian_norm, jn)
+        if previous is not None:  # what does not depend on the rows: as the previous report has it
+            spectrum, step_norm = previous.layers[idx].spectrum, previous.layers[idx].dW_hh_step_norm
+        else:
+            spectrum = w_hh_spectrum(trace.params["weight_hh" + rec.w.suffix], cfg.gates)
+            step_norm = _seq(rec, _step_norms(cell, rec, _trace_deltas(trace, idx, rec)), axis=0)
+        decay = previous.layers[idx].decay if previous is not None and not todo_rows.size else _decay(trace, flow, e.direction)
         layers.append(
             LayerFlow(
                 layer=e.layer,
                 direction=e.direction,
                 dL_dh=e.dL_dh,
                 dL_dc=e.dL_dc,
-                flow=fl,
-                flow_c=fc,
+                flow=flow,
+                flow_c=flow_c,
                 jacobian_norm=jn,
                 decay=decay,
-                spectrum=w_hh_spectrum(trace.params["weight_hh" + rec["sfx"]], cfg.gates),
-                dW_hh_step_norm=(norms.flip(0) if rec["rev"] else norms).double().numpy(),
-                dW_hh=grads["weight_hh" + rec["sfx"]],
+                spectrum=spectrum,
+                dW_hh_step_norm=np.asarray(step_norm, dtype=np.float64),
+                dW_hh=grads["weight_hh" + rec.w.suffix],
             )
         )
+    if tbptt is not None:
+        tb = _truncated(trace, recs, _window_K(tbptt), token_ids, grads)
+    else:
+        tb = previous.tbptt if previous is not None else None
+    if clip is not None:
+        cp = clip_preview(grads, clip, clip_mode)
+    else:
+        cp = previous.clip if previous is not None else None
     return GradFlowReport(
         T=trace.T,
         rows=int(scored.shape[0]),
@@ -855,8 +1017,9 @@ def analyze_gradflow(
         sources=sources,
         layers=layers,
         grads=grads,
-        tbptt=None if tbptt is None else _truncated(trace, P, recs, _window_K(tbptt), token_ids, grads),
-        clip=None if clip is None else clip_preview(grads, clip, clip_mode),
+        tbptt=tb,
+        clip=cp,
+        steps=None if len(steps) == trace.T else steps,
     )
 
 
@@ -867,7 +1030,10 @@ def _num(v) -> float | None:
 
 
 def _vec(a) -> list | None:
-    return None if a is None else [_num(v) for v in np.asarray(a).ravel()]
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return a.tolist() if np.isfinite(a).all() else np.where(np.isfinite(a), a, None).tolist()
 
 
 def to_json(report: GradFlowReport) -> dict:

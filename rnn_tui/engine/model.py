@@ -2,8 +2,8 @@
 
 Two paths compute the recurrent layers, side by side as in nanoGPT:
 - the fast path, `torch.nn.RNN/LSTM/GRU`, for the cells torch fuses (training uses it);
-- the explicit path, `CellStack`, which loops over `cells.py` for the variants torch lacks
-  (lstm-peephole, gru-textbook, sigmoid/identity rnn).
+- the explicit path, `CellStack`, which loops over a cell's readable step (`rnn_tui.engine.cells`)
+  for the variants torch lacks (lstm-peephole, gru-textbook, sigmoid/identity rnn).
 Both register their tensors under torch's state_dict names, so `model.tensors()` reads the same
 whichever path is in use, and a user's own `torch.nn.LSTM` state_dict loads straight in.
 """
@@ -15,32 +15,28 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnn_tui.engine import cells
+from rnn_tui.engine.cells import LayerWeights
 from rnn_tui.engine.config import ConfigError, ModelConfig, layer_names
 
 IGNORE = -100  # target index of an unscored step (cross-entropy), as torch's ignore_index
 
 
 class CellStack(nn.Module):
-    """Stacked, optionally bidirectional layers of any cell in `cells.py`, torch's tensor names.
+    """Stacked, optionally bidirectional layers of any registered cell, under torch's tensor names.
 
-    Peephole weights are vectors named weight_ci_l{k}, weight_cf_l{k}, weight_co_l{k}.
+    Each layer and direction holds the tensors its cell declares (`Cell.weights`): weight_ih_l{k},
+    weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, and for peepholes the vectors weight_ci_l{k},
+    weight_cf_l{k}, weight_co_l{k}.
     """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        H, G = config.hidden_size, len(config.gates)
+        cell, H = config.cell_spec, config.hidden_size
         for k, _, sfx in layer_names(config):
             I = config.input_size if k == 0 else H * config.num_directions
-            self.register_parameter(f"weight_ih{sfx}", nn.Parameter(torch.empty(G * H, I)))
-            self.register_parameter(f"weight_hh{sfx}", nn.Parameter(torch.empty(G * H, H)))
-            if config.bias:
-                self.register_parameter(f"bias_ih{sfx}", nn.Parameter(torch.empty(G * H)))
-                self.register_parameter(f"bias_hh{sfx}", nn.Parameter(torch.empty(G * H)))
-            if config.cell == "lstm-peephole":
-                for name in ("ci", "cf", "co"):
-                    self.register_parameter(f"weight_{name}{sfx}", nn.Parameter(torch.empty(H)))
+            for prefix, shape in cell.tensor_shapes(H, I, config.bias).items():
+                self.register_parameter(prefix + sfx, nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -49,39 +45,21 @@ class CellStack(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def weights(self, sfx: str) -> dict[str, Tensor | None]:
+    def weights(self, sfx: str) -> LayerWeights:
         """The tensors of one layer and direction, by their equation names."""
-        get = lambda name: getattr(self, name + sfx, None)  # noqa: E731
-        return {
-            "W_ih": get("weight_ih"),
-            "W_hh": get("weight_hh"),
-            "b_ih": get("bias_ih"),
-            "b_hh": get("bias_hh"),
-            "w_ci": get("weight_ci"),
-            "w_cf": get("weight_cf"),
-            "w_co": get("weight_co"),
-        }
+        return self.config.cell_spec.layer_weights(self._parameters, sfx)
 
     def step(self, sfx: str, x: Tensor, h: Tensor, c: Tensor | None):
         """One step of one layer and direction: returns (h_t, c_t or None, gates)."""
-        w = self.weights(sfx)
-        cell = self.config.cell
-        if cell == "rnn":
-            h, gates = cells.rnn_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], self.config.activation)
-            return h, None, gates
-        if cell.startswith("lstm"):
-            (h, c), gates = cells.lstm_cell(
-                x, h, c, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], w["w_ci"], w["w_cf"], w["w_co"]
-            )
-            return h, c, gates
-        h, gates = cells.gru_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cell == "gru-textbook")
-        return h, None, gates
+        cell = self.config.cell_spec
+        state, gates = cell.step(x, (h, c) if cell.has_cell_state else (h,), self.weights(sfx), self.config.activation)
+        return state[0], (state[1] if cell.has_cell_state else None), gates
 
     def forward(self, x: Tensor, state=None):
         """x (B, T, I) -> output (B, T, D*H), and the final state in torch's (L*D, B, H) layout."""
         cfg = self.config
         B, T, _ = x.shape
-        H, D = cfg.hidden_size, cfg.num_directions
+        D = cfg.num_directions
         h0, c0 = split_state(cfg, state, B, x)
         h_n, c_n = [], []
         layer_in = x
@@ -125,11 +103,10 @@ def fused_core(config: ModelConfig) -> nn.Module:
         batch_first=True,
         bidirectional=config.bidirectional,
     )
-    if config.cell == "lstm":
-        return nn.LSTM(**kwargs)
-    if config.cell == "gru":
-        return nn.GRU(**kwargs)
-    return nn.RNN(nonlinearity=config.activation, **kwargs)
+    kind = config.cell_spec.fused  # "LSTM", "GRU" or "RNN": the module's name in torch.nn
+    if kind == "RNN":
+        kwargs["nonlinearity"] = config.activation
+    return getattr(nn, kind)(**kwargs)
 
 
 class RNNModel(nn.Module):

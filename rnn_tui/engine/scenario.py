@@ -1,7 +1,7 @@
 """Scenario files: a textbook's hand-worked example as TOML — the model, every weight, the input.
 
     [model]
-    cell = "rnn"            # rnn | lstm | lstm-peephole | gru | gru-textbook
+    cell = "rnn"            # any cell `rnn-tui cells` lists
     activation = "identity" # rnn only
     input_size = 2
     hidden_size = 2

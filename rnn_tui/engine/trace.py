@@ -1,17 +1,16 @@
 """Run one sequence through a model and record everything: states, gates, outputs, losses and
 the total derivatives dL/dh_t (and dL/dc_t) of backpropagation through time.
 
-How it is computed, cheaply and exactly:
-1. States. Each layer and direction runs forward once: through torch's fused kernel where torch
-   has the cell, else step by step through `cells.py`.
-2. Gates. Once every h_{t-1} (and c_{t-1}) is known, all gates of all steps come from one batched
-   call of the same cell function: the gates are a function of (x_t, h_{t-1}, c_{t-1}) only.
-3. Gradients. The direct gradient of the loss at the top layer's output comes from autograd on
-   the head alone; then, layer by layer from the top, the delta recursion of BPTT runs backwards
-   in time (`backward_layer`), giving dL/dh_t, dL/dc_t and dL/da_t (the gate pre-activations),
-   and dL/dx_t = (dL/da_t) W_ih, the direct gradient of the layer below.
-`backward_layer` accepts any leading batch of gradient sources, so gradient-flow analyses push
-many one-step losses through it at once.
+How it is computed, cheaply and exactly, by each cell's own maths (`rnn_tui.engine.cells`):
+1. States and gates. Each layer and direction runs forward once, `Cell.forward`: torch's fused
+   kernel where that is fastest (the LSTM: the gates of every step then follow from one product,
+   since they read only x_t and h_{t-1}), else a numpy loop over the cell's equations.
+2. The head and the loss, and the gradient they send into the top layer's outputs: numpy.
+3. Gradients. Layer by layer from the top, the delta recursion of BPTT runs backwards in time
+   (`Cell.backward`, one `Cell.vjp` per step), giving dL/dh_t, dL/dc_t and dL/da_t (the gate
+   pre-activations), and dL/dx_t = (dL/da_t) W_ih, the direct gradient of the layer below.
+A trace with values held by hand (interventions) runs instead through the readable cell steps
+with torch autograd, the held values in place (`_autograd_pass`).
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from rnn_tui.engine import cells
-from rnn_tui.engine.config import ModelConfig, layer_names
+from rnn_tui.engine.cells import REGISTRY, LayerForward, LayerGrads, LayerWeights, keep
+from rnn_tui.engine.config import ModelConfig
 from rnn_tui.engine.errors import EngineError
-from rnn_tui.engine.model import IGNORE, RNNModel, compute_loss
+from rnn_tui.engine.model import IGNORE, RNNModel
 from rnn_tui.engine.records import LayerTrace, Trace
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -38,213 +36,57 @@ class TraceError(EngineError):
     pass
 
 
-# ---- layer weights --------------------------------------------------------------------------
-def layer_weights(P: dict[str, Tensor], sfx: str) -> dict[str, Tensor | None]:
-    """One layer and direction's tensors by their equation names (None where absent)."""
-    return {
-        "W_ih": P[f"weight_ih{sfx}"],
-        "W_hh": P[f"weight_hh{sfx}"],
-        "b_ih": P.get(f"bias_ih{sfx}"),
-        "b_hh": P.get(f"bias_hh{sfx}"),
-        "w_ci": P.get(f"weight_ci{sfx}"),
-        "w_cf": P.get(f"weight_cf{sfx}"),
-        "w_co": P.get(f"weight_co{sfx}"),
-    }
+# ---- compatible helpers: a layer's tensors, and one step of the configured cell ----------------------
+def layer_weights(P: dict, sfx: str, config: ModelConfig | None = None) -> LayerWeights:
+    """One layer and direction's tensors by their equation names (None where absent): those of the
+    config's cell, or of every registered cell when no config is given."""
+    if config is not None:
+        return config.cell_spec.layer_weights(P, sfx)
+    return LayerWeights(sfx, {w.symbol: P.get(w.prefix + sfx) for c in REGISTRY.values() for w in c.weights})
 
 
-# ---- 1 + 2. states, then every gate at once -------------------------------------------------
-def forward_layer(cfg: ModelConfig, w: dict, X: Tensor, h0: Tensor, c0: Tensor | None):
-    """Run one direction over X (T, I), given in its own reading order (flipped for reverse).
-
-    Returns H (T, H), C (T, H) or None, and gates {name: (pre, act)} each (T, H).
-    Where torch fuses the cell, its kernel gives the h's; the gates of all steps then follow from
-    one batched call of the cell function on (x_t, h_{t-1}), since no gate needs more. An LSTM's
-    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is then a cheap elementwise pass.
-    Elsewhere the explicit path steps through the cell equations.
-    """
-    if cfg.torch_native:
-        args = [w["W_ih"], w["W_hh"]] + ([w["b_ih"], w["b_hh"]] if cfg.bias else [])
-        x, hx = X[None], h0[None, None]  # batch-first (1, T, I); state (1, 1, H)
-        if cfg.cell == "lstm":
-            H = torch.lstm(x, (hx, c0[None, None]), args, cfg.bias, 1, 0.0, False, False, True)[0][0]
-        else:
-            fn = torch.gru if cfg.cell == "gru" else {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}[cfg.activation]
-            H = fn(x, hx, args, cfg.bias, 1, 0.0, False, False, True)[0][0]
-        H_prev = torch.cat([h0[None], H[:-1]])
-        if cfg.cell != "lstm":
-            _, _, gates = cell_step(cfg, w, X, H_prev, None)
-            return H, None, gates
-        gates, C = lstm_gates_and_cells(cfg, w, X, H_prev, c0)
-        return H, C, gates
-    T = X.shape[0]
-    Hs, Cs = [], []
-    h, c = h0, c0
-    for t in range(T):
-        h, c, _ = cell_step(cfg, w, X[t], h, c)
-        Hs.append(h)
-        Cs.append(c)
-    H = torch.stack(Hs)
-    C = torch.stack(Cs) if cfg.has_cell_state else None
-    H_prev = torch.cat([h0[None], H[:-1]])
-    C_prev = torch.cat([c0[None], C[:-1]]) if C is not None else None
-    _, _, gates = cell_step(cfg, w, X, H_prev, C_prev)  # all steps at once
-    return H, C, gates
+def cell_step(cfg: ModelConfig, w, x, h, c, edit=keep):
+    """One step of the configured cell's readable path: (h_t, c_t or None, gates {name: (pre, act)})."""
+    cell = cfg.cell_spec
+    state, gates = cell.step(x, (h, c) if cell.has_cell_state else (h,), w, cfg.activation, edit)
+    return state[0], (state[1] if cell.has_cell_state else None), gates
 
 
-def lstm_gates_and_cells(cfg: ModelConfig, w: dict, X: Tensor, H_prev: Tensor, c0: Tensor):
-    """A torch-fused LSTM's gates at every step, and its cell states, once the h's are known.
+# ---- what one pass over the sequence gives -------------------------------------------------------------
+@dataclass(frozen=True)
+class Pass:
+    """Every layer's forward record and gradients (reading order), the outputs and the loss."""
 
-    i, f, g, o read only (x_t, h_{t-1}): one batched call of the cell. Then
-    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is an elementwise pass over the steps.
-    """
-    _, _, gates = cell_step(cfg, w, X, H_prev, torch.zeros_like(H_prev))  # the c it returns is unused
-    f, ig = gates["f"][1].numpy(), (gates["i"][1] * gates["g"][1]).numpy()
-    C = np.empty_like(f)
-    c = c0.numpy()
-    for t in range(C.shape[0]):
-        c = C[t] = f[t] * c + ig[t]
-    return gates, torch.from_numpy(C)
-
-
-def cell_step(cfg: ModelConfig, w: dict, x, h, c, edit=cells.keep):
-    """One step of the configured cell: (h_t, c_t or None, gates {name: (pre, act)})."""
-    if cfg.cell == "rnn":
-        h, gates = cells.rnn_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.activation, edit)
-        return h, None, gates
-    if cfg.has_cell_state:
-        (h, c), gates = cells.lstm_cell(
-            x, h, c, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], w["w_ci"], w["w_cf"], w["w_co"], edit
-        )
-        return h, c, gates
-    h, gates = cells.gru_cell(x, h, w["W_ih"], w["W_hh"], w["b_ih"], w["b_hh"], cfg.cell == "gru-textbook", edit)
-    return h, None, gates
+    layers: list[LayerForward]  # per layer and direction, forward before reverse
+    grads: list[LayerGrads]
+    outputs: np.ndarray  # (rows, O)
+    loss: float
+    step_losses: np.ndarray  # (rows,), nan where unscored
+    targets: list  # the targets, cleaned
+    dh0: np.ndarray  # (L*D, H) dL/d(initial h)
+    dc0: np.ndarray | None
 
 
-# ---- 3. the delta recursion -----------------------------------------------------------------
-def steps(a: np.ndarray) -> list[np.ndarray]:
-    """Views of a (..., T, X) array, one per step t: a[..., t, :]."""
-    return list(np.moveaxis(a, -2, 0))
+@dataclass(frozen=True)
+class Head:
+    """The head's outputs and losses, and the gradient the loss sends into the top layer."""
+
+    outputs: np.ndarray  # (rows, O)
+    loss: float
+    step_losses: np.ndarray  # (rows,)
+    targets: list
+    grad_top: np.ndarray  # (T, D*H) dL/d(top layer output)
 
 
-def backward_layer(cfg: ModelConfig, w: dict, rec: dict, direct: Tensor, dh_final=None, dc_final=None):
-    """BPTT through one layer and direction, in its reading order.
-
-    rec: the forward record in reading order: "X" (T, I), "H", "H_prev", and "C", "C_prev" for
-         LSTMs, and "gates" {name: (pre, act)} each (T, H).
-    direct: (..., T, H) gradient of the loss reaching h_t from outside the recurrence (the head,
-         or the layer above); any leading dims are independent gradient sources.
-    dh_final, dc_final: (..., H) gradient arriving on the final state from outside (or None).
-
-    The recursion, for t = T-1 .. 0 (δh_t = dL/dh_t, total):
-        δh_t = direct_t + (∂h_{t+1}/∂h_t)^T δh_{t+1}
-    written per cell below as in the notes. Returns torch tensors: dL/dh (..., T, H), dL/dc
-    (..., T, H) or None, dL/da (..., T, G*H) for the gate pre-activations in torch's row order,
-    and the gradients reaching the initial state (h, and c for LSTMs).
-
-    The time loop runs in numpy on zero-copy views: per step it is a few vector operations on
-    H numbers, where numpy's per-call cost is a third of torch's.
-    """
-    n = lambda t: None if t is None else t.detach().numpy()  # noqa: E731  zero-copy on CPU
-    gates = {k: n(v[1]) for k, v in rec["gates"].items()}
-    pre = {k: n(v[0]) for k, v in rec["gates"].items()}
-    direct = n(direct)
-    T, Hn = rec["H"].shape
-    lead = direct.shape[:-2]
-    W_hh = n(w["W_hh"])
-    dH = np.empty_like(direct)
-    dA = np.empty(lead + (T, W_hh.shape[0]), dtype=direct.dtype)
-    carry_h = np.zeros(lead + (Hn,), direct.dtype) if dh_final is None else n(dh_final).copy()
-    out = lambda *arrays: tuple(None if a is None else torch.from_numpy(a) for a in arrays)  # noqa: E731
-    cell = cfg.cell
-
-    if cell == "rnn":
-        a, h = pre["a"], gates["a"]
-        act_prime = {  # f'(a_t), (T, H)
-            "tanh": lambda: 1 - h**2,
-            "relu": lambda: (a > 0).astype(h.dtype),
-            "sigmoid": lambda: h * (1 - h),
-            "identity": lambda: np.ones_like(a),
-        }[cfg.activation]()
-        for t in reversed(range(T)):
-            δh = dH[..., t, :]
-            np.add(direct[..., t, :], carry_h, out=δh)
-            δa = dA[..., t, :]
-            np.multiply(δh, act_prime[t], out=δa)  # δa_t = f'(a_t) ⊙ δh_t
-            carry_h = δa @ W_hh  # W_hh^T δa_t, as a row vector
-        return out(dH, None, dA, carry_h, None)
-
-    if cfg.has_cell_state:
-        i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
-        C, C_prev = n(rec["C"]), n(rec["C_prev"])
-        tc = np.tanh(C)
-        K_o = tc * o * (1 - o)  # ∂h/∂a_o
-        K_c = o * (1 - tc**2)  # ∂h/∂c (direct)
-        w_ci, w_cf, w_co = n(w["w_ci"]), n(w["w_cf"]), n(w["w_co"])
-        if w_co is not None:
-            K_c = K_c + K_o * w_co  # c_t also reaches h_t through o_t's peephole
-        K_i = g * i * (1 - i)  # ∂c/∂a_i
-        K_f = C_prev * f * (1 - f)  # ∂c/∂a_f
-        K_g = i * (1 - g**2)  # ∂c/∂a_g
-        K_ifg = np.stack([K_i, K_f, K_g], axis=-2)  # (T, 3, H)
-        dC = np.empty_like(direct)
-        carry_c = np.zeros(lead + (Hn,), direct.dtype) if dc_final is None else n(dc_final).copy()
-        W_hh_T = np.ascontiguousarray(W_hh.T)  # (H, 4H): carry_h = δa @ W_hh reads it row by row
-        # per-step views, made once: indexing inside the loop costs as much as the arithmetic
-        d_, δh_, δc_, δa_ = steps(direct), steps(dH), steps(dC), steps(dA)
-        δa_ifg_ = [a[..., : 3 * Hn].reshape(lead + (3, Hn)) for a in δa_]
-        δa_o_ = [a[..., 3 * Hn :] for a in δa_]
-        for t in reversed(range(T)):
-            δh, δc, δa, δa_ifg = δh_[t], δc_[t], δa_[t], δa_ifg_[t]
-            np.add(d_[t], carry_h, out=δh)
-            np.multiply(δh, K_c[t], out=δc)
-            δc += carry_c  # all paths into c_t: via h_t, o_t, and c_{t+1}
-            np.multiply(δc[..., None, :], K_ifg[t], out=δa_ifg)  # δa_i, δa_f, δa_g
-            np.multiply(δh, K_o[t], out=δa_o_[t])  # δa_o
-            carry_h = np.matmul(δa, W_hh_T.T)  # W_hh^T δa_t
-            carry_c = δc * f[t]  # ∂c_t/∂c_{t-1} = f_t
-            if w_ci is not None:  # i_t and f_t also see c_{t-1}
-                carry_c += δa_ifg[..., 0, :] * w_ci + δa_ifg[..., 1, :] * w_cf
-        return out(dH, dC, dA, carry_h, carry_c)
-
-    # GRU
-    r, z, n_ = gates["r"], gates["z"], gates["n"]
-    H_prev = n(rec["H_prev"])
-    W_hr, W_hz, W_hn = W_hh[:Hn], W_hh[Hn : 2 * Hn], W_hh[2 * Hn :]
-    K_n = (1 - z) * (1 - n_**2)  # ∂h/∂a_n
-    K_z = (H_prev - n_) * z * (1 - z)  # ∂h/∂a_z
-    textbook = cell == "gru-textbook"
-    if textbook:
-        K_r = H_prev * r * (1 - r)  # ∂(r ⊙ h_{t-1})/∂a_r, times W_hn^T δa_n below
-    else:
-        b_hh = n(w["b_hh"])
-        hn = H_prev @ W_hn.T + (b_hh[2 * Hn :] if b_hh is not None else 0.0)  # W_hn h_{t-1} + b_hn
-        K_r = hn * r * (1 - r)  # ∂a_n/∂a_r
-    W_rz = W_hh[: 2 * Hn]
-    for t in reversed(range(T)):
-        δh, δa = dH[..., t, :], dA[..., t, :]
-        np.add(direct[..., t, :], carry_h, out=δh)
-        δa_n = δa[..., 2 * Hn :]
-        np.multiply(δh, K_n[t], out=δa_n)
-        np.multiply(δh, K_z[t], out=δa[..., Hn : 2 * Hn])  # δa_z
-        if textbook:
-            δrh = δa_n @ W_hn  # dL/d(r ⊙ h_{t-1})
-            np.multiply(δrh, K_r[t], out=δa[..., :Hn])  # δa_r
-            carry_h = δh * z[t] + δrh * r[t] + δa[..., : 2 * Hn] @ W_rz
-        else:
-            np.multiply(δa_n, K_r[t], out=δa[..., :Hn])  # δa_r
-            carry_h = δh * z[t] + δa[..., : 2 * Hn] @ W_rz + (δa_n * r[t]) @ W_hn
-    return out(dH, None, dA, carry_h, None)
-
-
-# ---- the whole trace ------------------------------------------------------------------------
-def _as_targets(cfg: ModelConfig, targets, rows: int, dtype) -> tuple[Tensor, Tensor, list]:
-    """Targets list (one per output row, None = unscored) -> (tensor, scored mask, clean list)."""
+# ---- inputs and targets ------------------------------------------------------------------------------
+def _as_targets(cfg: ModelConfig, targets, rows: int, dtype) -> tuple[np.ndarray, np.ndarray, list]:
+    """Targets list (one per output row, None = unscored) -> (array, scored mask, clean list)."""
     if targets is None:
         targets = [None] * rows
     targets = list(targets)
     if len(targets) != rows:
         raise TraceError(f"got {len(targets)} targets for {rows} output rows")
-    scored = torch.tensor([t is not None for t in targets], dtype=torch.bool)
+    scored = np.array([t is not None for t in targets], dtype=bool)
     if cfg.loss == "ce":
         ids = []
         for t in targets:
@@ -254,38 +96,144 @@ def _as_targets(cfg: ModelConfig, targets, rows: int, dtype) -> tuple[Tensor, Te
             if not (isinstance(t, (int, np.integer)) and 0 <= int(t) < cfg.output_size):
                 raise TraceError(f"target {t!r} is not a class index in 0..{cfg.output_size - 1}")
             ids.append(int(t))
-        return torch.tensor(ids, dtype=torch.long), scored, [None if t is None else int(t) for t in targets]
-    vecs = []
-    for t in targets:
+        return np.array(ids, dtype=np.int64), scored, [None if t is None else int(t) for t in targets]
+    vecs = np.zeros((rows, cfg.output_size), dtype=dtype)
+    clean = []
+    for r, t in enumerate(targets):
         if t is None:
-            vecs.append([0.0] * cfg.output_size)
+            clean.append(None)
             continue
         v = np.asarray(t, dtype=np.float64).reshape(-1)
         if v.shape[0] != cfg.output_size:
             raise TraceError(f"a target vector has {v.shape[0]} values, the model outputs {cfg.output_size}")
-        vecs.append(v.tolist())
-    clean = [None if t is None else np.asarray(t, dtype=np.float64).reshape(-1).tolist() for t in targets]
-    return torch.tensor(vecs, dtype=dtype), scored, clean
+        vecs[r] = v
+        clean.append(v.tolist())
+    return vecs, scored, clean
 
 
-def _encode(model: RNNModel, x, P: dict[str, Tensor], dtype) -> Tensor:
+def _encode(cfg: ModelConfig, x, P: dict[str, np.ndarray], dtype) -> np.ndarray:
     """The vectors fed to layer 0, (T, I)."""
-    cfg = model.config
     x = torch.as_tensor(x)
     if cfg.input_mode == "vectors":
         if x.dim() != 2 or x.shape[1] != cfg.input_size:
             raise TraceError(f"input vectors must be T x {cfg.input_size}, got shape {tuple(x.shape)}")
-        return x.to(dtype)
+        return x.detach().to(device="cpu", dtype=DTYPES[dtype], copy=True).numpy()
     if x.dim() != 1:
         raise TraceError(f"token input must be a 1-D list of ids, got shape {tuple(x.shape)}")
     if x.numel() and (int(x.min()) < 0 or int(x.max()) >= cfg.vocab_size):
         raise TraceError(f"token ids must lie in 0..{cfg.vocab_size - 1}")
-    x = x.long()
+    ids = x.detach().cpu().long().numpy()
     if cfg.input_mode == "embedding":
-        return P["embedding.weight"][x]
-    return torch.nn.functional.one_hot(x, cfg.vocab_size).to(dtype)
+        return P["embedding.weight"][ids]
+    X = np.zeros((ids.shape[0], cfg.vocab_size), dtype=dtype)
+    X[np.arange(ids.shape[0]), ids] = 1.0
+    return X
 
 
+# ---- the head ------------------------------------------------------------------------------------------
+def _pool(cfg: ModelConfig, top: np.ndarray) -> np.ndarray:
+    """What the head reads, (rows, D*H), from the top layer's outputs (T, D*H) — RNNModel.pool."""
+    if cfg.head == "step":
+        return top
+    if cfg.head == "mean":
+        return top.mean(0, keepdims=True)
+    H = cfg.hidden_size
+    last = top[-1, :H]  # the forward direction ends at T-1 ...
+    if cfg.bidirectional:
+        last = np.concatenate([last, top[0, H:]])  # ... the reverse one at 0
+    return last[None]
+
+
+def _pool_adjoint(cfg: ModelConfig, g: np.ndarray, T: int) -> np.ndarray:
+    """A gradient on the pooled rows (rows, D*H) -> on the top layer's outputs (T, D*H)."""
+    if cfg.head == "step":
+        return g
+    if cfg.head == "mean":
+        return np.repeat(g / T, T, axis=0)
+    H = cfg.hidden_size
+    out = np.zeros((T, g.shape[1]), g.dtype)
+    out[T - 1, :H] = g[0, :H]
+    if cfg.bidirectional:
+        out[0, H:] = g[0, H:]
+    return out
+
+
+def head_and_loss(cfg: ModelConfig, P: dict[str, np.ndarray], top: np.ndarray, targets) -> Head:
+    """y_r = V pooled_r + b; the loss of each scored row and their mean L; and dL/d(top).
+
+    ce:  l_r = -log softmax(y_r)[target_r],  dl_r/dy_r = softmax(y_r) - onehot(target_r)
+    mse: l_r = mean_o (y_r - target_r)^2,    dl_r/dy_r = 2 (y_r - target_r) / O
+    L = (1/N) sum over the N scored rows, so dL/dy_r = (dl_r/dy_r) / N.
+    """
+    pooled = _pool(cfg, top)
+    V = P["head.weight"]
+    Y = pooled @ V.T
+    if "head.bias" in P:
+        Y += P["head.bias"]
+    rows = Y.shape[0]
+    tgt, scored, clean = _as_targets(cfg, targets, rows, Y.dtype)
+    if cfg.loss == "ce":
+        z = Y - Y.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        pick = np.where(scored, tgt, 0)
+        per_row = -logp[np.arange(rows), pick]
+        dY = np.exp(logp)
+        dY[np.arange(rows), pick] -= 1.0
+    else:
+        diff = Y - tgt
+        per_row = (diff * diff).mean(axis=1)
+        dY = diff * (2.0 / Y.shape[1])
+    N = int(scored.sum())
+    dY[~scored] = 0.0
+    dY /= max(N, 1)
+    loss = float(per_row[scored].sum() / N) if N else 0.0
+    step_losses = np.where(scored, per_row, np.nan).astype(Y.dtype)
+    return Head(Y, loss, step_losses, clean, _pool_adjoint(cfg, dY @ V, top.shape[0]))
+
+
+# ---- 1 - 3. the fast pass -------------------------------------------------------------------------------
+def _fast_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad) -> Pass:
+    """Forward layer by layer with each cell's fast forward, then BPTT top layer first."""
+    cell = cfg.cell_spec
+    H, D = cfg.hidden_size, cfg.num_directions
+    layers: list[LayerForward] = []
+    layer_in = X0
+    for k in range(cfg.num_layers):
+        outs = []
+        for d in range(D):
+            idx = k * D + d
+            w = cell.layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
+            Xr = layer_in[::-1].copy() if d else layer_in  # reading order
+            c0 = c0_all[idx] if c0_all is not None else None
+            fw = cell.forward(w, Xr, h0_all[idx], c0, cfg.activation, layer=k, reverse=bool(d))
+            layers.append(fw)
+            outs.append(fw.H[::-1] if d else fw.H)
+        layer_in = np.concatenate(outs, axis=1) if D > 1 else outs[0]  # (T, D*H)
+    head = head_and_loss(cfg, P, layer_in, targets)
+
+    LD = len(layers)
+    grads: list[LayerGrads | None] = [None] * LD
+    direct = head.grad_top  # (T, D*H) the gradient reaching this layer's output from above
+    for k in reversed(range(cfg.num_layers)):
+        dX = 0.0
+        for d in range(D):
+            idx = k * D + d
+            fw = layers[idx]
+            g = direct[:, d * H : (d + 1) * H]
+            final = ()
+            if final_state_grad is not None:
+                final = (final_state_grad[0][idx],) + ((final_state_grad[1][idx],) if final_state_grad[1] is not None else ())
+            grads[idx] = gr = cell.backward(fw, g[::-1] if d else g, final)
+            if k > 0:  # the layer below reads this layer's input: dL/dx_t = W_ih^T δa_t  (T, I)
+                dXr = gr.dA @ fw.w.W_ih
+                dX = dX + (dXr[::-1] if d else dXr)
+        direct = dX
+    dh0 = np.stack([g.dh0 for g in grads])
+    dc0 = np.stack([g.dc0 for g in grads]) if cell.has_cell_state else None
+    return Pass(layers, grads, head.outputs, head.loss, head.step_losses, head.targets, dh0, dc0)
+
+
+# ---- values held by hand ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Intervention:
     """Hold part of the network at a value over a span of steps, then trace what follows.
@@ -312,7 +260,7 @@ class Intervention:
                 raise TraceError(f"intervention {self.kind} {self.name}: {message}")
 
         need(self.kind in ("gate", "state"), "kind must be 'gate' or 'state'")
-        names = cfg.gates if self.kind == "gate" else (("h", "c") if cfg.has_cell_state else ("h",))
+        names = cfg.gates if self.kind == "gate" else cfg.cell_spec.states
         need(self.name in names, f"this {cfg.cell} model has {', '.join(names)}")
         need(0 <= self.layer < cfg.num_layers, f"layer must be 0..{cfg.num_layers - 1}")
         need(self.direction == "forward" or (cfg.bidirectional and self.direction == "reverse"),
@@ -322,89 +270,17 @@ class Intervention:
         need(math.isfinite(self.value), "value must be a finite number")
 
 
-def _forward_fast(cfg, P, X0, h0_all, c0_all):
-    """Layer by layer; records kept in each direction's reading order."""
-    D = cfg.num_directions
-    recs, layer_in = [], X0
-    for k in range(cfg.num_layers):
-        outs = []
-        for d in range(D):
-            idx = k * D + d
-            w = layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
-            Xr = layer_in.flip(0) if d else layer_in
-            h0 = h0_all[idx]
-            c0 = c0_all[idx] if c0_all is not None else None
-            Hs, Cs, gates = forward_layer(cfg, w, Xr, h0, c0)
-            H_prev = torch.cat([h0[None], Hs[:-1]])
-            C_prev = torch.cat([c0[None], Cs[:-1]]) if Cs is not None else None
-            recs.append(dict(k=k, d=d, w=w, X=Xr, H=Hs, H_prev=H_prev, C=Cs, C_prev=C_prev, gates=gates, h0=h0, c0=c0))
-            outs.append(Hs.flip(0) if d else Hs)
-        layer_in = torch.cat(outs, dim=-1)  # (T, D*H)
-    return recs, layer_in
-
-
-def _head_and_loss(model, cfg, P, top, targets, dt):
-    """Outputs and losses from the top layer's output (T, D*H); top may require grad."""
-    pooled = model.pool(top[None])[0] if cfg.head != "step" else top
-    if pooled.dim() == 1:
-        pooled = pooled[None]  # (rows, D*H)
-    Y = pooled @ P["head.weight"].T  # (rows, O)
-    if "head.bias" in P:  # a head without bias (head_bias=False) has no head.bias
-        Y = Y + P["head.bias"]
-    y_t, scored, clean_targets = _as_targets(cfg, targets, Y.shape[0], dt)
-    if cfg.loss == "ce":
-        per_row = torch.nn.functional.cross_entropy(Y, y_t.clamp_min(0), reduction="none")
-    else:
-        per_row = ((Y - y_t) ** 2).mean(dim=-1)
-    n_scored = int(scored.sum())
-    loss = (per_row * scored).sum() / n_scored if n_scored else per_row.sum() * 0.0
-    step_losses = torch.where(scored, per_row.detach(), torch.full_like(per_row, float("nan")))
-    return Y, loss, step_losses, clean_targets
-
-
-def _backward_fast(cfg, recs, g_top, final_state_grad, dt):
-    """The delta recursion, top layer first. Returns per-entry (dH, dC, dA) and dL/d(h0, c0)."""
-    H, D = cfg.hidden_size, cfg.num_directions
-    LD = cfg.num_layers * D
-    grads: dict[int, tuple] = {}
-    dh0 = torch.zeros(LD, H, dtype=dt)
-    dc0 = torch.zeros(LD, H, dtype=dt) if cfg.has_cell_state else None
-    direct = g_top  # (T, D*H) gradient reaching this layer's output from above
-    for k in reversed(range(cfg.num_layers)):
-        dX = 0.0
-        for d in range(D):
-            idx = k * D + d
-            rec = recs[idx]
-            g = direct[:, d * H : (d + 1) * H]
-            g = g.flip(0) if d else g
-            dh_fin = dc_fin = None
-            if final_state_grad is not None:
-                dh_fin = final_state_grad[0].to(dt).reshape(LD, H)[idx]
-                if cfg.has_cell_state and final_state_grad[1] is not None:
-                    dc_fin = final_state_grad[1].to(dt).reshape(LD, H)[idx]
-            dH_, dC_, dA_, dh_init, dc_init = backward_layer(cfg, rec["w"], rec, g, dh_fin, dc_fin)
-            grads[idx] = (dH_, dC_, dA_)
-            dh0[idx] = dh_init
-            if dc0 is not None:
-                dc0[idx] = dc_init
-            if k > 0:  # the layer below reads this layer's input: dL/dx_t = W_ih^T δa_t  (T, I)
-                dXr = dA_ @ rec["w"]["W_ih"]
-                dX = dX + (dXr.flip(0) if d else dXr)
-        direct = dX
-    return grads, dh0, dc0
-
-
-def _intervention_edit(cfg, interventions, k, d, t, dt):
-    """The `edit` hook for layer k, direction d, sequence position t (None when nothing applies)."""
+def _intervention_edit(interventions, k: int, d: int, t: int):
+    """The `edit` hook for layer k, direction d, sequence position t (keep when nothing applies)."""
     direction = "reverse" if d else "forward"
     active = [
         iv for iv in interventions
         if iv.layer == k and iv.direction == direction and iv.start <= t and (iv.stop is None or t < iv.stop)
     ]  # fmt: skip
     if not active:
-        return cells.keep
+        return keep
 
-    def edit(name: str, value: Tensor) -> Tensor:
+    def edit(name: str, value):
         for iv in active:
             if iv.name == name:
                 held = torch.full_like(value, iv.value)
@@ -419,32 +295,34 @@ def _intervention_edit(cfg, interventions, k, d, t, dt):
     return edit
 
 
-def _autograd_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, interventions, dt):
-    """The explicit path: step through the cell equations with autograd, interventions applied.
+def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad,
+                   interventions) -> Pass:  # fmt: skip
+    """The explicit path: step through the readable cell equations with autograd, held values in place.
 
     A zero probe is added to every h_t (and c_t); the gradient of the loss with respect to it is
-    the total derivative dL/dh_t. Slower than the fast path, and used where the fast path cannot
-    go: a network whose values are held by hand.
+    the total derivative dL/dh_t. Slower than the fast pass, and used where the fast pass cannot
+    go: a network whose values are held by hand, so that it no longer follows its equations.
     """
+    cell = cfg.cell_spec
     T, H, D = X0.shape[0], cfg.hidden_size, cfg.num_directions
     LD = cfg.num_layers * D
-    h0_all = h0_all.clone().requires_grad_(True)
-    c0_all = c0_all.clone().requires_grad_(True) if c0_all is not None else None
-    probe_h = torch.zeros(LD, T, H, dtype=dt, requires_grad=True)
-    probe_c = torch.zeros(LD, T, H, dtype=dt, requires_grad=True) if cfg.has_cell_state else None
-    recs, layer_in, pre_all = [], X0, []
+    Pt = {k: torch.from_numpy(v) for k, v in P.items()}
+    h0 = torch.from_numpy(np.array(h0_all)).requires_grad_(True)
+    c0 = torch.from_numpy(np.array(c0_all)).requires_grad_(True) if c0_all is not None else None
+    probe_h = torch.zeros((LD, T, H), dtype=h0.dtype, requires_grad=True)
+    probe_c = torch.zeros((LD, T, H), dtype=h0.dtype, requires_grad=True) if c0 is not None else None
+    runs, layer_in = [], torch.from_numpy(X0)
     with torch.enable_grad():
         for k in range(cfg.num_layers):
             outs = []
             for d in range(D):
                 idx = k * D + d
-                w = layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
-                h = h0_all[idx]
-                c = c0_all[idx] if c0_all is not None else None
-                Hs, Cs, steps, pres = [], [], [], []
-                order = list(reversed(range(T))) if d else list(range(T))
-                for t in order:
-                    held = _intervention_edit(cfg, interventions, k, d, t, dt)
+                w = cell.layer_weights(Pt, f"_l{k}" + ("_reverse" if d else ""))
+                h = h0[idx]
+                c = c0[idx] if c0 is not None else None
+                Hs, Cs, gates, pres = [], [], [], []
+                for t in reversed(range(T)) if d else range(T):
+                    held = _intervention_edit(interventions, k, d, t)
                     probes = {"h": probe_h[idx, t]}
                     if probe_c is not None:
                         probes["c"] = probe_c[idx, t]
@@ -453,140 +331,57 @@ def _autograd_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad,
                         value = held(name, value)  # the probe sits after the held value, before any reader
                         return value + probes[name] if name in probes else value
 
-                    h, c, gates = cell_step(cfg, w, layer_in[t], h, c, edit)
+                    h, c, g = cell_step(cfg, w, layer_in[t], h, c, edit)
+                    Hs.append(h)
                     if c is not None:
                         Cs.append(c)
-                    Hs.append(h)
-                    pre = torch.cat([gates[name][0] for name in cfg.gates])  # (G*H,) torch's row order
+                    pre = torch.cat([g[name][0] for name in cfg.gates])  # (G*H,) torch's row order
                     pre.retain_grad()
                     pres.append(pre)
-                    steps.append(gates)
+                    gates.append(g)
                 Hr = torch.stack(Hs)  # reading order
-                recs.append(dict(
-                    k=k, d=d, w=w, H=Hr, C=torch.stack(Cs) if Cs else None,
-                    gates={name: (torch.stack([g[name][0] for g in steps]), torch.stack([g[name][1] for g in steps]))
-                           for name in cfg.gates},
-                    h0=h0_all[idx], c0=c0_all[idx] if c0_all is not None else None,
-                ))  # fmt: skip
-                pre_all.append(pres)
+                runs.append((k, d, w, Hr, torch.stack(Cs) if Cs else None, gates, pres))
                 outs.append(Hr.flip(0) if d else Hr)
             layer_in = torch.cat(outs, dim=-1)
-        Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, layer_in, targets, dt)
-        total = loss
+        head = head_and_loss(cfg, P, layer_in.detach().numpy(), targets)
+        tensors, grads_in = [layer_in], [torch.from_numpy(np.ascontiguousarray(head.grad_top))]
         if final_state_grad is not None:  # a gradient arriving on the final state from outside
-            ends = torch.stack([r["H"][-1] for r in recs])
-            total = total + (ends * final_state_grad[0].to(dt).reshape(LD, H)).sum()
-            if cfg.has_cell_state and final_state_grad[1] is not None:
-                c_ends = torch.stack([r["C"][-1] for r in recs])
-                total = total + (c_ends * final_state_grad[1].to(dt).reshape(LD, H)).sum()
-        total.backward()
-    grad_of = lambda t: t.grad if t.grad is not None else torch.zeros_like(t)  # noqa: E731  unused: zero
-    grads = {}
-    for idx, rec in enumerate(recs):
-        in_reading_order = (lambda t: t.flip(0)) if rec["d"] else (lambda t: t)  # probes are by position
-        dH_ = in_reading_order(grad_of(probe_h)[idx])
-        dC_ = in_reading_order(grad_of(probe_c)[idx]) if probe_c is not None else None
-        dA_ = torch.stack([grad_of(p) for p in pre_all[idx]])
-        grads[idx] = (dH_, dC_, dA_)
-        rec["H"] = rec["H"].detach()
-        rec["C"] = rec["C"].detach() if rec["C"] is not None else None
-        rec["gates"] = {n: (a.detach(), b.detach()) for n, (a, b) in rec["gates"].items()}
-        rec["h0"] = rec["h0"].detach()
-        rec["c0"] = rec["c0"].detach() if rec["c0"] is not None else None
-    dc0 = grad_of(c0_all) if c0_all is not None else None
-    return recs, Y.detach(), loss.detach(), step_losses, clean_targets, grads, grad_of(h0_all), dc0
+            tensors.append(torch.stack([r[3][-1] for r in runs]))
+            grads_in.append(torch.from_numpy(final_state_grad[0]))
+            if cell.has_cell_state and final_state_grad[1] is not None:
+                tensors.append(torch.stack([r[4][-1] for r in runs]))
+                grads_in.append(torch.from_numpy(final_state_grad[1]))
+        torch.autograd.backward(tensors, grads_in)
+    grad_of = lambda t: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy()  # noqa: E731  unused: zero
+    layers, grads = [], []
+    for idx, (k, d, w, Hr, Cr, gates, pres) in enumerate(runs):
+        order = (lambda a: a[::-1].copy()) if d else (lambda a: a)  # probes are by sequence position
+        Xr = order(layers_input(layers, X0, k, D))
+        H_ = Hr.detach().numpy()
+        C_ = Cr.detach().numpy() if Cr is not None else None
+        pre = {n: torch.stack([g[n][0] for g in gates]).detach().numpy() for n in cfg.gates}
+        act = {n: torch.stack([g[n][1] for g in gates]).detach().numpy() for n in cfg.gates}
+        wn = cell.layer_weights(P, w.suffix)
+        c0_ = c0_all[idx] if c0_all is not None else None
+        layers.append(cell.record(wn, Xr, H_, C_, pre, act, h0_all[idx], c0_, cfg.activation, k, bool(d)))
+        dH = order(grad_of(probe_h)[idx])
+        dC = order(grad_of(probe_c)[idx]) if probe_c is not None else None
+        dA = np.stack([grad_of(p) for p in pres])
+        grads.append(LayerGrads(dH, dC, dA, None, None))
+    dh0 = grad_of(h0)
+    dc0 = grad_of(c0) if c0 is not None else None
+    return Pass(layers, grads, head.outputs, head.loss, head.step_losses, head.targets, dh0, dc0)
 
 
-def _fused_path(model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt):
-    """The fastest exact path, for the cells torch fuses whose recurrence enters only through
-    W_hh h_{t-1} (LSTM, tanh/relu RNN): torch's own kernels run forward and backward.
-
-    Each layer reads [x_t ; u_t] with weights [W_ih | W_hh] and u_t = 0, so nothing changes
-    forward, while backward dL/du_t = W_hh^T δa_t: the recurrent part of dL/dh_{t-1}. With the
-    direct part (what reaches the layer's output from the head or the layer above):
-        δh_t = direct_t + dL/du_{t+1}
-    and for an LSTM δc_t = δh_t ∂h_t/∂c_t + f_{t+1} δc_{t+1}, then every δa_t at once.
-    """
-    T, H, D = X0.shape[0], cfg.hidden_size, cfg.num_directions
-    LD = cfg.num_layers * D
-    lstm = cfg.cell == "lstm"
-    h0_all = h0_all.clone().requires_grad_(True)
-    c0_all = c0_all.clone().requires_grad_(True) if lstm else None
-    zeros_u = torch.zeros(T, H, dtype=dt)
-    recs, layer_in, extra = [], X0, []
-    with torch.enable_grad():
-        for k in range(cfg.num_layers):
-            outs = []
-            for d in range(D):
-                idx = k * D + d
-                w = layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
-                Xr = layer_in.flip(0) if d else layer_in
-                u = zeros_u.clone().requires_grad_(True)
-                Wa = torch.cat([w["W_ih"], w["W_hh"]], dim=1)  # (G*H, I + H)
-                args = [Wa, w["W_hh"]] + ([w["b_ih"], w["b_hh"]] if cfg.bias else [])
-                xa = torch.cat([Xr, u], dim=1)[None]  # (1, T, I + H)
-                if lstm:
-                    Hs, h_n, c_n = torch.lstm(xa, (h0_all[idx][None, None], c0_all[idx][None, None]), args,
-                                              cfg.bias, 1, 0.0, False, False, True)  # fmt: skip
-                else:
-                    fn = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}[cfg.activation]
-                    Hs, h_n = fn(xa, h0_all[idx][None, None], args, cfg.bias, 1, 0.0, False, False, True)
-                    c_n = None
-                Hs = Hs[0]  # (T, H), reading order
-                Hs.retain_grad()
-                recs.append(dict(k=k, d=d, w=w, X=Xr.detach(), H=Hs, u=u, c_n=c_n,
-                                 h0=h0_all[idx].detach(), c0=c0_all[idx].detach() if lstm else None))  # fmt: skip
-                outs.append(Hs.flip(0) if d else Hs)
-            layer_in = torch.cat(outs, dim=-1)
-        Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, layer_in, targets, dt)
-        total = loss
-        if final_state_grad is not None:  # a gradient arriving on the final state from outside
-            g_h = final_state_grad[0].to(dt).reshape(LD, H)
-            total = total + sum((r["H"][-1] * g_h[i]).sum() for i, r in enumerate(recs))
-            if lstm and final_state_grad[1] is not None:
-                g_c = final_state_grad[1].to(dt).reshape(LD, H)
-                extra = [g_c[i] for i in range(LD)]
-                total = total + sum((r["c_n"].reshape(H) * g_c[i]).sum() for i, r in enumerate(recs))
-        total.backward()
-
-    grads = {}
-    for idx, rec in enumerate(recs):
-        w, Hs = rec["w"], rec["H"].detach()
-        direct = rec["H"].grad if rec["H"].grad is not None else torch.zeros_like(Hs)
-        dH = direct.clone()
-        dH[:-1] += rec["u"].grad[1:]  # δh_t = direct_t + W_hh^T δa_{t+1}
-        H_prev = torch.cat([rec["h0"][None], Hs[:-1]])
-        if lstm:
-            gates, C_t = lstm_gates_and_cells(cfg, w, rec["X"], H_prev, rec["c0"])
-            i, f, g, o = (gates[n][1].numpy() for n in ("i", "f", "g", "o"))
-            C = C_t.numpy()
-            C_prev = np.concatenate([rec["c0"].numpy()[None], C[:-1]])
-            tc = np.tanh(C)
-            dh = dH.numpy()
-            K_c = o * (1 - tc**2)  # ∂h_t/∂c_t
-            dC = np.empty_like(dh)
-            carry = extra[idx].numpy() if extra else np.zeros(H, dh.dtype)
-            for t in reversed(range(T)):  # δc_t = δh_t ∂h_t/∂c_t + f_{t+1} δc_{t+1}
-                dC[t] = dh[t] * K_c[t] + carry
-                carry = dC[t] * f[t]
-            dA = np.concatenate([dC * g * i * (1 - i), dC * C_prev * f * (1 - f), dC * i * (1 - g**2),
-                                 dh * tc * o * (1 - o)], axis=1)  # fmt: skip
-            rec.update(C=C_t, C_prev=torch.from_numpy(C_prev))
-            grads[idx] = (dH, torch.from_numpy(dC), torch.from_numpy(dA))
-        else:
-            _, _, gates = cell_step(cfg, w, rec["X"], H_prev, None)
-            a = gates["a"][0]
-            act_prime = 1 - Hs**2 if cfg.activation == "tanh" else (a > 0).to(dt)
-            grads[idx] = (dH, None, dH * act_prime)
-            rec.update(C=None)
-        rec.update(H=Hs, gates={n: (pre.detach(), act.detach()) for n, (pre, act) in gates.items()})
-    dh0 = h0_all.grad if h0_all.grad is not None else torch.zeros_like(h0_all)
-    dc0 = None
-    if lstm:
-        dc0 = c0_all.grad if c0_all.grad is not None else torch.zeros_like(c0_all)
-    return recs, Y.detach(), loss.detach(), step_losses, clean_targets, grads, dh0.detach(), dc0
+def layers_input(layers: list[LayerForward], X0: np.ndarray, k: int, D: int) -> np.ndarray:
+    """(T, I) what layer k reads, in sequence order: the inputs, or layer k-1's states side by side."""
+    if k == 0:
+        return X0
+    below = layers[(k - 1) * D : k * D]
+    return np.concatenate([fw.H[::-1] if fw.reverse else fw.H for fw in below], axis=1)
 
 
+# ---- the whole trace -------------------------------------------------------------------------------------
 @torch.no_grad()
 def run_trace(
     model: RNNModel,
@@ -596,8 +391,8 @@ def run_trace(
     tokens: Sequence[str] | None = None,
     vocab: Sequence[str] | None = None,
     dtype: str = "float32",
-    initial_state: tuple[Tensor, Tensor | None] | None = None,
-    final_state_grad: tuple[Tensor, Tensor | None] | None = None,
+    initial_state: tuple | None = None,
+    final_state_grad: tuple | None = None,
     interventions: Sequence[Intervention] = (),
 ) -> Trace:
     """Trace one sequence.
@@ -613,8 +408,9 @@ def run_trace(
     if dtype not in DTYPES:
         raise TraceError(f"unknown dtype {dtype!r}: choose float32 or float64")
     dt = DTYPES[dtype]
-    P = {k: v.detach().to(dt) for k, v in model.tensors().items()}
-    X0 = _encode(model, x, P, dt)
+    # numpy copies of every tensor: the computation reads them, and the trace keeps them
+    P = {k: v.detach().to(device="cpu", dtype=dt, copy=True).numpy() for k, v in model.tensors().items()}
+    X0 = _encode(cfg, x, P, dtype)
     T = X0.shape[0]
     if T == 0:
         raise TraceError("the sequence is empty: give at least one token or vector")
@@ -627,60 +423,51 @@ def run_trace(
         iv.check(cfg, T)
     H, D = cfg.hidden_size, cfg.num_directions
     LD = cfg.num_layers * D
-    h0_all = torch.zeros(LD, H, dtype=dt) if initial_state is None else initial_state[0].to(dt).reshape(LD, H)
+    as_np = lambda t: torch.as_tensor(t).detach().to(device="cpu", dtype=dt).reshape(LD, H).numpy()  # noqa: E731
+    h0_all = np.zeros((LD, H), dtype) if initial_state is None else as_np(initial_state[0])
     c0_all = None
     if cfg.has_cell_state:
         given = initial_state is not None and initial_state[1] is not None
-        c0_all = initial_state[1].to(dt).reshape(LD, H) if given else torch.zeros(LD, H, dtype=dt)
+        c0_all = as_np(initial_state[1]) if given else np.zeros((LD, H), dtype)
+    final = None
+    if final_state_grad is not None:
+        has_c = cfg.has_cell_state and final_state_grad[1] is not None
+        final = (as_np(final_state_grad[0]), as_np(final_state_grad[1]) if has_c else None)
 
-    if interventions:
-        recs, Y, loss, step_losses, clean_targets, grads, dh0, dc0 = _autograd_path(
-            model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, list(interventions), dt
-        )
-    elif cfg.torch_native and cfg.cell in ("lstm", "rnn"):
-        recs, Y, loss, step_losses, clean_targets, grads, dh0, dc0 = _fused_path(
-            model, cfg, P, X0, h0_all, c0_all, targets, final_state_grad, dt
-        )
-    else:
-        recs, top = _forward_fast(cfg, P, X0, h0_all, c0_all)
-        top = top.clone().requires_grad_(True)
-        with torch.enable_grad():  # autograd on the head alone: the direct gradient at the top
-            Y, loss, step_losses, clean_targets = _head_and_loss(model, cfg, P, top, targets, dt)
-            (g_top,) = torch.autograd.grad(loss, top)
-        Y, loss = Y.detach(), loss.detach()
-        grads, dh0, dc0 = _backward_fast(cfg, recs, g_top, final_state_grad, dt)
+    with np.errstate(all="ignore"):  # a diverged model's inf and nan are its numbers, shown as such
+        if interventions:
+            run = _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final, list(interventions))
+        else:
+            run = _fast_pass(cfg, P, X0, h0_all, c0_all, targets, final)
 
-    np_ = lambda t: None if t is None else t.detach().cpu().numpy()  # noqa: E731
-    layers = []
-    for idx, rec in enumerate(recs):
-        flip = (lambda t: None if t is None else t.flip(0)) if rec["d"] else (lambda t: t)  # back to sequence order
-        dH_, dC_, dA_ = grads[idx]
-        layers.append(
-            LayerTrace(
-                layer=rec["k"],
-                direction="reverse" if rec["d"] else "forward",
-                h=np_(flip(rec["H"])),
-                c=np_(flip(rec["C"])),
-                gates={name: np_(flip(act)) for name, (_, act) in rec["gates"].items()},
-                preacts={name: np_(flip(pre)) for name, (pre, _) in rec["gates"].items()},
-                dL_dh=np_(flip(dH_)),
-                dL_dc=np_(flip(dC_)),
-                dL_dpre=np_(flip(dA_)),
-                h0=np_(rec["h0"]).copy(),
-                c0=None if rec["c0"] is None else np_(rec["c0"]).copy(),
-            )
+    seq = lambda fw, a: None if a is None else (a[::-1].copy() if fw.reverse else a)  # noqa: E731
+    layers = [
+        LayerTrace(
+            layer=fw.layer,
+            direction="reverse" if fw.reverse else "forward",
+            h=seq(fw, fw.H),
+            c=seq(fw, fw.C),
+            gates={name: seq(fw, a) for name, a in fw.act.items()},
+            preacts={name: seq(fw, a) for name, a in fw.pre.items()},
+            dL_dh=seq(fw, g.dH),
+            dL_dc=seq(fw, g.dC),
+            dL_dpre=seq(fw, g.dA),
+            h0=np.array(fw.h0),
+            c0=None if fw.c0 is None else np.array(fw.c0),
         )
+        for fw, g in zip(run.layers, run.grads)
+    ]
     return Trace(
         config=cfg,
         dtype=dtype,
         tokens=labels,
-        inputs=np_(X0).copy(),
+        inputs=X0,
         layers=layers,
-        outputs=np_(Y),
-        targets=clean_targets,
-        step_losses=np_(step_losses),
-        loss=float(loss),
-        params={k: np_(v).copy() for k, v in P.items()},
+        outputs=run.outputs,
+        targets=run.targets,
+        step_losses=run.step_losses,
+        loss=run.loss,
+        params=P,
         vocab=list(vocab) if vocab is not None else None,
-        extras={"dL_dh0": np_(dh0), "dL_dc0": np_(dc0), "interventions": list(interventions)},
+        extras={"dL_dh0": run.dh0, "dL_dc0": run.dc0, "interventions": list(interventions)},
     )

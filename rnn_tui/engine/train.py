@@ -74,7 +74,7 @@ class TrainConfig:
     snapshot_every: int | None = None  # steps between weight snapshots (time-lapse); None: none
     save_every: int | None = None  # steps between saves of the whole run (crash safety); None: at the end
     eval_batches: int = 4  # fresh batches the final metric is measured on
-    threads: int | None = 1  # torch CPU threads while training (small nets run fastest on one); None: as is
+    threads: int | None = None  # torch CPU threads while training; None: rnn-tui's policy (engine/threads.py)
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -476,9 +476,10 @@ class Trainer:
         """
         import torch
 
+        from rnn_tui.engine import threads as policy
+
         threads = torch.get_num_threads()
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
+        torch.set_num_threads(self.config.threads if self.config.threads is not None else policy.count())
         try:
             return self._run(on_progress, on_checkpoint, cancel)
         finally:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from rnn_tui.engine.cells import REGISTRY
 from rnn_tui.engine.config import ACTIVATIONS, CELLS, ConfigError, ModelConfig
 from rnn_tui.engine.errors import EngineError
 from rnn_tui.engine.files import MiB, check_file
@@ -63,7 +64,7 @@ RECURRENT_ROLE = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_ci|we
 OTHER_ROLES = ("embedding.weight", "head.weight", "head.bias")
 IGNORE = "ignore"
 ROWS_TO_CELL = {1: "rnn", 3: "gru", 4: "lstm"}
-GATE_ROWS = {"rnn": 1, "lstm": 4, "lstm-peephole": 4, "gru": 3, "gru-textbook": 3}
+GATE_ROWS = {name: cell.G for name, cell in REGISTRY.items()}  # gate blocks per cell, from the registry
 NESTED_KEYS = ("state_dict", "model_state_dict", "model")  # {"state_dict": {...}, "epoch": 3}
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 SUFFIXES = (".safetensors", *TORCH_SUFFIXES, ".npz")
@@ -702,14 +703,8 @@ def infer_shape(
     expected: dict[str, tuple[int, ...]] = {}
     for k in range(L):
         for sfx in [f"_l{k}"] + ([f"_l{k}_reverse"] if bidirectional else []):
-            expected[f"weight_ih{sfx}"] = (G * H, I if k == 0 else D * H)
-            expected[f"weight_hh{sfx}"] = (G * H, H)
-            if bias:
-                expected[f"bias_ih{sfx}"] = (G * H,)
-                expected[f"bias_hh{sfx}"] = (G * H,)
-            if cell == "lstm-peephole":
-                for p in ("ci", "cf", "co"):
-                    expected[f"weight_{p}{sfx}"] = (H,)
+            for name, want in REGISTRY[cell].tensor_shapes(H, I if k == 0 else D * H, bias).items():
+                expected[name + sfx] = want
     filled = []
     if lenient:  # one bias per layer (min-char-rnn's bh): the other one is zero, which computes the same
         for role in expected:

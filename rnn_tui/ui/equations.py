@@ -3,10 +3,11 @@
     f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
         = σ(0.5200 + 0.1000 − 0.3100 + 0.0200) = σ(0.3300) = 0.5818
 
-The terms of each pre-activation are recomputed here from the trace's weights (float64 dot
-products of the stored float32 tensors); the pre-activation and the gate value shown after them
-are the trace's own numbers, so what is on screen is what the model computed, and the tests
-check that the terms add up to it. Numpy only.
+Each cell writes its own equations' terms (`Cell.equations_at` in `rnn_tui.engine.cells`): the
+pieces of each pre-activation recomputed from the trace's weights (float64 dot products of the
+stored tensors), with the trace's own pre-activation and value after them, so what is on screen
+is what the model computed, and the tests check that the terms add up to it. This module turns
+them into text. Numpy only.
 """
 
 from __future__ import annotations
@@ -53,10 +54,6 @@ class StepEquations:
     equations: tuple[Equation, ...]
 
 
-def _act_name(activation: str) -> str:
-    return {"tanh": "tanh", "relu": "relu", "sigmoid": "σ", "identity": ""}[activation]
-
-
 def layer_input(trace: Trace, entry: LayerTrace) -> np.ndarray:
     """(T, I) what this layer reads: the inputs for layer 0, else the layer below's output
     (forward and reverse states side by side, as torch concatenates them)."""
@@ -66,119 +63,41 @@ def layer_input(trace: Trace, entry: LayerTrace) -> np.ndarray:
     return np.concatenate(below, axis=1)  # (T, D*H)
 
 
-def _prev(states: np.ndarray, initial: np.ndarray, direction: str, t: int) -> np.ndarray:
-    """The state step t reads: h_{t-1} going forward, h_{t+1} in reverse (the initial state at
-    the first step read) — one row of LayerTrace.h_prev, without building the whole matrix."""
-    if direction == "forward":
-        return initial if t == 0 else states[t - 1]
-    return initial if t == len(states) - 1 else states[t + 1]
-
-
-def _row(params: dict, name: str, rows: slice | int) -> np.ndarray | None:
-    w = params.get(name)
-    return None if w is None else np.asarray(w[rows], dtype=np.float64)  # pick, then widen
+def layer_input_at(trace: Trace, entry: LayerTrace, t: int) -> np.ndarray:
+    """(I,) float64: row t of `layer_input`, without building the whole matrix."""
+    if entry.layer == 0:
+        return np.asarray(trace.inputs[t], dtype=np.float64)
+    return np.concatenate([np.asarray(e.h[t], dtype=np.float64) for e in trace.layers if e.layer == entry.layer - 1])
 
 
 def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEquations:
     cfg = trace.config
-    H = cfg.hidden_size
-    j = unit
-    suffix = "_" + entry.name  # "_l0", "_l1_reverse"
-    p = trace.params
-    x = np.asarray(layer_input(trace, entry)[t], dtype=np.float64)  # (I,)
-    h_prev = np.asarray(_prev(entry.h, entry.h0, entry.direction, t), dtype=np.float64)  # (H,)
+    cell = cfg.cell_spec
     prev = "t-1" if entry.direction == "forward" else "t+1"
-    hp = f"h_{{{prev}}}"
+    w = cell.layer_weights(trace.params, "_" + entry.name)  # "_l0", "_l1_reverse"
+    reads, eqs = cell.equations_at(w, layer_input_at(trace, entry, t), entry, t, unit, prev, cfg.activation)
     token = trace.tokens[t] if t < len(trace.tokens) else ""
+    shown = tuple(
+        Equation(e.lhs, e.fn, tuple(Term(m.symbol, m.value, detail(m.factors)) for m in e.terms), e.pre, e.value)
+        for e in eqs
+    )
+    return StepEquations(cfg.cell, t, unit, token, prev, tuple(reads), shown)
 
-    def dot(name: str, gate_index: int, vec: np.ndarray) -> float:
-        row = _row(p, name + suffix, gate_index * H + j)  # (I,) or (H,)
-        return float(row @ vec)
 
-    def bias(name: str, gate_index: int) -> float | None:
-        b = _row(p, name + suffix, gate_index * H + j)
-        return None if b is None else float(b)
-
-    def affine_terms(g: str, k: int) -> list[Term]:
-        """W_i{g} x_t + b_i{g} + W_h{g} h_prev + b_h{g}, for gate g at chunk k (the Elman cell,
-        which has no gate name, reads W_ih x_t + b_ih + W_hh h_prev + b_hh)."""
-        ig, hg = (f"i{g}", f"h{g}") if g else ("ih", "hh")
-        terms = [Term(f"W_{ig} x_t", dot("weight_ih", k, x))]
-        b = bias("bias_ih", k)
-        if b is not None:
-            terms.append(Term(f"b_{ig}", b))
-        terms.append(Term(f"W_{hg} {hp}", dot("weight_hh", k, h_prev)))
-        b = bias("bias_hh", k)
-        if b is not None:
-            terms.append(Term(f"b_{hg}", b))
-        return terms
-
-    def gate_eq(g: str, fn: str, terms: list[Term]) -> Equation:
-        return Equation(
-            f"{g}_t", fn, tuple(terms), float(entry.preacts[g][t, j]), float(entry.gates[g][t, j])
-        )
-
-    reads = [(f"{hp}", float(h_prev[j]))]
-    eqs: list[Equation] = []
-
-    if cfg.cell == "rnn":
-        eqs.append(Equation(
-            "h_t", _act_name(cfg.activation), tuple(affine_terms("", 0)),
-            float(entry.preacts["a"][t, j]), float(entry.h[t, j]),
-        ))
-
-    elif cfg.cell.startswith("lstm"):
-        peep = cfg.cell == "lstm-peephole"
-        c_prev = np.asarray(_prev(entry.c, entry.c0, entry.direction, t), dtype=np.float64)
-        c_t = float(entry.c[t, j])
-        reads.append((f"c_{{{prev}}}", float(c_prev[j])))
-        for k, g in enumerate(("i", "f", "g", "o")):
-            terms = affine_terms(g, k)
-            if peep and g in ("i", "f"):
-                w = float(np.asarray(p[f"weight_c{g}{suffix}"], dtype=np.float64)[j])
-                terms.append(Term(f"w_c{g} c_{{{prev}}}", w * c_prev[j], f"{fac(w)}·{fac(c_prev[j])}"))
-            if peep and g == "o":
-                w = float(np.asarray(p[f"weight_co{suffix}"], dtype=np.float64)[j])
-                terms.append(Term("w_co c_t", w * c_t, f"{fac(w)}·{fac(c_t)}"))
-            eqs.append(gate_eq(g, "tanh" if g == "g" else "σ", terms))
-        i, f, g_, o = (float(entry.gates[n][t, j]) for n in ("i", "f", "g", "o"))
-        eqs.append(Equation("c_t", None, (
-            Term(f"f_t c_{{{prev}}}", f * c_prev[j], f"{fac(f)}·{fac(c_prev[j])}"),
-            Term("i_t g_t", i * g_, f"{fac(i)}·{fac(g_)}"),
-        ), None, c_t))
-        eqs.append(Equation("h_t", None, (
-            Term("o_t tanh(c_t)", o * np.tanh(c_t), f"{fac(o)}·tanh({num(c_t)})"),
-        ), None, float(entry.h[t, j])))
-
-    else:  # gru, gru-textbook
-        textbook = cfg.cell == "gru-textbook"
-        eqs.append(gate_eq("r", "σ", affine_terms("r", 0)))
-        eqs.append(gate_eq("z", "σ", affine_terms("z", 1)))
-        r_vec = np.asarray(entry.gates["r"][t], dtype=np.float64)  # (H,)
-        r = float(r_vec[j])
-        terms = [Term("W_in x_t", dot("weight_ih", 2, x))]
-        b_in, b_hn = bias("bias_ih", 2), bias("bias_hh", 2)
-        if b_in is not None:
-            terms.append(Term("b_in", b_in))
-        if textbook:
-            terms.append(Term(f"W_hn (r_t ⊙ {hp})", dot("weight_hh", 2, r_vec * h_prev)))
-            if b_hn is not None:
-                terms.append(Term("b_hn", b_hn))
-        else:
-            wh = dot("weight_hh", 2, h_prev)
-            inner = wh + (b_hn or 0.0)
-            symbol = f"r_t (W_hn {hp} + b_hn)" if b_hn is not None else f"r_t (W_hn {hp})"
-            detail = f"{fac(r)}·({num(wh)} {signed(b_hn)})" if b_hn is not None else f"{fac(r)}·{fac(wh)}"
-            terms.append(Term(symbol, r * inner, detail))
-        eqs.append(gate_eq("n", "tanh", terms))
-        z = float(entry.gates["z"][t, j])
-        n = float(entry.gates["n"][t, j])
-        eqs.append(Equation("h_t", None, (
-            Term("(1 - z_t) n_t", (1 - z) * n, f"(1 - {num(z)})·{fac(n)}"),
-            Term(f"z_t {hp}", z * h_prev[j], f"{fac(z)}·{fac(h_prev[j])}"),
-        ), None, float(entry.h[t, j])))
-
-    return StepEquations(cfg.cell, t, j, token, prev, tuple(reads), tuple(eqs))
+def detail(factors) -> str:
+    """A product term's factors as the equations print them: "0.5000·(-0.3100)", "(1 - 0.2000)·0.5000",
+    "0.6000·tanh(0.3000)", "0.5800·(0.3100 + 0.0200)"; "" for a term that is no product."""
+    parts = []
+    for f in factors:
+        if f.kind == "value":
+            parts.append(fac(f.values[0]))
+        elif f.kind == "one_minus":
+            parts.append(f"(1 - {num(f.values[0])})")
+        elif f.kind == "tanh":
+            parts.append(f"tanh({num(f.values[0])})")
+        else:  # a sum in parentheses
+            parts.append("(" + " ".join([num(f.values[0])] + [signed(v) for v in f.values[1:]]) + ")")
+    return "·".join(parts)
 
 
 def num(v: float) -> str:

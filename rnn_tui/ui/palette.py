@@ -21,8 +21,6 @@ from rnn_tui.engine.records import LayerTrace
 
 LEVELS = 33  # odd, so a diverging scale has a level exactly at zero
 GLYPH_RAMP = " ▁▂▃▄▅▆▇█"  # monochrome: the bar height is the value's place on its scale
-SIGMOID_GATES = frozenset("ifozr")
-TANH_GATES = frozenset("gn")
 
 MODES = ("colour", "glyph", "glyph+colour")  # background colour | glyph ramp | glyph in colour
 
@@ -157,9 +155,11 @@ def _bound(values: np.ndarray) -> float:
 
 def scale_for(name: str, config: ModelConfig, values: np.ndarray) -> Scale:
     """The fixed range a gate's nonlinearity gives it, or the data's own range where unbounded."""
-    if name in SIGMOID_GATES:
+    cell = config.cell_spec  # each gate's nonlinearity, from the cell's registry entry
+    fn = cell.gate_fns[cell.gates.index(name)] if name in cell.gates else None
+    if fn == "σ":
         return Scale("sequential", 0.0, 1.0)
-    if name in TANH_GATES:
+    if fn == "tanh":
         return Scale("diverging", -1.0, 1.0)
     if name == "h":
         if config.cell != "rnn" or config.activation == "tanh":

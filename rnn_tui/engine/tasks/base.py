@@ -133,7 +133,7 @@ class Task:
         return dict(self._info().options)
 
     def _info(self):
-        from rnn_tui.engine.tasks import TASKS
+        from rnn_tui.engine.tasks.catalog import TASKS
 
         return TASKS[self.name]
 

@@ -1,6 +1,6 @@
 """Compare: the model on screen beside another cell on the same input, step for step.
 
-    c / C   the other cell: next / previous (rnn, lstm, lstm-peephole, gru, gru-textbook)
+    c / C   the other cell: next / previous, in the order `rnn-tui cells` lists them
     n       the other rnn's activation (tanh, relu, sigmoid, identity)
 
 Both sides show the same heatmaps at the same step, unit, layer and map, and the same per-step

@@ -280,18 +280,9 @@ class InterventionsPane(AnalysisPane):
             return None
         cfg = view.trace.config
         where = dict(layer=view.layer, direction=view.direction, start=view.step)
-        if what == "forget":
-            if cfg.has_cell_state:
-                return Hold("gate", "f", 1.0, **where)
-            if cfg.cell.startswith("gru"):
-                return Hold("gate", "z", 1.0, **where)
-            return None
-        if what == "input":
-            if cfg.has_cell_state:
-                return Hold("gate", "i", 0.0, **where)
-            if cfg.cell.startswith("gru"):
-                return Hold("gate", "r", 0.0, **where)
-            return None
+        if what in ("forget", "input"):  # the cell's own presets (its registry entry)
+            gate = {name: (g, v) for name, g, v in cfg.cell_spec.presets}.get(what)
+            return None if gate is None else Hold("gate", gate[0], gate[1], **where)
         h = float(view.entry.h[view.step, view.unit])
         if what == "zero":
             return Hold("state", "h", 0.0, unit=view.unit, **where)

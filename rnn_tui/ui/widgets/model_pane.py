@@ -33,9 +33,10 @@ def layer_formula(config: ModelConfig, layer: int) -> tuple[str, int]:
     body = f"({I} + {H})·{H}" + (f" + {nb}·{H}" if nb else "")
     value = G * ((I + H) * H + nb * H)
     text = f"{G}·({body})" if G > 1 else body
-    if config.cell == "lstm-peephole":
-        text += f" + 3·{H}"
-        value += 3 * H
+    vectors = [w for w in config.cell_spec.weights if w.shape == ("H",)]  # peepholes: one number per unit
+    if vectors:
+        text += f" + {len(vectors)}·{H}"
+        value += len(vectors) * H
     return text, value
 
 
