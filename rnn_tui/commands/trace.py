@@ -45,6 +45,16 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The trace, with numpy's floating-point warnings off: a value that overflows is reported as
+    the value it is (NaN, Inf; null in JSON), and the BLAS kernels raise spurious 'invalid value'
+    flags on huge finite inputs; a RuntimeWarning on stderr would say neither where nor what."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnn_tui.cli import spec_from_args
     from rnn_tui.engine.subject import open_subject, trace_subject
 

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.engine.numerics import eigenvalue_moduli, norm, singular_values
 from rnn_tui.engine.records import Trace
 from rnn_tui.engine.trace import backward_layer, layer_weights
 
@@ -110,7 +111,7 @@ class LayerFlow:
 
     @property
     def dL_dc_norm(self) -> np.ndarray | None:
-        return None if self.dL_dc is None else np.linalg.norm(self.dL_dc, axis=1)
+        return None if self.dL_dc is None else norm(self.dL_dc, axis=1)
 
 
 @dataclass(frozen=True)
@@ -528,7 +529,7 @@ def _jacobian_norms(trace: Trace, recs: list[dict], steps=None, chunk: int = 128
         for a in range(0, len(steps), chunk):
             part = steps[a : a + chunk]
             J = _jacobians(trace, rec, part).double().numpy()
-            norms[part] = np.linalg.svd(J, compute_uv=False)[:, 0]
+            norms[part] = singular_values(J)[:, 0]
         out.append(norms)
     return out
 
@@ -576,8 +577,8 @@ def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]
     out = {}
     for j, gate in enumerate(gates):
         block = W[j * H : (j + 1) * H]  # (H, H)
-        sv = np.linalg.svd(block, compute_uv=False)
-        mod = np.sort(np.abs(np.linalg.eigvals(block)))[::-1]
+        sv = singular_values(block)
+        mod = eigenvalue_moduli(block)
         out[gate] = Spectrum(gate, sv, mod, float(mod[0]))
     return out
 
@@ -755,10 +756,10 @@ def _truncated(trace: Trace, P: dict, recs: list[dict], K: int, token_ids, full)
     names = sorted(g)
     flat = lambda d: np.concatenate([d[n].ravel() for n in names])  # noqa: E731
     a, b = flat(gK), flat(g)
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    dist = float(np.linalg.norm(a - b))
+    na, nb = float(norm(a)), float(norm(b))
+    dist = float(norm(a - b))
     per = {
-        n: (float(np.linalg.norm(gK[n])), float(np.linalg.norm(g[n])), float(np.linalg.norm(gK[n] - g[n])))
+        n: (float(norm(gK[n])), float(norm(g[n])), float(norm(gK[n] - g[n])))
         for n in names
     }
     return TBPTTResult(
@@ -784,13 +785,13 @@ def clip_preview(grads: dict[str, np.ndarray], threshold: float, mode: str = "no
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
         raise GradFlowError(f"the clipping threshold must be a positive number, got {threshold!r}")
     flat = np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads.values()])
-    before = float(np.linalg.norm(flat))
+    before = float(norm(flat))
     if mode == "norm":
         scale = min(1.0, threshold / (before + 1e-6))
         return ClipPreview(float(threshold), mode, before, before * scale, scale, scale < 1.0)
     if mode == "value":
         clipped = np.clip(flat, -threshold, threshold)
-        after = float(np.linalg.norm(clipped))
+        after = float(norm(clipped))
         return ClipPreview(
             float(threshold), mode, before, after, after / before if before > 0 else 1.0, bool(np.any(clipped != flat))
         )
