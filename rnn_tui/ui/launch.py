@@ -31,7 +31,7 @@ def check(spec: Spec, theme: str | None) -> None:
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
-    for name in ("scenario", "weights"):
+    for name in ("weights",):  # a scenario is read just below, which names what is wrong with it
         path = getattr(spec, name)
         if path and not Path(path).is_file():
             raise SubjectError(f"--{name}: no such file: {path}")
