@@ -309,3 +309,78 @@ def test_serve_imports_nothing_heavy():
     code = "import sys, rnn_tui.commands.serve; print('torch' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ---- what a visitor can reach, checked when the server starts -----------------------------------
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--", "--checkpoint", "/etc"], "/etc has no config.json"),
+        (["--", "--checkpoint", str(ROOT / "assets" / "scenarios")], "no config.json"),
+        (["--runs", "/nonexistent/runs"], "--runs: /nonexistent/runs is not a folder"),
+        (["--runs", ""], "--runs is empty"),
+    ],
+)
+def test_bad_explorer_flags_and_runs_folders_are_refused_when_the_server_starts(args, words):
+    out = subprocess.run([sys.executable, "-m", "rnn_tui", "serve", "--port", str(free_port()), *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and words in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_a_damaged_run_is_refused_when_the_server_starts_not_per_visitor(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "assets" / "models" / "recall-lstm", run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["model"]["hidden_size"] = 7  # the weights are 32 wide
+    (run / "config.json").write_text(json.dumps(doc))
+    out = subprocess.run([sys.executable, "-m", "rnn_tui", "serve", "--port", str(free_port()), "--",
+                          "--checkpoint", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "bad explorer flags" in out.stderr and "hidden" not in out.stdout
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_every_visitor_process_knows_it_is_served_and_which_runs_it_may_open(tmp_path, monkeypatch):
+    import argparse
+
+    from rnn_tui.commands import serve
+    from rnn_tui.served import RUNS_ENV, SERVED_ENV
+
+    seen = {}
+
+    class Fake:
+        def serve(self):
+            seen.update({k: os.environ.get(k) for k in (SERVED_ENV, RUNS_ENV)})
+
+    monkeypatch.setattr(serve, "make_server", lambda args: Fake())
+    monkeypatch.setattr(serve, "check_port_free", lambda host, port: None)
+    monkeypatch.setenv(RUNS_ENV, "/somewhere/else")  # an inherited value is never used
+    monkeypatch.setenv(SERVED_ENV, "0")  # recorded, so the value serve.run sets is undone after the test
+    base = dict(host="127.0.0.1", port=1, max_sessions=1, lesson=None, theme=None, public_url=None, explorer_args=[])
+    serve.run(argparse.Namespace(**base, runs=None))
+    assert seen == {SERVED_ENV: "1", RUNS_ENV: None}
+    serve.run(argparse.Namespace(**base, runs=str(tmp_path)))
+    assert seen == {SERVED_ENV: "1", RUNS_ENV: str(tmp_path.resolve())}
+
+
+def test_an_ipv6_address_is_printed_in_brackets():
+    from rnn_tui.commands.serve import url_host
+
+    assert url_host("::1") == "[::1]" and url_host("127.0.0.1") == "127.0.0.1" and url_host("[::1]") == "[::1]"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    proc = subprocess.Popen([sys.executable, "-m", "rnn_tui", "serve", "--host", "::1", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})  # fmt: skip
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "serving" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert f"http://[::1]:{port}" in line, line
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -8,6 +8,7 @@ import math
 import sys
 
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.safe_text import safe
 
 
 def positive_number(text: str) -> float:
@@ -137,7 +138,7 @@ def print_encdec(both, args) -> int:
         return 0
     print("encoder (its last state starts the decoder; dL/dh includes what the decoder sends back)")
     print_summary(both.encoder, show_outputs=False)
-    print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {' '.join(both.predicted)}")
+    print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {safe(' '.join(both.predicted))}")
     print_summary(both.decoder)
     return 0
 
@@ -204,8 +205,9 @@ def print_summary(trace, show_outputs: bool = True) -> None:
 
 def quoted(label: str) -> str:
     """A token label in quotes. Labels are already printable (spaces, newlines and control
-    characters shown as symbols or escapes), so repr() would only escape them twice."""
-    return f"'{label}'"
+    characters shown as symbols or escapes), so repr() would only escape them twice; `safe`
+    leaves them as they are and escapes whatever a label from elsewhere might hold."""
+    return f"'{safe(label)}'"
 
 
 def fmt_vec(v) -> str:

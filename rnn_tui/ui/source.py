@@ -93,6 +93,7 @@ class TraceSource(Protocol):
 # ---- tokens: the engine's, so the explorer reads text exactly as `rnn-tui trace` does -----------
 from rnn_tui.engine.tokens import is_wide as _wide  # noqa: E402,F401
 from rnn_tui.engine.tokens import label, tokenize  # noqa: E402,F401
+from rnn_tui.safe_text import safe  # noqa: E402
 
 
 def shape_fields(config: ModelConfig) -> dict:
@@ -209,7 +210,7 @@ class EngineSource:
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
             result = result.decoder
             title += " (decoder half; its h0 is the encoder's final state)"
-        result.extras.setdefault("title", title)
+        result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:
             self._origin_shape = shape_fields(result.config)
         return result

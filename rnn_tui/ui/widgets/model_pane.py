@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from rnn_tui.engine.config import ACTIVATIONS, CELLS, ModelConfig, layer_names
 from rnn_tui.engine.records import Trace
+from rnn_tui.safe_text import safe
 from rnn_tui.ui.messages import RequestChange
 from rnn_tui.ui.source import TOKENIZE
 from rnn_tui.ui.widgets.pane import Pane
@@ -151,7 +152,7 @@ class ModelPane(Pane):
         title = self.view.trace.extras.get("title") if self.view is not None else None
         if not title and self.request is not None:
             title = dict(self._tasks).get(self.request.task, "")
-        self.query_one("#task-help", Static).update(Text(title or "", style="dim"))
+        self.query_one("#task-help", Static).update(Text(safe(title or ""), style="dim"))
 
     def watch_view(self) -> None:
         if not self.is_mounted:
