@@ -169,7 +169,7 @@ class EngineSource:
         from rnn_tui.engine.tasks import TASKS  # torch-free catalog
 
         names = [(FREE_TEXT, "next-token model over the input text's own tokens (untrained)")]
-        names += [(info.name, info.description) for info in TASKS.values() if info.mode != "encdec"]
+        names += [(info.name, info.description) for info in TASKS.values()]  # encdec too: `--task reverse` opens on it
         return names
 
     def build(self, request: TraceRequest) -> Trace:
@@ -180,9 +180,13 @@ class EngineSource:
         """The engine Spec that builds what the request asks for."""
         from rnn_tui.engine.subject import Spec
 
+        from rnn_tui.engine.tasks import TASKS  # torch-free catalog
+
         base = self.spec if self.spec is not None else Spec(dtype=self.dtype)
+        info = TASKS.get(request.task)
+        own_example = info is not None and info.mode == "encdec"  # it traces its own example, not a text
         common = dict(
-            seed=request.seed, input=request.text or None, tokenize=request.tokenize,
+            seed=request.seed, input=None if own_example else (request.text or None), tokenize=request.tokenize,
             task=None if request.task == FREE_TEXT else request.task, dtype=self.dtype,
         )  # fmt: skip
         asked = dict(cell=request.cell, activation=request.activation, hidden=request.hidden,
