@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["safe", "markup", "is_safe", "UNSAFE_CATEGORIES"]
+__all__ = ["safe", "markup", "is_safe", "one_cell", "UNSAFE_CATEGORIES"]
 
 # Unicode categories shown escaped: controls (C0, DEL, C1), format characters (the bidirectional
 # controls, zero-width characters, the byte-order mark, tag characters), surrogates (undecodable
@@ -86,3 +86,25 @@ def markup(text: object, **options) -> str:
     from rich.markup import escape
 
     return escape(safe(text, **options))
+
+
+def one_cell(text: str) -> str:
+    """`text` with each character `safe` would escape replaced by one visible character of its own
+    (the control pictures ␛ ␇ ␀ for C0 controls and DEL, � for the rest), so the text keeps its
+    length: for an input box, whose cursor counts characters."""
+    if _PLAIN[False, False].fullmatch(text):
+        return text
+    out = []
+    for ch in text:
+        n = ord(ch)
+        if " " <= ch <= "~":
+            out.append(ch)
+        elif n < 0x20:
+            out.append(chr(0x2400 + n))
+        elif n == 0x7F:
+            out.append("\u2421")
+        elif unicodedata.category(ch) in UNSAFE_CATEGORIES:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -93,9 +93,32 @@ def _run(args: argparse.Namespace) -> int:
 
 def write_json(doc: dict) -> None:
     """The document on stdout: UTF-8 as it is where stdout is UTF-8, else ASCII with \\u escapes
-    (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中')."""
+    (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中'). Characters a
+    terminal acts on (C1 controls, DEL, bidi and other format characters, which json leaves raw)
+    are written as \\u escapes too: the same JSON once parsed, never obeyed when it is shown."""
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
-    json.dump(doc, sys.stdout, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig"))
+    text = json.dumps(doc, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig"))
+    sys.stdout.write(json_escape_controls(text))
+
+
+def json_escape_controls(text: str) -> str:
+    """JSON text with every character `safe_text` would escape written as a \\u escape."""
+    import re
+    import unicodedata
+
+    from rnn_tui.safe_text import UNSAFE_CATEGORIES
+
+    def escape(match) -> str:
+        ch = match.group()
+        if unicodedata.category(ch) not in UNSAFE_CATEGORIES:
+            return ch
+        n = ord(ch)
+        if n < 0x10000:
+            return f"\\u{n:04x}"
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+
+    return re.sub(r"[^\x20-\x7e]", escape, text)
 
 
 def print_gradient_previews(subject, trace, args) -> None:

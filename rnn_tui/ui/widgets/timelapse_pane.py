@@ -38,6 +38,7 @@ from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
+from rnn_tui.ui.visible_input import VisibleControls
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
@@ -155,7 +156,7 @@ class TimelapsePane(AnalysisPane):
         with Horizontal(id="lapse-open"):
             yield Label("run directory")
             yield Input(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
-                        compact=True)
+                        compact=True, highlighter=VisibleControls())
         yield Static(id="lapse-head")
         yield Static(id="lapse-scrub")
         yield HeatmapView(id="lapse-map")
@@ -190,7 +191,7 @@ class TimelapsePane(AnalysisPane):
             self._opened_run = True
             run = getattr(self.source, "run_directory", None)
             if run:  # the operator's own choice (a command-line flag), also under serve
-                self.query_one("#lapse-path", Input).value = safe(run)
+                self.query_one("#lapse-path", Input).value = run
                 self._read(run)
                 return
         if self._loading:
