@@ -855,7 +855,9 @@ class Trainer:
             why = "it diverged" if info.status == "diverged" else "no matching optimizer state was saved"
             trainer.notes.append(f"resuming at step {info.step} with a fresh optimizer: {why}")
             trainer.generator.manual_seed(config.seed + info.step)
-            trainer.elapsed = float(info.result.get("elapsed") or 0.0)
+            elapsed = info.result.get("elapsed")  # a number from config.json, if it is one
+            ok = isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) and 0 <= elapsed < math.inf
+            trainer.elapsed = float(elapsed) if ok else 0.0
         # what lies past the committed step (records and snapshots of steps a crash undid, the
         # remains of an interrupted save) goes; the records up to it stay, every one
         with _writing(run_dir):
