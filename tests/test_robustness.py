@@ -4,6 +4,7 @@ traceback, and nothing the user saved is lost or damaged. One test per bug found
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -314,6 +315,44 @@ def test_a_diverging_run_keeps_the_last_good_weights_and_exits_1(capsys, tmp_pat
     doc = json.loads((run / "config.json").read_text())
     assert doc["status"] == "diverged" and doc["result"]["diverged_at"] >= 1
     assert all(bool(t.isfinite().all()) for t in load_file(run / "model.safetensors").values())
+
+
+@pytest.mark.parametrize(
+    "flags, what",
+    [
+        # the last update overflows: finite loss and gradient, Inf weights (it was saved "finished")
+        (["--task", "recall", "--hidden", "16", "--steps", "2", "--lr", "1e30", "--optimizer", "sgd", "--no-clip",
+          "--weight-decay", "1000", "--momentum", "0"], "the weights became"),
+        (["--task", "adding", "--seq-len", "5", "--hidden", "4", "--steps", "50", "--lr", "1e30", "--optimizer", "sgd",
+          "--no-clip"], "became"),
+    ],
+)  # fmt: skip
+def test_whatever_diverges_the_run_says_at_which_step_and_keeps_good_weights(capsys, tmp_path, flags, what):
+    from safetensors.torch import load_file
+
+    from rnn_tui.engine.checkpoint import list_snapshots, load_checkpoint
+
+    run = tmp_path / "r"
+    code, out, err = run_cli(capsys, "train", *flags, "--batch", "4", "--snapshot-every", "1", "--quiet", "--out", run)
+    assert code == 1, (out, err)
+    assert re.search(r"diverged at step \d+: ", out) and what in out, out
+    ckpt = load_checkpoint(run)
+    at = ckpt.info.result["diverged_at"]
+    assert ckpt.info.status == "diverged" and f"diverged at step {at}:" in out
+    assert ckpt.info.step in (at - 1, at - 2)  # the weights before the bad step (or, for a bad loss, before those)
+    assert f"kept the weights of step {ckpt.info.step}" in out
+    assert all(bool(t.isfinite().all()) for t in ckpt.tensors.values())
+    for step, path in list_snapshots(run):
+        assert step <= ckpt.info.step
+        assert all(bool(t.isfinite().all()) for t in load_file(path).values()), path
+    assert [r["step"] for r in ckpt.metrics] == sorted(r["step"] for r in ckpt.metrics)
+    assert all(r["step"] <= ckpt.info.step for r in ckpt.metrics)
+    # the run can be traced and resumed (with a saner rate)
+    code, _, err = run_cli(capsys, "trace", "--checkpoint", run)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "train", "--resume", run, "--lr", "0.001", "--steps", str(ckpt.info.step + 2),
+                             "--quiet")  # fmt: skip
+    assert code in (0, 1) and "Traceback" not in err, err
 
 
 # ---- rnn-tui trace and the explorer's flags ---------------------------------------------------

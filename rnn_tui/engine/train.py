@@ -466,9 +466,17 @@ class Trainer:
         return value, norm, tokens, True
 
     def _non_finite_weights(self) -> str | None:
-        """None when every weight is finite, else "NaN" or "Inf" (what the first bad one holds)."""
+        """None when every weight is finite, else "NaN" or "Inf" (what the first bad one holds).
+
+        One sum of all weights first (NaN and Inf carry through a sum; one number to read back):
+        only when it is not finite, which huge but finite weights can also make it, is each
+        tensor looked at."""
         import torch
 
+        with torch.no_grad():
+            total = float(torch.stack([p.sum() for p in self.params]).sum()) if self.params else 0.0
+        if math.isfinite(total):
+            return None
         for p in self.params:
             if not bool(torch.isfinite(p).all()):
                 return "NaN" if bool(torch.isnan(p).any()) else "Inf"
