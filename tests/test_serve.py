@@ -127,9 +127,13 @@ def png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 
 # ---- the browser --------------------------------------------------------------------------------
-async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0) -> tuple[str, bytes]:
+async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0, raw: list | None = None,
+                           then=None) -> tuple[str, bytes]:
     """Open `url` in headless Chromium; wait until the text sent down the page's websocket holds
-    every string of `expect`; return that text (ANSI stripped) and a PNG screenshot."""
+    every string of `expect`; return that text (ANSI stripped) and a PNG screenshot. `raw`, if
+    given, gets the text as it came (escape sequences and all); `then(call, targets)`, if given,
+    runs once the page is ready, with the DevTools call and a coroutine listing the browser's
+    pages (their URLs)."""
     import aiohttp
 
     profile = tempfile.mkdtemp(prefix="rnn-tui-chromium-")
@@ -190,8 +194,16 @@ async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0) -
                     await asyncio.sleep(0.3)
                 await asyncio.sleep(1.0)  # let xterm paint the last frames
                 await call("Runtime.evaluate", expression="1")
+                if then is not None:
+
+                    async def targets() -> list[str]:
+                        return [t["url"] for t in await (await http.get(f"http://127.0.0.1:{port}/json/list")).json()]
+
+                    await then(call, targets)
                 text = ANSI.sub("", "".join(received))
                 shot = await call("Page.captureScreenshot", format="png")
+                if raw is not None:
+                    raw.append("".join(received))
                 return text, base64.b64decode(shot["data"])
     finally:
         try:
@@ -384,3 +396,44 @@ def test_an_ipv6_address_is_printed_in_brackets():
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+@needs_chromium
+def test_a_hostile_scenario_reaches_the_browser_escaped(tmp_path):
+    """A scenario whose title would retitle the window and clear the screen: in the browser the
+    title arrives as visible text (\\x1b...), and no such sequence from the file is sent."""
+    title = "\x1b]0;owned\x07\x1b[2J\u202eevil"
+    path = tmp_path / "hostile.toml"
+    path.write_text(f"title = {json.dumps(title)}\n[model]\ncell = \"rnn\"\nhidden_size = 2\n"
+                    "[input]\nvectors = [[1.0], [0.5]]\n", encoding="utf-8")  # fmt: skip
+    raw: list[str] = []
+    with serving("--", "--scenario", str(path)) as (port, _):
+        text, _ = asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["]0;owned"], raw=raw))
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\u202eevil" in text
+    assert "\x1b]0;owned" not in raw[0] and "\u202e" not in raw[0]
+
+
+@needs_chromium
+def test_a_screenshot_in_the_browser_is_a_download_not_a_file_on_the_server(tmp_path):
+    """`s` in the browser: the page opens a one-time /download/ address for the SVG, and nothing
+    is written in the server's folder."""
+    opened: list[str] = []
+
+    async def press_s(call, targets):
+        focus = "document.querySelector('textarea') && document.querySelector('textarea').focus()"
+        await call("Runtime.evaluate", expression=focus)  # xterm's input
+        for kind in ("keyDown", "char", "keyUp"):
+            await call("Input.dispatchKeyEvent", type=kind, key="s", code="KeyS", text="s" if kind != "keyUp" else "",
+                       windowsVirtualKeyCode=83)  # fmt: skip
+        for _ in range(100):
+            found = [u for u in await targets() if "/download/" in u]
+            if found:
+                opened.extend(found)
+                return
+            await asyncio.sleep(0.1)
+
+    before = set(ROOT.iterdir())
+    with serving() as (port, _):
+        asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["params"], then=press_s))
+    assert opened and opened[0].startswith(f"http://127.0.0.1:{port}/download/"), opened
+    assert set(ROOT.iterdir()) == before, "a screenshot was written on the server"
