@@ -573,6 +573,8 @@ def _source_steps(trace: Trace, direction: str) -> np.ndarray | None:
 def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]:
     """Singular values and eigenvalue moduli of each gate's H x H block of W_hh (torch's row order)."""
     W = np.asarray(W_hh, dtype=np.float64)
+    if not bool(np.isfinite(W).all()):
+        raise GradFlowError("W_hh holds NaN or Inf: it has no spectrum (the weights have diverged)")
     H = W.shape[1]
     out = {}
     for j, gate in enumerate(gates):

@@ -31,10 +31,13 @@ def check(spec: Spec, theme: str | None) -> None:
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
-    for name in ("weights",):  # a scenario is read just below, which names what is wrong with it
+    for name in ("scenario", "weights"):
         path = getattr(spec, name)
-        if path and not Path(path).is_file():
+        # a FIFO or a device is no missing file: reading names what it is (a scenario just below)
+        if path and not Path(path).exists():
             raise SubjectError(f"--{name}: no such file: {path}")
+        if path and Path(path).is_dir():
+            raise SubjectError(f"--{name}: {path} is a folder, not a file")
     if spec.checkpoint and not Path(spec.checkpoint).is_dir():
         raise SubjectError(f"--checkpoint: no such run directory: {spec.checkpoint}")
     if spec.task:
