@@ -130,6 +130,17 @@ def test_a_torn_last_metrics_line_is_skipped(tmp_path, run_dir):
     assert [m["step"] for m in read_metrics(run)] == [5, 10]
 
 
+def test_an_append_after_a_torn_line_cuts_it_off_first(tmp_path):
+    """A crash mid-append left half a line: the next append must not glue a record to it (the
+    file would then be damaged in its middle, and every later read refused)."""
+    append_metrics(tmp_path, [{"step": 1, "loss": 1.0}])
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 2, "lo')
+    append_metrics(tmp_path, [{"step": 2, "loss": 0.5}])
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 2
+
+
 # ---- bad files -----------------------------------------------------------------------------
 def damage(run, name, data: bytes):
     (run / name).write_bytes(data)

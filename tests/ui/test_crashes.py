@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from textual.command import CommandList
 from textual.widgets import Select, TabbedContent
 
@@ -46,3 +49,30 @@ async def test_the_encoder_decoder_task_opens_and_can_be_chosen():
         app.screen.post_message(RequestChange({"task": "reverse"}))
         await settle(pilot)
         assert app.screen.error == "" and app.screen.request.task == "reverse"
+
+
+async def test_a_run_with_a_fifo_for_a_snapshot_neither_hangs_nor_blocks_quitting(tmp_path):
+    """The Time-lapse loader waited forever on a FIFO, and the explorer could then not quit."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.engine.tasks import get_task
+    from rnn_tui.engine.train import TrainConfig, Trainer
+    from rnn_tui.ui.source import EngineSource
+
+    run = tmp_path / "run"
+    Trainer(get_task("recall", distance=6), TrainConfig(steps=4, batch=4, snapshot_every=2, log_every=2),
+            cell="gru", hidden=5, run_dir=run).run()  # fmt: skip
+    snapshot = run / "snapshots" / "step_000004.safetensors"
+    snapshot.unlink()
+    os.mkfifo(snapshot)
+    source = EngineSource.from_spec(Spec(checkpoint=str(run)))
+    app = ExplorerApp(source, source.initial_request())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(TabbedContent).active = "tab-timelapsepane"
+        await settle(pilot)
+        head = str(app.screen.query_one("#lapse-head").render())
+        assert "not a regular file (a FIFO)" in head, head
+        await pilot.press("q")
+    assert app.return_code in (None, 0)
