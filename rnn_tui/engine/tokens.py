@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from rnn_tui.safe_text import safe
+
 MODES = ("char", "word")
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
@@ -42,6 +44,4 @@ def tokenize(text: str, mode: str = "char") -> list[str]:
 def label(token: str) -> str:
     """A token as drawn: whitespace made visible, control and format characters escaped (by the
     one sanitizer, `rnn_tui.safe_text`, in its strict form), never empty."""
-    from rnn_tui.safe_text import safe
-
     return safe("".join(VISIBLE.get(ch, ch) for ch in token), strict=True) or "∅"
