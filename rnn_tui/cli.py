@@ -215,14 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     printable_output()
     from rnn_tui.engine.errors import EngineError
 
+    from rnn_tui.safe_text import safe
+
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except UsageError as e:
-        print(str(e), file=sys.stderr)
+    except UsageError as e:  # messages quote what was typed and what files hold: never raw
+        print(safe(str(e)), file=sys.stderr)
         return 2
     except EngineError as e:
-        print(f"rnn-tui: error: {e}", file=sys.stderr)
+        print(f"rnn-tui: error: {safe(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnn-tui: interrupted", file=sys.stderr)

@@ -4,6 +4,8 @@ traceback, and nothing the user saved is lost or damaged. One test per bug found
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -316,6 +318,44 @@ def test_a_diverging_run_keeps_the_last_good_weights_and_exits_1(capsys, tmp_pat
     assert all(bool(t.isfinite().all()) for t in load_file(run / "model.safetensors").values())
 
 
+@pytest.mark.parametrize(
+    "flags, what",
+    [
+        # the last update overflows: finite loss and gradient, Inf weights (it was saved "finished")
+        (["--task", "recall", "--hidden", "16", "--steps", "2", "--lr", "1e30", "--optimizer", "sgd", "--no-clip",
+          "--weight-decay", "1000", "--momentum", "0"], "the weights became"),
+        (["--task", "adding", "--seq-len", "5", "--hidden", "4", "--steps", "50", "--lr", "1e30", "--optimizer", "sgd",
+          "--no-clip"], "became"),
+    ],
+)  # fmt: skip
+def test_whatever_diverges_the_run_says_at_which_step_and_keeps_good_weights(capsys, tmp_path, flags, what):
+    from safetensors.torch import load_file
+
+    from rnn_tui.engine.checkpoint import list_snapshots, load_checkpoint
+
+    run = tmp_path / "r"
+    code, out, err = run_cli(capsys, "train", *flags, "--batch", "4", "--snapshot-every", "1", "--quiet", "--out", run)
+    assert code == 1, (out, err)
+    assert re.search(r"diverged at step \d+: ", out) and what in out, out
+    ckpt = load_checkpoint(run)
+    at = ckpt.info.result["diverged_at"]
+    assert ckpt.info.status == "diverged" and f"diverged at step {at}:" in out
+    assert ckpt.info.step in (at - 1, at - 2)  # the weights before the bad step (or, for a bad loss, before those)
+    assert f"kept the weights of step {ckpt.info.step}" in out
+    assert all(bool(t.isfinite().all()) for t in ckpt.tensors.values())
+    for step, path in list_snapshots(run):
+        assert step <= ckpt.info.step
+        assert all(bool(t.isfinite().all()) for t in load_file(path).values()), path
+    assert [r["step"] for r in ckpt.metrics] == sorted(r["step"] for r in ckpt.metrics)
+    assert all(r["step"] <= ckpt.info.step for r in ckpt.metrics)
+    # the run can be traced and resumed (with a saner rate)
+    code, _, err = run_cli(capsys, "trace", "--checkpoint", run)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "train", "--resume", run, "--lr", "0.001", "--steps", str(ckpt.info.step + 2),
+                             "--quiet")  # fmt: skip
+    assert code in (0, 1) and "Traceback" not in err, err
+
+
 # ---- rnn-tui trace and the explorer's flags ---------------------------------------------------
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "many"])
 def test_trace_clip_is_checked_when_parsed_in_every_format(capsys, value):
@@ -492,3 +532,89 @@ def test_train_stopped_by_a_signal_saves_the_run(tmp_path, signame):
 def test_step_jacobians_too_wide_are_refused_before_the_trace(capsys):
     err = refused(capsys, "trace", "--hidden", "4096", "--format", "json")
     assert "4096-unit lstm takes 8192 x 8192 step Jacobians" in err and "at most 1024 units" in err
+
+
+# ---- messages that said the wrong thing, crashes and hangs on hostile files ------------------------
+def test_an_empty_text_path_says_it_is_empty(capsys):
+    err = refused(capsys, "train", "--task", "chars", "--text", "")
+    assert "the text is empty" in err and "'.'" not in err
+
+
+def test_a_text_just_over_the_limit_gives_its_exact_size(capsys, tmp_path):
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:  # sparse: 64 MiB + 10 B without writing them
+        f.truncate(64 * 2**20 + 10)
+    err = refused(capsys, "train", "--task", "chars", "--text", big)
+    assert "67,108,874 bytes" in err and "at most 64 MiB" in err
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda d: d.update(version="1"), "'version' must be a whole number, got the string '1'"),
+        (lambda d: d.update(version=2), "version 2 is newer than this rnn-tui reads"),
+        (lambda d: d.update(step=10**30), "'step' must be a whole number from 0 to 10000000"),
+        (lambda d: d.update(step=-1), "'step' must be a whole number from 0 to 10000000, got -1"),
+    ],
+)
+def test_config_values_of_the_wrong_kind_are_named_as_what_they_are(capsys, run_copy, change, words):
+    doc = json.loads((run_copy / "config.json").read_text())
+    change(doc)
+    (run_copy / "config.json").write_text(json.dumps(doc))
+    assert words in refused(capsys, "trace", "--checkpoint", run_copy)
+    assert words in refused(capsys, "train", "--resume", run_copy, "--steps", "400")
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", "scenario"])
+def test_files_nested_thousands_deep_are_one_line(capsys, run_copy, tmp_path, name):
+    deep = "[" * 5000 + "]" * 5000
+    if name == "scenario":
+        path = scenario(tmp_path, f"x = {deep}\n")
+        err = refused(capsys, "trace", "--scenario", path)
+    elif name == "config.json":
+        text = (run_copy / name).read_text()
+        (run_copy / name).write_text(text.replace('"result": {', f'"deep": {deep}, "result": {{', 1))
+        err = refused(capsys, "trace", "--checkpoint", run_copy)
+    else:
+        (run_copy / name).write_text(f'{{"step": 1, "x": {deep}}}\n{{"step": 2}}\n')
+        err = refused(capsys, "train", "--resume", run_copy, "--steps", "400")
+    assert "nested too deeply" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_scenario_or_text_that_is_a_special_file_is_refused_at_once(capsys, tmp_path, kind):
+    path = tmp_path / "special"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    assert f"is not a regular file ({what})" in refused(capsys, "trace", "--scenario", path)
+    assert f"is not a regular file ({what})" in refused(capsys, "train", "--task", "chars", "--text", path)
+
+
+def test_out_where_no_file_can_be_made_is_refused_before_training(capsys):
+    err = refused(capsys, "train", "--task", "recall", "--steps", "1", "--out", "/proc/x/y")
+    assert "cannot write to /proc" in err and "training" not in err
+
+
+def test_tracing_huge_but_finite_weights_prints_no_warning_and_finite_norms(tmp_path):
+    """Weights of 1e35: the norms of their gradients are finite (they overflowed in the squares,
+    read Inf and printed a numpy RuntimeWarning)."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "huge"
+    shutil.copytree(DEMOS / "recall-lstm", run)
+    tensors = load_file(run / "model.safetensors")
+    save_file({k: v * 1e30 for k, v in tensors.items()}, run / "model.safetensors", {"format": "rnn-tui-run", "step": "300"})
+    for fmt in ("text", "json"):
+        out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "rnn_tui", "trace", "--checkpoint",
+                              str(run), "--format", fmt], capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert out.returncode == 0 and out.stderr == "", out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    norms = doc["grad"]["dL_dh_norm"][0]
+    assert all(n is not None and n < float("inf") for n in norms)

@@ -127,9 +127,13 @@ def png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 
 # ---- the browser --------------------------------------------------------------------------------
-async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0) -> tuple[str, bytes]:
+async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0, raw: list | None = None,
+                           then=None) -> tuple[str, bytes]:
     """Open `url` in headless Chromium; wait until the text sent down the page's websocket holds
-    every string of `expect`; return that text (ANSI stripped) and a PNG screenshot."""
+    every string of `expect`; return that text (ANSI stripped) and a PNG screenshot. `raw`, if
+    given, gets the text as it came (escape sequences and all); `then(call, targets)`, if given,
+    runs once the page is ready, with the DevTools call and a coroutine listing the browser's
+    pages (their URLs)."""
     import aiohttp
 
     profile = tempfile.mkdtemp(prefix="rnn-tui-chromium-")
@@ -190,8 +194,16 @@ async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0) -
                     await asyncio.sleep(0.3)
                 await asyncio.sleep(1.0)  # let xterm paint the last frames
                 await call("Runtime.evaluate", expression="1")
+                if then is not None:
+
+                    async def targets() -> list[str]:
+                        return [t["url"] for t in await (await http.get(f"http://127.0.0.1:{port}/json/list")).json()]
+
+                    await then(call, targets)
                 text = ANSI.sub("", "".join(received))
                 shot = await call("Page.captureScreenshot", format="png")
+                if raw is not None:
+                    raw.append("".join(received))
                 return text, base64.b64decode(shot["data"])
     finally:
         try:
@@ -309,3 +321,132 @@ def test_serve_imports_nothing_heavy():
     code = "import sys, rnn_tui.commands.serve; print('torch' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ---- what a visitor can reach, checked when the server starts -----------------------------------
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--", "--checkpoint", "/etc"], "/etc has no config.json"),
+        (["--", "--checkpoint", str(ROOT / "assets" / "scenarios")], "no config.json"),
+        (["--runs", "/nonexistent/runs"], "--runs: /nonexistent/runs is not a folder"),
+        (["--runs", ""], "--runs is empty"),
+    ],
+)
+def test_bad_explorer_flags_and_runs_folders_are_refused_when_the_server_starts(args, words):
+    out = subprocess.run([sys.executable, "-m", "rnn_tui", "serve", "--port", str(free_port()), *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and words in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_a_damaged_run_is_refused_when_the_server_starts_not_per_visitor(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "assets" / "models" / "recall-lstm", run)
+    doc = json.loads((run / "config.json").read_text())
+    doc["model"]["hidden_size"] = 7  # the weights are 32 wide
+    (run / "config.json").write_text(json.dumps(doc))
+    out = subprocess.run([sys.executable, "-m", "rnn_tui", "serve", "--port", str(free_port()), "--",
+                          "--checkpoint", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "bad explorer flags" in out.stderr and "hidden" not in out.stdout
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_every_visitor_process_knows_it_is_served_and_which_runs_it_may_open(tmp_path, monkeypatch):
+    import argparse
+
+    from rnn_tui.commands import serve
+    from rnn_tui.served import RUNS_ENV, SERVED_ENV
+
+    seen = {}
+
+    class Fake:
+        def serve(self):
+            seen.update({k: os.environ.get(k) for k in (SERVED_ENV, RUNS_ENV)})
+
+    monkeypatch.setattr(serve, "make_server", lambda args: Fake())
+    monkeypatch.setattr(serve, "check_port_free", lambda host, port: None)
+    monkeypatch.setenv(RUNS_ENV, "/somewhere/else")  # an inherited value is never used
+    monkeypatch.setenv(SERVED_ENV, "0")  # recorded, so the value serve.run sets is undone after the test
+    base = dict(host="127.0.0.1", port=1, max_sessions=1, lesson=None, theme=None, public_url=None, explorer_args=[])
+    serve.run(argparse.Namespace(**base, runs=None))
+    assert seen == {SERVED_ENV: "1", RUNS_ENV: None}
+    serve.run(argparse.Namespace(**base, runs=str(tmp_path)))
+    assert seen == {SERVED_ENV: "1", RUNS_ENV: str(tmp_path.resolve())}
+
+
+def test_an_ipv6_address_is_printed_in_brackets():
+    from rnn_tui.commands.serve import url_host
+
+    assert url_host("::1") == "[::1]" and url_host("127.0.0.1") == "127.0.0.1" and url_host("[::1]") == "[::1]"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    proc = subprocess.Popen([sys.executable, "-m", "rnn_tui", "serve", "--host", "::1", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})  # fmt: skip
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "serving" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert f"http://[::1]:{port}" in line, line
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@needs_chromium
+def test_a_hostile_scenario_reaches_the_browser_escaped(tmp_path):
+    """A scenario whose title would retitle the window and clear the screen: in the browser the
+    title arrives as visible text (\\x1b...), and no such sequence from the file is sent."""
+    title = "\x1b]0;owned\x07\x1b[2J\u202eevil"
+    path = tmp_path / "hostile.toml"
+    path.write_text(f"title = {json.dumps(title)}\n[model]\ncell = \"rnn\"\nhidden_size = 2\n"
+                    "[input]\nvectors = [[1.0], [0.5]]\n", encoding="utf-8")  # fmt: skip
+    raw: list[str] = []
+    with serving("--", "--scenario", str(path)) as (port, _):
+        text, _ = asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["]0;owned"], raw=raw))
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\u202eevil" in text
+    assert "\x1b]0;owned" not in raw[0] and "\u202e" not in raw[0]
+
+
+@needs_chromium
+def test_a_screenshot_in_the_browser_is_a_download_not_a_file_on_the_server(tmp_path):
+    """`s` in the browser: the page is handed a one-time /download/ address, which serves the SVG
+    of the screen, and nothing is written in the server's folder. (The page's window.open is
+    caught, as a headless browser may block the pop-up it would open.)"""
+    import aiohttp
+
+    got: dict = {}
+
+    async def press_s(call, targets):
+        catch = "window.__opened = []; window.open = (url) => { window.__opened.push(url); return null; }"
+        await call("Runtime.evaluate", expression=catch)
+        focus = "document.querySelector('textarea') && document.querySelector('textarea').focus()"
+        for _ in range(5):  # a busy machine may take a while to start the app's key handling
+            await call("Runtime.evaluate", expression=focus)  # xterm's input
+            for kind in ("keyDown", "keyUp"):
+                await call("Input.dispatchKeyEvent", type=kind, key="s", code="KeyS", text="s" if kind == "keyDown" else "",
+                           windowsVirtualKeyCode=83)  # fmt: skip
+            for _ in range(50):
+                result = await call("Runtime.evaluate", expression="JSON.stringify(window.__opened)")
+                opened = json.loads(result["result"]["value"])
+                if opened:
+                    async with aiohttp.ClientSession() as http:
+                        response = await http.get(opened[0])
+                        got.update(url=opened[0], status=response.status, body=await response.text(),
+                                   kind=response.headers.get("Content-Type", ""))  # fmt: skip
+                    return
+                await asyncio.sleep(0.2)
+
+    before = set(ROOT.iterdir())
+    with serving() as (port, _):
+        asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["params"], then=press_s))
+    assert got, "the page was given no download"
+    assert got["url"].startswith(f"http://127.0.0.1:{port}/download/") and got["status"] == 200
+    assert got["kind"].startswith("image/svg+xml") and got["body"].lstrip().startswith("<svg")
+    assert "params" in got["body"]  # the screen itself
+    assert set(ROOT.iterdir()) == before, "a screenshot was written on the server"

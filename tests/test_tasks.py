@@ -544,7 +544,7 @@ def test_bad_text_files(tmp_path, content, message):
 
 
 def test_a_directory_is_not_a_text(tmp_path):
-    with pytest.raises(TaskError, match="is not a file"):
+    with pytest.raises(TaskError, match="is a folder, not a file"):
         load_text(tmp_path)
 
 

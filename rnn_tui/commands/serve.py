@@ -4,10 +4,16 @@
     rnn-tui serve --port 9000 --max-sessions 8
     rnn-tui serve --lesson memory         every visitor opens that lesson
     rnn-tui serve -- --cell gru --hidden 8   explorer flags after `--`
+    rnn-tui serve --runs runs/            visitors may open the runs in runs/ (Time-lapse, o)
 
 textual-serve has no authentication: whoever reaches the port drives a process on this machine.
 So it binds 127.0.0.1 unless --host says otherwise (and then says so on stderr), and caps the
 processes at --max-sessions: a visitor past the cap gets a polite page instead of a process.
+
+No path a visitor chooses is read or written on the server (`rnn_tui.served`): runs open only by
+name from the folder --runs names (none by default), and screenshots go to the visitor's browser
+as downloads. Explorer flags are checked in full when the server starts (the model is built
+once), so a bad one is refused here, not in every visitor's browser.
 
 Nothing heavy is imported at module level: `rnn-tui --help` lists this command for free.
 """
@@ -54,6 +60,8 @@ def add_parser(sub) -> None:
     p.add_argument("--lesson", metavar="NAME", help="open this lesson for every visitor (see `rnn-tui lesson`)")
     p.add_argument("--theme", metavar="NAME", help="the visitors' theme (e.g. high-contrast)")
     p.add_argument("--public-url", metavar="URL", help="the URL visitors use, when a proxy sits in front")
+    p.add_argument("--runs", metavar="DIR", help="a folder of run directories visitors may open by name "
+                   "(the Time-lapse tab's o); without it, visitors open none")
     p.add_argument("explorer_args", nargs=argparse.REMAINDER, help="flags for the explorer, after `--`")
     p.set_defaults(run=run)
 
@@ -100,10 +108,43 @@ def check_explorer_args(args: argparse.Namespace) -> None:
     from rnn_tui.cli import spec_from_args
     from rnn_tui.ui.launch import check, with_default_demo
 
-    try:  # a missing file or conflicting flags: say so now, not in every visitor's browser
-        check(with_default_demo(spec_from_args(parsed)), parsed.theme)
+    try:  # a missing file, a damaged run or conflicting flags: say so now, not in every visitor's browser
+        spec = with_default_demo(spec_from_args(parsed))
+        check(spec, parsed.theme)
+        open_explorer_subject(spec)
     except EngineError as e:
         raise ServeError(f"bad explorer flags after `--`: {e}") from None
+
+
+def open_explorer_subject(spec) -> None:
+    """Build what the explorer would open (model, sequence) and size its trace, as every visitor's
+    process will: the whole check, so no visitor meets an error the server could have found."""
+    from rnn_tui.engine.subject import check_trace_size, open_subject
+
+    subject = open_subject(spec)
+    if subject.encdec_task is None:
+        check_trace_size(subject.config, len(subject.x), subject.dtype)
+
+
+def check_runs(path: str | None) -> str | None:
+    """The --runs folder as an absolute path (None without it); ServeError unless it is a folder."""
+    from pathlib import Path
+
+    if path is None:
+        return None
+    from rnn_tui.safe_text import safe
+
+    if not path.strip():
+        raise ServeError("--runs is empty: give a folder of run directories")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ServeError(f"--runs: {safe(path)} is not a folder")
+    return str(folder.resolve())
+
+
+def url_host(host: str) -> str:
+    """A host as it goes in a URL: an IPv6 address in brackets (http://[::1]:8000)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -128,11 +169,23 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from rnn_tui.served import RUNS_ENV, SERVED_ENV
+
+    runs = check_runs(args.runs)
     check_explorer_args(args)
     check_port_free(args.host, args.port)
+    # every visitor's process inherits these (textual-serve copies this environment): it is served,
+    # and it may open runs from this folder only (none when --runs is not given)
+    os.environ[SERVED_ENV] = "1"
+    if runs is None:
+        os.environ.pop(RUNS_ENV, None)
+    else:
+        os.environ[RUNS_ENV] = runs
     if not is_loopback(args.host):
         print(
-            f"rnn-tui serve: warning: listening on {args.host}:{args.port}. There is no login: anyone "
+            f"rnn-tui serve: warning: listening on {url_host(args.host)}:{args.port}. There is no login: anyone "
             f"who can reach this port can use it and run up to {args.max_sessions} processes on this "
             "machine. Prefer the default 127.0.0.1 and an SSH tunnel (ssh -L "
             f"{args.port}:localhost:{args.port} HOST).",
@@ -242,7 +295,9 @@ def server_class():
         async def on_startup(self, app: web.Application) -> None:
             from rich.markup import escape
 
-            where = escape(self.fixed_public_url or f"http://{self.host}:{self.port}")  # an address is text
+            from rnn_tui.safe_text import safe
+
+            where = escape(safe(self.fixed_public_url or f"http://{url_host(self.host)}:{self.port}"))  # an address is text
             self.console.print(f"rnn-tui: serving the explorer on {where}  (at most {self.max_sessions} sessions)")
             self.console.print("[cyan]Press Ctrl+C to quit")
 

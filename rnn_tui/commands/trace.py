@@ -8,6 +8,7 @@ import math
 import sys
 
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.safe_text import safe
 
 
 def positive_number(text: str) -> float:
@@ -45,6 +46,16 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The trace, with numpy's floating-point warnings off: a value that overflows is reported as
+    the value it is (NaN, Inf; null in JSON), and the BLAS kernels raise spurious 'invalid value'
+    flags on huge finite inputs; a RuntimeWarning on stderr would say neither where nor what."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnn_tui.cli import spec_from_args
     from rnn_tui.engine.subject import open_subject, trace_subject
 
@@ -84,10 +95,33 @@ def run(args: argparse.Namespace) -> int:
 
 def write_json(doc: dict) -> None:
     """The document on stdout: UTF-8 as it is where stdout is UTF-8, else ASCII with \\u escapes
-    (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中')."""
+    (still the same JSON; a Latin-1 or ASCII terminal cannot hold '␣' or '中'). Characters a
+    terminal acts on (C1 controls, DEL, bidi and other format characters, which json leaves raw)
+    are written as \\u escapes too: the same JSON once parsed, never obeyed when it is shown."""
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
     # json.dumps, not json.dump: only the one-shot form uses the C encoder (5x faster on a trace)
-    sys.stdout.write(json.dumps(doc, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig")))
+    text = json.dumps(doc, allow_nan=False, ensure_ascii=encoding not in ("utf8", "utf8sig"))
+    sys.stdout.write(json_escape_controls(text))
+
+
+def json_escape_controls(text: str) -> str:
+    """JSON text with every character `safe_text` would escape written as a \\u escape."""
+    import re
+    import unicodedata
+
+    from rnn_tui.safe_text import UNSAFE_CATEGORIES
+
+    def escape(match) -> str:
+        ch = match.group()
+        if unicodedata.category(ch) not in UNSAFE_CATEGORIES:
+            return ch
+        n = ord(ch)
+        if n < 0x10000:
+            return f"\\u{n:04x}"
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+
+    return re.sub(r"[^\x20-\x7e]", escape, text)
 
 
 def print_gradient_previews(subject, trace, args) -> None:
@@ -130,7 +164,7 @@ def print_encdec(both, args) -> int:
         return 0
     print("encoder (its last state starts the decoder; dL/dh includes what the decoder sends back)")
     print_summary(both.encoder, show_outputs=False)
-    print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {' '.join(both.predicted)}")
+    print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {safe(' '.join(both.predicted))}")
     print_summary(both.decoder)
     return 0
 
@@ -197,8 +231,9 @@ def print_summary(trace, show_outputs: bool = True) -> None:
 
 def quoted(label: str) -> str:
     """A token label in quotes. Labels are already printable (spaces, newlines and control
-    characters shown as symbols or escapes), so repr() would only escape them twice."""
-    return f"'{label}'"
+    characters shown as symbols or escapes), so repr() would only escape them twice; `safe`
+    leaves them as they are and escapes whatever a label from elsewhere might hold."""
+    return f"'{safe(label)}'"
 
 
 def fmt_vec(v) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rnn_tui.engine.cells import ACTIVATIONS
 from rnn_tui.engine.cells import CELLS as CELL_NAMES
+from rnn_tui.safe_text import safe
 
 
 def _task_options() -> dict[str, list[tuple[str, str]]]:
@@ -277,7 +278,7 @@ def _run_with_display(trainer, cancel, args):
 
     console = Console(stderr=True, highlight=False)
     for note in trainer.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)  # one line each, however long
+        console.print(f"[yellow]note:[/] {escape(safe(note))}", soft_wrap=True)  # one line each, however long
     if not args.quiet:
         _header(console, trainer)
     if console.is_terminal and not args.quiet:
@@ -299,7 +300,9 @@ def _header(console, trainer) -> None:
 
 
 def _metric_text(p) -> str:
-    return "" if p.metric is None else f"{p.metric_name} {p.metric:.3f}"
+    from rich.markup import escape
+
+    return "" if p.metric is None else f"{escape(safe(p.metric_name))} {p.metric:.3f}"
 
 
 def _run_with_bar(trainer, cancel, console):
@@ -330,11 +333,13 @@ def _run_with_bar(trainer, cancel, console):
 
 
 def _run_plain(trainer, cancel, console, quiet: bool):
+    from rich.markup import escape
+
     def on_progress(p):
         r = p.record
         if quiet or r is None:
             return
-        metric = "" if r["metric"] is None else f"  {r['metric_name']} {r['metric']:.4f}"
+        metric = "" if r["metric"] is None else f"  {escape(safe(r['metric_name']))} {r['metric']:.4f}"
         console.print(f"step {r['step']:>7}  loss {r['loss']:.4f}  grad norm {r['grad_norm']:.3f}{metric}")
 
     return trainer.run(on_progress=on_progress, cancel=cancel)
@@ -346,9 +351,13 @@ def _summary(trainer, result) -> None:
 
     console = Console(highlight=False)
     style = {"finished": "green", "cancelled": "yellow", "diverged": "red"}[result.status]
-    console.print(f"[{style}]{result.status}[/]: {escape(result.message)}")
+    head, sep, rest = result.message.partition(":")
+    if sep and head.startswith(result.status):  # "diverged at step 12: the loss became NaN ..."
+        console.print(f"[{style}]{escape(safe(head))}[/]:{escape(safe(rest))}", soft_wrap=True)
+    else:
+        console.print(f"[{style}]{result.status}[/]: {escape(safe(result.message))}", soft_wrap=True)
     if result.metric is not None:
-        line = f"{trainer.task.name} {result.metric_name}: [bold]{result.metric:.4f}[/]"
+        line = f"{trainer.task.name} {escape(safe(result.metric_name))}: [bold]{result.metric:.4f}[/]"
         if result.chance is not None:
             line += f"  (chance {result.chance:.4f})"
         if result.status == "finished" and getattr(trainer.task, "solved", None) is not None:
@@ -358,8 +367,8 @@ def _summary(trainer, result) -> None:
         rate = f"  ·  {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else ""
         console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}")
     if result.run_dir is not None:
-        where = escape(shlex.quote(str(result.run_dir)))  # a path is text, never markup; quoted to paste
-        console.print(f"saved to {escape(str(result.run_dir))}", soft_wrap=True)  # whole lines, ready to paste
+        where = escape(safe(shlex.quote(str(result.run_dir))))  # a path is text, never markup; quoted to paste
+        console.print(f"saved to {escape(safe(result.run_dir))}", soft_wrap=True)  # whole lines, ready to paste
         if result.status == "finished":
             console.print(f"  trace it:  rnn-tui trace --checkpoint {where}", soft_wrap=True)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from rnn_tui.engine.errors import EngineError
 
@@ -37,24 +38,27 @@ def check_file(path: str | os.PathLike, what: str, limit: int) -> int:
     Raises FileError naming `what` (e.g. "--text", "scenario") and the path otherwise. Follows
     symbolic links, as opening would."""
     p = Path(path)
+    shown_path = _path(path)
     if str(path) == "":
         raise FileError(f"{what}: an empty path was given")
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        raise FileError(f"{what}: {p} does not exist") from None
+        raise FileError(f"{what}: {shown_path} does not exist") from None
     except NotADirectoryError:
-        raise FileError(f"{what}: {p} does not exist (a part of the path is not a folder)") from None
+        raise FileError(f"{what}: {shown_path} does not exist (a part of the path is not a folder)") from None
     except PermissionError:
-        raise FileError(f"{what}: {p} cannot be read (permission denied)") from None
+        raise FileError(f"{what}: {shown_path} cannot be read (permission denied)") from None
     except OSError as e:
-        raise FileError(f"{what}: {p} cannot be read ({e.strerror or type(e).__name__})") from None
+        raise FileError(f"{what}: {shown_path} cannot be read ({e.strerror or type(e).__name__})") from None
+    except ValueError:  # a NUL byte in the path
+        raise FileError(f"{what}: {shown_path} is not a possible path (it holds a NUL character)") from None
     if stat.S_ISDIR(st.st_mode):
-        raise FileError(f"{what}: {p} is a folder, not a file")
+        raise FileError(f"{what}: {shown_path} is a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
-        raise FileError(f"{what}: {p} is not a regular file ({_kind(st.st_mode)})")
+        raise FileError(f"{what}: {shown_path} is not a regular file ({_kind(st.st_mode)})")
     if st.st_size > limit:
-        raise FileError(f"{what}: {p} is {size_text(st.st_size)}; at most {_limit_text(limit)} is read")
+        raise FileError(f"{what}: {shown_path} is {size_text(st.st_size)}; at most {_limit_text(limit)} is read")
     return st.st_size
 
 
@@ -65,11 +69,11 @@ def read_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
         # O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not wait
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise FileError(f"{what}: {path} cannot be read ({e.strerror or type(e).__name__})") from None
+        raise FileError(f"{what}: {_path(path)} cannot be read ({e.strerror or type(e).__name__})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileError(f"{what}: {path} is not a regular file ({_kind(st.st_mode)})")
+            raise FileError(f"{what}: {_path(path)} is not a regular file ({_kind(st.st_mode)})")
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, min(MiB, limit + 1 - total))
@@ -78,10 +82,10 @@ def read_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise FileError(f"{what}: {path} is larger than {_limit_text(limit)}, which is all that is read")
+                raise FileError(f"{what}: {_path(path)} is larger than {_limit_text(limit)}, which is all that is read")
         return b"".join(chunks)
     except OSError as e:
-        raise FileError(f"{what}: {path} cannot be read ({e.strerror or type(e).__name__})") from None
+        raise FileError(f"{what}: {_path(path)} cannot be read ({e.strerror or type(e).__name__})") from None
     finally:
         os.close(fd)
 
@@ -92,7 +96,92 @@ def read_text(path: str | os.PathLike, what: str, limit: int) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise FileError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
+        raise FileError(f"{what}: {_path(path)} is not UTF-8 text (byte {e.start})") from None
+
+
+# nesting deeper than this is no rnn-tui file (a run's config is 4 deep, a scenario's weights 3)
+MAX_DEPTH = 64
+
+
+def parse_json(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """JSON text as Python values, or one FileError naming `what`: invalid JSON, numbers too long
+    to convert, or nesting deeper than `max_depth` (which would otherwise end in RecursionError,
+    here or in the code that walks the result)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FileError(f"{what} is not valid JSON ({e.msg} at line {e.lineno}): the file is damaged") from None
+    except RecursionError:
+        raise FileError(f"{what} is nested too deeply (at most {max_depth} levels are read)") from None
+    except (ValueError, UnicodeDecodeError) as e:  # e.g. an integer of more than 4300 digits
+        raise FileError(f"{what} is not valid JSON ({_first_line(e)})") from None
+    check_depth(value, what, max_depth)
+    return value
+
+
+def parse_toml(text: str, what: str, max_depth: int = MAX_DEPTH) -> dict:
+    """TOML text as a dict, or one FileError naming `what` (see `parse_json`)."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise FileError(f"{what}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise FileError(f"{what}: nested too deeply (at most {max_depth} levels are read)") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise FileError(f"{what}: not valid TOML ({_first_line(e)})") from None
+    check_depth(value, what, max_depth)
+    return value
+
+
+def check_depth(value: Any, what: str, max_depth: int = MAX_DEPTH) -> None:
+    """FileError when lists and dicts nest deeper than `max_depth` (an iterative walk)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise FileError(f"{what} is nested too deeply (at most {max_depth} levels are read)")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A value from a file, for a message: what it is (a string '1', the number 3, null), its repr
+    cut to `width` characters, control characters escaped."""
+    from rnn_tui.safe_text import safe
+
+    if isinstance(value, bool) or value is None:
+        text = "null" if value is None else ("true" if value else "false")
+        return text
+    if isinstance(value, int):
+        if abs(value) < 10**width:
+            return str(value)
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    kind = {str: "the string ", list: "the list ", dict: "the object "}.get(type(value), "")
+    return kind + safe(text)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _path(path: str | os.PathLike) -> str:
+    """A path for a message: its control characters escaped (a file name is text from outside)."""
+    from rnn_tui.safe_text import safe
+
+    return safe(os.fsdecode(path))
 
 
 def _limit_text(limit: int) -> str:

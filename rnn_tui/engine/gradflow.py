@@ -55,6 +55,7 @@ import numpy as np
 
 from rnn_tui.engine.cells import LayerForward
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.engine.numerics import eigenvalue_moduli, norm, singular_values
 from rnn_tui.engine.records import Trace
 
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
@@ -147,7 +148,7 @@ class LayerFlow:
 
     @property
     def dL_dc_norm(self) -> np.ndarray | None:
-        return None if self.dL_dc is None else np.linalg.norm(self.dL_dc, axis=1)
+        return None if self.dL_dc is None else norm(self.dL_dc, axis=1)
 
 
 @dataclass(frozen=True)
@@ -570,7 +571,7 @@ def _svd_norms(cell, rec: LayerForward, k, read: np.ndarray) -> np.ndarray:
     dense = max(1, JACOBIAN_BYTES // (48 * S * S))
     for a in range(0, len(read), dense):
         J = cell.jacobians(rec, read[a : a + dense], np.float64, k)
-        out[a : a + dense] = np.linalg.svd(J, compute_uv=False)[:, 0]
+        out[a : a + dense] = singular_values(J)[:, 0]  # scaled: no overflow, no LAPACK failure
     return out
 
 
@@ -742,12 +743,14 @@ def _decay(trace: Trace, flow: np.ndarray, direction: str) -> DecayFit:
 def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]:
     """Singular values and eigenvalue moduli of each gate's H x H block of W_hh (torch's row order)."""
     W = np.asarray(W_hh, dtype=np.float64)
+    if not bool(np.isfinite(W).all()):
+        raise GradFlowError("W_hh holds NaN or Inf: it has no spectrum (the weights have diverged)")
     H = W.shape[1]
     out = {}
     for j, gate in enumerate(gates):
         block = W[j * H : (j + 1) * H]  # (H, H)
-        sv = np.linalg.svd(block, compute_uv=False)
-        mod = np.sort(np.abs(np.linalg.eigvals(block)))[::-1]
+        sv = singular_values(block)
+        mod = eigenvalue_moduli(block)
         out[gate] = Spectrum(gate, sv, mod, float(mod[0]))
     return out
 
@@ -883,10 +886,10 @@ def _truncated(trace: Trace, recs: list[LayerForward], K: int, token_ids, full) 
     names = sorted(g)
     flat = lambda d: np.concatenate([d[n].ravel() for n in names])  # noqa: E731
     a, b = flat(gK), flat(g)
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    dist = float(np.linalg.norm(a - b))
+    na, nb = float(norm(a)), float(norm(b))
+    dist = float(norm(a - b))
     per = {
-        n: (float(np.linalg.norm(gK[n])), float(np.linalg.norm(g[n])), float(np.linalg.norm(gK[n] - g[n])))
+        n: (float(norm(gK[n])), float(norm(g[n])), float(norm(gK[n] - g[n])))
         for n in names
     }
     return TBPTTResult(
@@ -912,13 +915,13 @@ def clip_preview(grads: dict[str, np.ndarray], threshold: float, mode: str = "no
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
         raise GradFlowError(f"the clipping threshold must be a positive number, got {threshold!r}")
     flat = np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads.values()])
-    before = float(np.linalg.norm(flat))
+    before = float(norm(flat))
     if mode == "norm":
         scale = min(1.0, threshold / (before + 1e-6))
         return ClipPreview(float(threshold), mode, before, before * scale, scale, scale < 1.0)
     if mode == "value":
         clipped = np.clip(flat, -threshold, threshold)
-        after = float(np.linalg.norm(clipped))
+        after = float(norm(clipped))
         return ClipPreview(
             float(threshold), mode, before, after, after / before if before > 0 else 1.0, bool(np.any(clipped != flat))
         )

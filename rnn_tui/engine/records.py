@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnn_tui.engine.config import ModelConfig
+from rnn_tui.engine.numerics import norm
 
 SCHEMA = "rnn-tui.trace/1"
 
@@ -56,11 +57,11 @@ class LayerTrace:
 
     @property
     def dL_dh_norm(self) -> np.ndarray:
-        return np.linalg.norm(self.dL_dh, axis=1)
+        return norm(self.dL_dh, axis=1)
 
     @property
     def dL_dc_norm(self) -> np.ndarray | None:
-        return None if self.dL_dc is None else np.linalg.norm(self.dL_dc, axis=1)
+        return None if self.dL_dc is None else norm(self.dL_dc, axis=1)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ unless `targets` says otherwise, each step's target is the next character.
 from __future__ import annotations
 
 import math
-import tomllib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +28,15 @@ import numpy as np
 
 from rnn_tui.engine.config import ConfigError, ModelConfig
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.engine.files import MiB, FileError, parse_toml, read_bytes
+from rnn_tui.safe_text import safe
 
 MODEL_KEYS = {
     "cell", "activation", "input_size", "hidden_size", "output_size", "num_layers",
     "bidirectional", "bias", "head_bias", "head", "loss", "seed", "dtype",
 }  # fmt: skip
 MAX_STEPS = 100_000
+MAX_SCENARIO_BYTES = 64 * MiB  # 100,000 steps of a few numbers each fit in a few MB
 
 
 class ScenarioError(EngineError):
@@ -57,25 +60,29 @@ class Scenario:
 
 def _need(ok: bool, path: Path, message: str) -> None:
     if not ok:
-        raise ScenarioError(f"{path.name}: {message}")
+        raise ScenarioError(f"{safe(path.name)}: {safe(message)}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    """A scenario file: a regular file of at most MAX_SCENARIO_BYTES, read with that bound (a FIFO
+    or /dev/zero is refused, not waited on), UTF-8 TOML nested at most files.MAX_DEPTH deep."""
+    if str(path) == "":
+        raise ScenarioError("the scenario path is empty: give a TOML file")
     path = Path(path)
+    if not os.path.lexists(path):
+        raise ScenarioError(f"scenario file {safe(path)} does not exist")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{str(path)!r} is a folder, not a scenario file") from None
-    except OSError as e:
-        raise ScenarioError(f"cannot read scenario {str(path)!r}: {e.strerror}") from None
+        raw = read_bytes(path, "scenario", MAX_SCENARIO_BYTES)
+    except FileError as e:
+        raise ScenarioError(str(e)) from None
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ScenarioError(f"{path.name}: not a text file (expected UTF-8 TOML)") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path.name}: not valid TOML: {e}") from None
+        raise ScenarioError(f"{safe(path.name)}: not a text file (expected UTF-8 TOML)") from None
+    try:
+        doc = parse_toml(text, safe(path.name))
+    except FileError as e:
+        raise ScenarioError(str(e)) from None
     return parse_scenario(doc, path)
 
 
@@ -162,6 +169,8 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
         path, "[weights] fill must be a finite number",
     )  # fmt: skip
     named = {k: v for k, v in weights.items() if k != "fill"}
+    title = doc.get("title", path.stem)
+    _need(isinstance(title, str), path, "title must be a string")
     return Scenario(
         path=path,
         config=config,
@@ -173,7 +182,7 @@ def parse_scenario(doc: dict, path: Path = Path("scenario.toml")) -> Scenario:
         tokens=tokens,
         targets=targets,
         vocab=vocab if config.output_size == len(vocab or []) else None,
-        title=str(doc.get("title", path.stem)),
+        title=safe(title),  # shown in the status line: text from a file
     )
 
 

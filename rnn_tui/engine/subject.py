@@ -426,6 +426,7 @@ def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
     An encoder-decoder subject gives an `EncDecTrace` (encoder and decoder traces, one backward
     pass through both).
     """
+    from rnn_tui.engine.tokens import label
     from rnn_tui.engine.trace import run_trace
 
     if subject.encdec_task is not None:
@@ -435,8 +436,9 @@ def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
         subject.model,
         subject.x,
         subject.targets,
-        tokens=subject.tokens,
-        vocab=subject.output_labels,
+        # labels, never raw text: a scenario's or a run's characters may be ESC or bidi controls
+        tokens=[label(t) for t in subject.tokens],
+        vocab=None if subject.output_labels is None else [label(v) for v in subject.output_labels],
         dtype=dtype or subject.dtype,
         **kwargs,
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from rnn_tui.safe_text import safe
+
 MODES = ("char", "word", "space")
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
@@ -43,13 +45,6 @@ def tokenize(text: str, mode: str = "char") -> list[str]:
 
 
 def label(token: str) -> str:
-    """A token as drawn: whitespace and control characters made visible, never empty."""
-    out = []
-    for ch in token:
-        if ch in VISIBLE:
-            out.append(VISIBLE[ch])
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out) or "∅"
+    """A token as drawn: whitespace made visible, control and format characters escaped (by the
+    one sanitizer, `rnn_tui.safe_text`, in its strict form), never empty."""
+    return safe("".join(VISIBLE.get(ch, ch) for ch in token), strict=True) or "∅"

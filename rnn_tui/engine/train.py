@@ -19,8 +19,9 @@ only carry the state and the last window takes the step.
 The model trains through its fused torch module where torch has the cell (`model.py` builds it);
 the same weights, under the same names, load into the explicit cells for tracing.
 
-A non-finite loss or gradient ends the run cleanly with status "diverged": the weights are rolled
-back to the last ones whose loss was finite. A run can be cancelled (a `threading.Event`, a
+A non-finite loss, gradient or updated weight ends the run cleanly with status "diverged at step
+N": the weights are rolled back to the last ones whose loss, gradient and values were finite, so
+neither the saved run nor its snapshots ever hold NaN or Inf. A run can be cancelled (a `threading.Event`, a
 callable returning True, or `on_progress` returning False) and resumed from its run directory
 with the optimizer state, the data generator and a half-read batch, so the loss curve of a
 cancelled-then-resumed run equals the uninterrupted one.
@@ -252,6 +253,7 @@ class Trainer:
         self.history: list[dict] = []
         self.status = "running"
         self.diverged_at: int | None = None
+        self._diverged_what = ("loss", "NaN")  # what diverged and its value, for the message
         self.generator = torch.Generator().manual_seed(config.seed)
         self._pending: dict | None = None  # a half-read batch under truncated BPTT
         self._acc = [0.0, 0.0, 0]  # loss sum, grad-norm sum, steps since the last record
@@ -322,6 +324,7 @@ class Trainer:
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self._l1_params = list(self.optimizer.param_groups[0]["params"])
         self._backup = [p.detach().clone() for p in self.params]
+        self._backup_step: int | None = None  # the step whose weights _backup holds (None: none yet)
 
     def _apply_hyperparameters(self) -> None:
         """The config's lr, momentum and weight decay on the optimizer (a resume may change them)."""
@@ -430,32 +433,62 @@ class Trainer:
         return float(norm)
 
     def _one_step(self) -> tuple[float, float, int, bool]:
-        """(loss, grad norm, tokens, ok). Not ok: a non-finite loss or gradient, weights rolled back."""
+        """(loss, grad norm, tokens, ok). Not ok: a non-finite loss, gradient or updated weight
+        (`self._diverged_what` says which); the weights are those of the last good step."""
         import torch
 
         out, batch, tokens = self._forward()
         loss = self.task.loss(out, batch)
         value = float(loss.detach())
         if not math.isfinite(value):
+            self._diverged_what = ("loss", _show(value))
             return value, float("nan"), tokens, False
         self.optimizer.zero_grad(set_to_none=True)
         self._penalty(loss).backward()
         norm = self._grad_norm()
         if not math.isfinite(norm):
+            self._diverged_what = ("gradient norm", _show(norm))
             return value, norm, tokens, False  # the weights that gave a finite loss stay
         with torch.no_grad():
             for saved, p in zip(self._backup, self.params):
                 saved.copy_(p)
+        self._backup_step = self.step
         self.optimizer.step()
+        bad = self._non_finite_weights()
+        if bad is not None:  # the update overflowed: back to the weights from before it
+            with torch.no_grad():
+                for saved, p in zip(self._backup, self.params):
+                    p.copy_(saved)
+            self._diverged_what = ("weights", bad)
+            return value, norm, tokens, False
         if self.step % self.config.log_every == self.config.log_every - 1 or self.step + 1 == self.config.steps:
             self._metric_name, self._metric = self.task.metric(out.detach(), batch)
         return value, norm, tokens, True
 
-    def _restore_backup(self) -> None:
+    def _non_finite_weights(self) -> str | None:
+        """None when every weight is finite, else "NaN" or "Inf" (what the first bad one holds).
+
+        One sum of all weights first (NaN and Inf carry through a sum; one number to read back):
+        only when it is not finite, which huge but finite weights can also make it, is each
+        tensor looked at."""
         import torch
 
-        if self.step == 0:
-            return  # the initial weights: nothing older to go back to
+        with torch.no_grad():
+            total = float(torch.stack([p.sum() for p in self.params]).sum()) if self.params else 0.0
+        if math.isfinite(total):
+            return None
+        for p in self.params:
+            if not bool(torch.isfinite(p).all()):
+                return "NaN" if bool(torch.isnan(p).any()) else "Inf"
+        return None
+
+    def _restore_backup(self) -> None:
+        """Back to the weights from before the last update (those of step - 1), when this session
+        made that update; otherwise the weights stay (the initial or resumed ones: nothing older)."""
+        import torch
+
+        if self._backup_step is None or self._backup_step != self.step - 1:
+            return
         with torch.no_grad():
             for saved, p in zip(self._backup, self.params):
                 p.copy_(saved)
@@ -490,7 +523,7 @@ class Trainer:
         self.model.train()
         self.status = "running"
         if self.run_dir is not None:
-            self._save(status="running", trainer_state=False)
+            self._save(status="running")
         t0 = time.perf_counter()
         base_elapsed = self.elapsed
         tokens_seen = 0
@@ -505,7 +538,7 @@ class Trainer:
             if not ok:
                 self.status = "diverged"
                 self.diverged_at = self.step + 1
-                if not math.isfinite(loss):
+                if self._diverged_what[0] == "loss":
                     self._restore_backup()  # these weights gave a non-finite loss: back to the last good ones
                 break
             self.step += 1
@@ -543,13 +576,15 @@ class Trainer:
     def _finish(self, loss, norm, rate, cancelled, on_progress) -> TrainResult:
         c = self.config
         if self.status == "diverged":
-            what = "loss" if not math.isfinite(loss) else "gradient norm"
+            what, value = self._diverged_what
+            after = " after the update" if what == "weights" else ""
             message = (
-                f"the {what} became {_show(loss if what == 'loss' else norm)} at step {self.diverged_at}: "
-                f"stopped, kept the weights of step {self.step}; try a lower --lr or --clip"
+                f"diverged at step {self.diverged_at}: the {what} became {value}{after}; "
+                f"kept the weights of step {self.step}; try a lower --lr or --clip"
             )
             self._acc = [0.0, 0.0, 0]
             self._pending = None
+            self.history = [r for r in self.history if r["step"] <= self.step]  # none past the weights kept
         elif cancelled:
             self.status = "cancelled"
             message = f"cancelled at step {self.step} of {c.steps}"
@@ -575,6 +610,10 @@ class Trainer:
                     "message": message,
                 },
             )
+            if self.status == "diverged":
+                from rnn_tui.engine.checkpoint import prune_snapshots
+
+                prune_snapshots(self.run_dir, above=self.step)  # a snapshot past the weights kept
         result = TrainResult(
             status=self.status,
             step=self.step,
@@ -679,16 +718,18 @@ class Trainer:
         )
 
     def _save(self, status: str, trainer_state: bool = True, result: dict | None = None) -> None:
-        """Weights, trainer state, then config.json last: the config names the step the others hold."""
-        from rnn_tui.engine.checkpoint import save_model, save_trainer_state, write_config
+        """Weights, config.json and (trainer_state) the optimizer state, committed together as
+        one new generation of the run (`checkpoint.save_run`): a crash leaves the old save or
+        the new one, never a mix."""
+        from rnn_tui.engine.checkpoint import model_tensors, save_run
 
         with _writing(self.run_dir):
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_model(self.run_dir, self.model, self.step)
-            if trainer_state:
-                tensors, meta = self._trainer_state()
-                save_trainer_state(self.run_dir, tensors, meta)
-            write_config(self.run_dir, self.run_info(status, result))
+            save_run(
+                self.run_dir,
+                self.run_info(status, result),
+                model_tensors(self.model),
+                self._trainer_state() if trainer_state else None,
+            )
 
     def _trainer_state(self) -> tuple[dict, dict]:
         import torch
@@ -774,7 +815,9 @@ class Trainer:
             load_checkpoint,
             load_model_tensors,
             load_trainer_state,
+            prune_snapshots,
             read_metrics,
+            recover,
             write_metrics,
         )
         from rnn_tui.engine.config import ConfigError
@@ -805,6 +848,8 @@ class Trainer:
             raise CheckpointError(f"{run_dir / CONFIG_FILE}: the saved training settings are damaged ({e})") from None
         saved.update({k: v for k, v in overrides.items() if v is not None})
         config = TrainConfig.from_dict(saved)
+        records = read_metrics(run_dir, upto=info.step)  # a damaged metrics file stops the resume here
+        state = load_trainer_state(run_dir)
         trainer = cls(
             task, config, model_config=info.model, run_dir=run_dir, task_options=info.task_options, _resuming=True
         )
@@ -813,21 +858,33 @@ class Trainer:
         except ConfigError as e:
             raise CheckpointError(f"{run_dir}: {e}") from None
         trainer.step = info.step
-        state = load_trainer_state(run_dir)
-        if state is not None and state[1].get("step") == info.step and state[1].get("optimizer") == config.optimizer:
+        if state is not None and _state_matches(state[1], info) and state[1].get("optimizer") == config.optimizer:
             trainer._load_trainer_state(*state)
         else:
             why = "it diverged" if info.status == "diverged" else "no matching optimizer state was saved"
             trainer.notes.append(f"resuming at step {info.step} with a fresh optimizer: {why}")
             trainer.generator.manual_seed(config.seed + info.step)
-            trainer.elapsed = float(info.result.get("elapsed") or 0.0)
-        records = [r for r in read_metrics(run_dir) if r["step"] <= info.step]
+            elapsed = info.result.get("elapsed")  # a number from config.json, if it is one
+            ok = isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) and 0 <= elapsed < math.inf
+            trainer.elapsed = float(elapsed) if ok else 0.0
+        # what lies past the committed step (records and snapshots of steps a crash undid, the
+        # remains of an interrupted save) goes; the records up to it stay, every one
         with _writing(run_dir):
+            recover(run_dir)
             write_metrics(run_dir, records)
+            prune_snapshots(run_dir, above=info.step)
         trainer.history = records
         if info.step >= config.steps:
             trainer.notes.append(f"the run already has {info.step} steps: pass more --steps to train on")
         return trainer
+
+
+def _state_matches(meta: dict, info) -> bool:
+    """Whether a saved trainer state belongs to the weights config.json names: the same commit
+    (generation), or for runs from before commits, the same step."""
+    if info.generation is not None and meta.get("generation") is not None:
+        return meta["generation"] == info.generation
+    return meta.get("step") == info.step
 
 
 def train(task: "Task", config: TrainConfig, **kwargs) -> TrainResult:
@@ -862,36 +919,63 @@ def _detach(state):
 
 
 def _check_new_run_dir(run_dir: Path) -> None:
-    """A new run never writes over anything: not a run, not the remains of one, not a file; and
-    the folder must be one this process can create and write."""
+    """A new run never writes over anything: not a run, not the files of another, not a file; and
+    the folder must be one this process can create and write. The remains of a first save that
+    did not finish (`checkpoint.run_state` "unfinished") are an empty run: they are cleared."""
     import os
 
     from rnn_tui.engine.checkpoint import (
-        CONFIG_FILE,
         METRICS_FILE,
-        MODEL_FILE,
         SNAPSHOT_DIR,
         TRAINER_FILE,
         CheckpointError,
+        clear_unfinished,
+        run_state,
     )
+    from rnn_tui.safe_text import safe
 
-    if run_dir.exists() and not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} is a file, not a folder: choose another --out")
-    if (run_dir / CONFIG_FILE).exists() or (run_dir / MODEL_FILE).exists():
-        raise CheckpointError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
-    leftover = [n for n in (METRICS_FILE, TRAINER_FILE, SNAPSHOT_DIR) if (run_dir / n).exists()]
+    where = safe(run_dir)
+    if os.path.lexists(run_dir) and not run_dir.is_dir():
+        raise CheckpointError(f"{where} is a file, not a folder: choose another --out")
+    state = run_state(run_dir)
+    if state == "committed":
+        raise CheckpointError(f"{where} already holds a run: continue it with --resume {where}, or choose another --out")
+    leftover = [n for n in (METRICS_FILE, TRAINER_FILE, SNAPSHOT_DIR) if os.path.lexists(run_dir / n)]
     if leftover:
         raise CheckpointError(
-            f"{run_dir} holds {leftover[0]} from another run, which a new run would mix with its own: "
+            f"{where} holds {leftover[0]} from another run, which a new run would mix with its own: "
             "choose another --out"
         )
     existing = run_dir.absolute()
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise CheckpointError(f"cannot make {run_dir}: {existing} is a file, not a folder: choose another --out")
+        raise CheckpointError(f"cannot make {where}: {safe(existing)} is a file, not a folder: choose another --out")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise CheckpointError(f"cannot write to {existing} (permission denied): choose another --out")
+        raise CheckpointError(f"cannot write to {safe(existing)} (permission denied): choose another --out")
+    if not _can_create_in(existing):
+        raise CheckpointError(f"cannot write to {safe(existing)} (no files can be made there): choose another --out")
+    if state == "unfinished":
+        clear_unfinished(run_dir)  # an interrupted first save: nothing was committed
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be made in `folder` (os.access says yes for /proc and read-only
+    mounts, where making one fails): make one and remove it."""
+    import os
+    import secrets
+
+    probe = folder / f".rnn-tui-probe.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return True
 
 
 class _writing:

@@ -13,7 +13,7 @@ import sys
 from textual.app import App
 from textual.screen import Screen
 
-from rnn_tui.ui.commands import ExplorerCommands
+from rnn_tui.ui.commands import ExplorerCommands, ExplorerPalette
 from rnn_tui.ui.screens.main import MainScreen
 from rnn_tui.ui.source import TraceRequest, TraceSource
 from rnn_tui.ui.themes import THEMES, theme_name
@@ -59,6 +59,11 @@ class ExplorerApp(App):
             return
         gc.freeze()
         self.heap_frozen = True
+
+    def action_command_palette(self) -> None:
+        """Ctrl+P: the palette with paging that cannot fail on a short terminal (ExplorerPalette)."""
+        if self.use_command_palette and not ExplorerPalette.is_open(self):
+            self.push_screen(ExplorerPalette(id="--command-palette"))
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir)

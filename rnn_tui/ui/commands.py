@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.binding import Binding
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from rnn_tui.engine.config import CELLS
 from rnn_tui.ui.actions import ACTIONS, binding_keys, key_names
@@ -65,3 +66,23 @@ class ExplorerCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class ExplorerPalette(CommandPalette):
+    """Textual's command palette, with PgUp/PgDn that wait until the list has room to page in.
+
+    On a terminal a few rows high (or in the moment after a resize) the list of commands has no
+    height, and paging it then ended in a KeyError inside Textual's OptionList (its line map is
+    only built once the list has a size; found by tests/ui/test_fuzz_keys.py). Here paging does
+    nothing until the list has a size, as the arrow keys already do.
+    """
+
+    BINDINGS = [
+        Binding("pagedown", "page('page_down')", "Next page", show=False),
+        Binding("pageup", "page('page_up')", "Previous page", show=False),
+    ]
+
+    def action_page(self, action: str) -> None:
+        commands = self.query_one(CommandList)
+        if commands.option_count and commands.scrollable_content_region:
+            getattr(commands, f"action_{action}")()

@@ -18,6 +18,7 @@ produces go to the trace source (`hand_weights`), so a rebuild traces through th
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import numpy as np
 from rnn_tui.engine.records import Trace
 from rnn_tui.engine.tasks.base import Task, TaskError, TrainDefaults
 from rnn_tui.ui.source import FREE_TEXT, TraceRequest
+
+MAX_SNAPSHOT_BYTES = 2 << 30  # the snapshots of one run held at once by the Time-lapse tab
 
 if TYPE_CHECKING:  # pragma: no cover
     from rnn_tui.engine.gradflow import GradFlowReport
@@ -254,10 +257,18 @@ def load_run_snapshots(run_dir: str) -> tuple[Any, list[SnapshotRecord]]:
     (model config, records), with each snapshot's loss from metrics.jsonl where logged."""
     from rnn_tui.engine.checkpoint import list_snapshots, load_tensors, read_config, read_metrics
 
+    from rnn_tui.engine.files import size_text
+    from rnn_tui.safe_text import safe
+
     info = read_config(run_dir)
     found = list_snapshots(run_dir)
     if not found:
-        raise LabError(f"{run_dir} holds no snapshots: train with snapshots to scrub through them")
+        raise LabError(f"{safe(run_dir)} holds no snapshots: train with snapshots to scrub through them")
+    # every snapshot is held in memory at once: a folder of thousands of big ones is refused
+    total = sum(os.stat(p).st_size for _, p in found if os.path.isfile(p))
+    if total > MAX_SNAPSHOT_BYTES:
+        raise LabError(f"{safe(run_dir)}: its {len(found)} snapshots take {size_text(total)}; "
+                       f"at most {size_text(MAX_SNAPSHOT_BYTES)} of them are loaded at once")  # fmt: skip
     losses = {r["step"]: r for r in read_metrics(run_dir)}
     records = []
     for step, path in found:

@@ -31,8 +31,12 @@ def check(spec: Spec, theme: str | None) -> None:
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
-    if spec.scenario and not Path(spec.scenario).is_file():
-        raise SubjectError(f"--scenario: no such file: {spec.scenario}")
+    if spec.scenario:
+        # a FIFO or a device is no missing file: reading names what it is
+        if not Path(spec.scenario).exists():
+            raise SubjectError(f"--scenario: no such file: {spec.scenario}")
+        if Path(spec.scenario).is_dir():
+            raise SubjectError(f"--scenario: {spec.scenario} is a folder, not a file")
     if spec.weights:  # a FIFO or a device is named as such, not "no such file"
         from rnn_tui.engine.files import check_file
         from rnn_tui.engine.weights import MAX_WEIGHTS_BYTES

@@ -93,6 +93,7 @@ class TraceSource(Protocol):
 # ---- tokens: the engine's, so the explorer reads text exactly as `rnn-tui trace` does -----------
 from rnn_tui.engine.tokens import is_wide as _wide  # noqa: E402,F401
 from rnn_tui.engine.tokens import label, tokenize  # noqa: E402,F401
+from rnn_tui.safe_text import safe  # noqa: E402
 
 
 def shape_fields(config: ModelConfig) -> dict:
@@ -168,7 +169,7 @@ class EngineSource:
         from rnn_tui.engine.tasks import TASKS  # torch-free catalog
 
         names = [(FREE_TEXT, "next-token model over the input text's own tokens (untrained)")]
-        names += [(info.name, info.description) for info in TASKS.values() if info.mode != "encdec"]
+        names += [(info.name, info.description) for info in TASKS.values()]  # encdec too: `--task reverse` opens on it
         return names
 
     def build(self, request: TraceRequest) -> Trace:
@@ -179,9 +180,13 @@ class EngineSource:
         """The engine Spec that builds what the request asks for."""
         from rnn_tui.engine.subject import Spec
 
+        from rnn_tui.engine.tasks import TASKS  # torch-free catalog
+
         base = self.spec if self.spec is not None else Spec(dtype=self.dtype)
+        info = TASKS.get(request.task)
+        own_example = info is not None and info.mode == "encdec"  # it traces its own example, not a text
         common = dict(
-            seed=request.seed, input=request.text or None, tokenize=request.tokenize,
+            seed=request.seed, input=None if own_example else (request.text or None), tokenize=request.tokenize,
             task=None if request.task == FREE_TEXT else request.task, dtype=self.dtype,
         )  # fmt: skip
         asked = dict(cell=request.cell, activation=request.activation, hidden=request.hidden,
@@ -214,7 +219,7 @@ class EngineSource:
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
             result = result.decoder
             title += " (decoder half; its h0 is the encoder's final state)"
-        result.extras.setdefault("title", title)
+        result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))
         if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:

@@ -19,12 +19,15 @@ from __future__ import annotations
 import ast
 import codecs
 import importlib.util
+import os
 from collections import Counter
 from pathlib import Path
 
 from rnn_tui.engine.assets import TEXTS
+from rnn_tui.engine.files import FileError, read_bytes
 from rnn_tui.engine.tasks.base import TaskError
 from rnn_tui.engine.tokens import tokenize
+from rnn_tui.safe_text import safe
 
 BUILTIN_TEXTS = ("zen", "stdlib", "rnn-notes")
 STDLIB_MODULES = (
@@ -110,21 +113,21 @@ def load_text(text: str | Path) -> tuple[str, str]:
         if text == "stdlib":
             return text, stdlib_text()
         return text, asset_text(text)
+    if str(text) == "":
+        raise TaskError(f"the text is empty: give a text file, or a built-in text: {', '.join(BUILTIN_TEXTS)}")
     path = Path(text).expanduser()
-    if not path.exists():
-        raise TaskError(f"no text file {str(path)!r} (built-in texts: {', '.join(BUILTIN_TEXTS)})")
-    if not path.is_file():
-        raise TaskError(f"{str(path)!r} is not a file")
-    size = path.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        raise TaskError(f"{str(path)!r} is {size / 2**20:.0f} MiB; texts up to 64 MiB are read")
-    data = path.read_bytes()
+    if not os.path.lexists(path):
+        raise TaskError(f"no text file '{safe(path)}' (built-in texts: {', '.join(BUILTIN_TEXTS)})")
+    try:  # a regular file of at most 64 MiB, read with that bound (a FIFO or /dev/zero is refused)
+        data = read_bytes(path, "text file", MAX_TEXT_BYTES)
+    except FileError as e:
+        raise TaskError(str(e)) from None
     if b"\x00" in data:
-        raise TaskError(f"{str(path)!r} looks binary (it holds NUL bytes), not a text")
+        raise TaskError(f"'{safe(path)}' looks binary (it holds NUL bytes), not a text")
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise TaskError(f"{str(path)!r} is not UTF-8 text (bad byte at offset {err.start})") from None
+        raise TaskError(f"'{safe(path)}' is not UTF-8 text (bad byte at offset {err.start})") from None
     return str(path), content
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import time
@@ -23,6 +24,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from rnn_tui.safe_text import safe
+from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
@@ -41,8 +44,9 @@ LOADING = "loading the model…"
 
 
 def one_line(error: BaseException) -> str:
-    """An exception as one line for the status bar: the message of a user error, else its type."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    """An exception as one line for the status bar: the message of a user error, else its type;
+    what it quotes of a file or a name is escaped (rnn_tui.safe_text), never drawn raw."""
+    text = safe(str(error).strip().splitlines()[0]) if str(error).strip() else ""
     if isinstance(error, ValueError) and text:
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -182,7 +186,7 @@ class MainScreen(Screen):
             return
         self.busy = "" if self.view is not None else f"could not build the model: {message.error}"
         self.error = message.error
-        self.notify(message.error, title="could not build the model", severity="error", timeout=8)
+        self.notify(safe(message.error), title="could not build the model", severity="error", timeout=8, markup=False)
 
     @on(RequestChange)
     def change_request(self, message: RequestChange) -> None:
@@ -198,7 +202,7 @@ class MainScreen(Screen):
             request.check()
         except ValueError as error:
             self.error = one_line(error)
-            self.notify(self.error, severity="error")
+            self.notify(self.error, severity="error", markup=False)
             return
         if request == self.request:
             return
@@ -353,8 +357,19 @@ class MainScreen(Screen):
         self.app.push_screen(HelpScreen(sections))
 
     def action_screenshot(self) -> None:
-        path = save_svg(self.app.export_screenshot(), self.screenshot_dir, self._screenshot_name())
-        self.notify(f"saved {path}", title="screenshot", timeout=4)
+        """An SVG of the screen: saved in the screenshot folder, or, in a browser (`rnn-tui serve`),
+        sent to the visitor as a download and written nowhere on the server."""
+        svg, name = self.app.export_screenshot(), self._screenshot_name()
+        if served() or self.app.is_web:
+            if not self.app.is_web:  # served, yet not drawn in a browser: nowhere to send it
+                self.notify("screenshots are sent to the browser, and this is not one", severity="error", markup=False)
+                return
+            self.app.deliver_text(io.StringIO(svg), save_filename=name, open_method="download",
+                                  mime_type="image/svg+xml")  # fmt: skip
+            self.notify(f"{name}: sent to your browser as a download", title="screenshot", timeout=4, markup=False)
+            return
+        path = save_svg(svg, self.screenshot_dir, name)
+        self.notify(safe(f"saved {path}"), title="screenshot", timeout=4, markup=False)
 
     def _screenshot_name(self) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from rnn_tui.engine.config import ACTIVATIONS, CELLS, ModelConfig, layer_names
 from rnn_tui.engine.records import Trace
+from rnn_tui.safe_text import safe
 from rnn_tui.ui.messages import RequestChange
 from rnn_tui.ui.source import TOKENIZE
 from rnn_tui.ui.widgets.pane import Pane
@@ -160,7 +161,7 @@ class ModelPane(Pane):
             title = dict(self._tasks).get(self.request.task, "")
         # an imported model: what was read from its file for what, and what was assumed
         notes = self.view.trace.extras.get("notes", []) if self.view is not None else []
-        self.query_one("#task-help", Static).update(Text("\n".join([title or "", *notes]), style="dim"))
+        self.query_one("#task-help", Static).update(Text("\n".join([safe(title or ""), *map(safe, notes)]), style="dim"))
 
     def watch_view(self) -> None:
         if not self.is_mounted:

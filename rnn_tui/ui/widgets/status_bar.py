@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 from textual.reactive import reactive
 
+from rnn_tui.safe_text import safe
 from rnn_tui.ui.numbers import number
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
@@ -35,12 +36,12 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
         pieces.append((f" │ {'▶' if playing else '‖'}", "", ""))
         pieces.append((f" {speed:g}/s", "", "speed"))
         title = trace.extras.get("title")
-        if title:
-            pieces.append((f" │ {title}", "dim", "title"))
+        if title:  # a scenario's or a run's own words: shown, never obeyed (rnn_tui.safe_text)
+            pieces.append((f" │ {safe(title)}", "dim", "title"))
     if busy:
-        pieces.append((f" │ {busy}", "italic", ""))
+        pieces.append((f" │ {safe(busy)}", "italic", ""))
     if error:
-        pieces.append((f" │ {error}", "bold reverse", ""))
+        pieces.append((f" │ {safe(error)}", "bold reverse", ""))
     if width is not None:
         for drop in OPTIONAL:
             if sum(cell_len(text) for text, _, _ in pieces) <= width:

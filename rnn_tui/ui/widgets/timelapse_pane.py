@@ -3,6 +3,8 @@
     , / .   the previous / next snapshot          y   play through them (again: stop)
     r       reload the snapshots of training in the explorer
     o       open a run directory (`rnn-tui train --out DIR` with snapshots), Enter loads it
+            (in a browser, under `rnn-tui serve`: a run's name in the folder `serve --runs DIR`
+            names, and none without it; see rnn_tui.served)
 
 The Training tab keeps ~20 snapshots of every run (step 0 included); a run directory keeps
 its own (`snapshots/step_000100.safetensors`). When the explorer was opened on a run directory
@@ -30,10 +32,13 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
+from rnn_tui import served
 from rnn_tui.engine.records import Trace
+from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
+from rnn_tui.ui.visible_input import VisibleControls
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
@@ -151,7 +156,7 @@ class TimelapsePane(AnalysisPane):
         with Horizontal(id="lapse-open"):
             yield Label("run directory")
             yield Input(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
-                        compact=True)
+                        compact=True, highlighter=VisibleControls())
         yield Static(id="lapse-head")
         yield Static(id="lapse-scrub")
         yield HeatmapView(id="lapse-map")
@@ -185,12 +190,12 @@ class TimelapsePane(AnalysisPane):
         if not self._opened_run and self.shown:
             self._opened_run = True
             run = getattr(self.source, "run_directory", None)
-            if run:
+            if run:  # the operator's own choice (a command-line flag), also under serve
                 self.query_one("#lapse-path", Input).value = run
                 self._read(run)
                 return
         if self._loading:
-            self._message(f"reading the snapshots of {self._loading}…")
+            self._message(f"reading the snapshots of {safe(self._loading)}…")
             return
         if not self._from_disk:
             self._reload_from_lab()
@@ -206,7 +211,7 @@ class TimelapsePane(AnalysisPane):
                 self._message("no snapshots yet: train in the Training tab (r), or open a run directory (o)")
             return
         if self.config is not None and self.config != view.trace.config:
-            name = Path(self.label).name if self._from_disk else self.label
+            name = safe(Path(self.label).name if self._from_disk else self.label)
             self._message(f"{name}: snapshots of another model ({config_difference(self.config, view.trace.config)})")
             return
         key = (sequence_key(view.trace), self.label, snap.step)
@@ -254,7 +259,15 @@ class TimelapsePane(AnalysisPane):
 
     # ---- a run directory ---------------------------------------------------------------------------------
     def action_open_run(self) -> None:
-        self.query_one("#lapse-path", Input).focus()
+        box = self.query_one("#lapse-path", Input)
+        if served.served():  # a browser visitor: only names inside the folder the server names
+            if served.runs_folder() is None:
+                self.notify(served.no_runs_message(), title="open a run", timeout=6, markup=False)
+                self._message(served.no_runs_message())
+                return
+            names = served.run_names(limit=8)
+            box.placeholder = f"a run's name, then Enter (runs: {', '.join(safe(n) for n in names) or 'none'})"
+        box.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -265,11 +278,18 @@ class TimelapsePane(AnalysisPane):
             self.label = ""
             self.refresh_analysis()
             return
+        if served.served():
+            try:
+                path = str(served.run_directory(path))
+            except served.ServedPathError as error:
+                self.notify(str(error), title="could not open the run", severity="error", timeout=6, markup=False)
+                self._message(str(error))
+                return
         self._read(path)
 
     def _read(self, path: str) -> None:
         self._loading = path
-        self._message(f"reading the snapshots of {path}…")
+        self._message(f"reading the snapshots of {safe(path)}…")
         self.load_run(path)
 
     @work(thread=True, exclusive=True, group="timelapse-load", exit_on_error=False)
@@ -289,7 +309,7 @@ class TimelapsePane(AnalysisPane):
         self._from_disk = True
         self.config, self.records, self.label = message.config, message.records, message.path
         self.index = len(self.records) - 1
-        self.notify(f"{len(self.records)} snapshots from {message.path}", timeout=3)
+        self.notify(f"{len(self.records)} snapshots from {safe(message.path)}", timeout=3, markup=False)
         self.refresh_analysis()
 
     def on_run_failed(self, message: RunFailed) -> None:
@@ -299,13 +319,13 @@ class TimelapsePane(AnalysisPane):
             # the run the explorer was opened on, read unasked: a run saved without snapshots is
             # no error; the tab says so and shows training here, as it would without the run
             no_snapshots = "no snapshots" in message.error
-            name = Path(message.path).name or message.path
-            self._note = f"run {name} saved no snapshots" if no_snapshots else message.error
+            name = safe(Path(message.path).name or message.path)
+            self._note = f"run {name} saved no snapshots" if no_snapshots else safe(message.error)
             self.query_one("#lapse-path", Input).value = ""
             self.refresh_analysis()
             return
-        self.notify(message.error, title="could not open the run", severity="error", timeout=6)
-        self._message(f"could not open {message.path}: {message.error}")
+        self.notify(safe(message.error), title="could not open the run", severity="error", timeout=6, markup=False)
+        self._message(f"could not open {safe(message.path)}: {safe(message.error)}")
 
     # ---- actions ------------------------------------------------------------------------------------------------
     def action_move(self, delta: int) -> None:
@@ -375,7 +395,7 @@ class TimelapsePane(AnalysisPane):
         else:
             head.append("loss on this sequence ", style="dim")
             head.append(f"{trace.loss:.4g}", style="bold")
-        head.append(f"   ({self.label})", style="dim")
+        head.append(f"   ({safe(self.label)})", style="dim")
         self.query_one("#lapse-head", Static).update(head)
         self.query_one("#lapse-scrub", Static).update(scrubber(self.records, k, max(self.size.width - 2, 10)))
 
