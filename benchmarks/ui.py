@@ -147,7 +147,7 @@ def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int)
 
 def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
     """Per → press, in-process on Textual's headless driver: the messages handled, and the widgets
-    asked to refresh and the widgets drawn (render_lines) on average."""
+    asked to refresh and the widgets drawn (render_lines) on average; and the widgets mounted."""
     import asyncio
 
     from textual.widget import Widget
@@ -161,6 +161,7 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
     seen: list = []
     refreshed: list[set] = []
     drawn: list[set] = []
+    mounted: list[int] = []
     refresh, render_lines = Widget.refresh, Widget.render_lines
 
     def counting_refresh(self, *args, **kwargs):
@@ -176,20 +177,21 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
             while app.screen.view is None:
                 await pilot.pause(0.1)
             await pilot.pause(0.5)
+            mounted.append(len(list(app.screen.walk_children())))
             Widget.refresh, Widget.render_lines = counting_refresh, counting_render_lines
             try:
                 seen.clear()
-                for _ in range(keys):
+                for _ in range(keys):  # not pilot.press: its wait posts a message to every widget
                     refreshed.append(set())
                     drawn.append(set())
-                    await pilot.press("right")
-                    await pilot.pause()
+                    app.simulate_key("right")
+                    await asyncio.sleep(0.15)
             finally:
                 Widget.refresh, Widget.render_lines = refresh, render_lines
 
     asyncio.run(go())
     return {"messages": len(seen) / keys, "refreshed": statistics.mean(map(len, refreshed)),
-            "drawn": statistics.mean(map(len, drawn))}
+            "drawn": statistics.mean(map(len, drawn)), "widgets": mounted[0]}
 
 
 def main() -> None:
@@ -219,7 +221,7 @@ def main() -> None:
     if args.count:
         c = count(args.cell, args.hidden, args.steps, min(args.keys, 20), cols, rows)
         print(f"  per step        {c['messages']:.0f} messages handled, {c['refreshed']:.0f} widgets asked to"
-              f" refresh, {c['drawn']:.0f} drawn (in-process, headless)")
+              f" refresh, {c['drawn']:.0f} drawn; {c['widgets']} widgets mounted (in-process, headless)")
 
 
 if __name__ == "__main__":
