@@ -10,10 +10,12 @@ from __future__ import annotations
 import gc
 import sys
 
+from textual import on
 from textual.app import App
 from textual.screen import Screen
 
 from rnn_tui.ui.commands import ExplorerCommands
+from rnn_tui.ui.messages import OpenLesson
 from rnn_tui.ui.screens.main import MainScreen
 from rnn_tui.ui.source import TraceRequest, TraceSource
 from rnn_tui.ui.themes import THEMES, theme_name
@@ -62,6 +64,18 @@ class ExplorerApp(App):
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir)
+
+    @on(OpenLesson)
+    def open_lesson(self, message: OpenLesson) -> None:
+        """A lesson on a screen of its own, beside the explorer, with the real engine behind it
+        (a test's fake source has no lessons); Esc there comes back."""
+        from rnn_tui.ui.screens.lesson_screen import LessonScreen
+        from rnn_tui.ui.screens.lesson_source import LessonSource
+        from rnn_tui.ui.source import EngineSource
+
+        message.stop()
+        self.push_screen(LessonScreen(LessonSource(EngineSource(dtype="float64"), message.name),
+                                      screenshot_dir=self.screenshot_dir))
 
 
 def run_explorer(
