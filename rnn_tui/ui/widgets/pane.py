@@ -1,6 +1,11 @@
-"""The base of every pane: a widget bound to the main screen's View.
+"""The base of every pane: a widget that shows the main screen's View while it is on screen.
 
 A new pane subclasses `Pane`, reacts in `watch_view`, and is listed once in `rnn_tui.ui.panes`.
+
+The main screen hands `view` (it changes on every step) to the open tab's pane only; a hidden
+pane keeps the View it last saw and is given the current one when its tab is opened again, just
+before `opened()`. `busy` and `request` change seldom and reach every pane, shown or not, so
+work a pane runs in the background (training) can follow the model it belongs to.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from textual.widget import Widget
 
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
+from rnn_tui.ui.work import Computed
 
 
 class Pane(Widget):
-    """Bound by the main screen: `view` (what is looked at), `busy` (why there is no trace yet,
-    or what is being rebuilt; "" when idle), `request` (what was asked for: model and input)."""
+    """Given by the main screen: `view` (what is looked at; while the pane is shown), `busy` (why
+    there is no trace yet, or what is being rebuilt; "" when idle), `request` (what was asked
+    for: model and input)."""
 
     # repaint=False: a pane is mostly a container; repainting it would redraw everything in it,
     # so the widgets that draw something refresh themselves (and only what changed)
@@ -27,15 +34,22 @@ class Pane(Widget):
     DESCRIPTION: str = ""
 
     def opened(self) -> None:
-        """Its tab was opened: take the focus, bring what is drawn up to date.
+        """Its tab was opened (and `view` brought up to date): take the focus, draw what is new.
 
         The main screen calls this when the tab becomes the active one, rather than leaving it to
         the Show event: Textual 8.2 does not always send Show to a tab's content (when the
         layout map was rebuilt between the switch and the next reflow, e.g. after a scroll)."""
 
-    def on_show(self) -> None:
-        if self.shown:  # a late Show for a tab already left must not pull the focus back to it
-            self.opened()
+    def computed(self, job, key) -> None:
+        """A result of one of the pane's jobs (`rnn_tui.ui.work.Job`) arrived. A pane on screen
+        draws it; a hidden one has it kept for when it is opened."""
+
+    def on_computed(self, message: Computed) -> None:
+        if message.job.owner is not self:
+            return  # a child's own job: let it bubble on
+        message.stop()
+        if message.job.arrived(message.key, message.outcome):
+            self.computed(message.job, message.key)
 
     @property
     def shown(self) -> bool:

@@ -144,13 +144,23 @@ class TokenStrip(LinesView):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._cells: tuple[Trace, int, Cells] | None = None
+        self._fitted: tuple[Cells, list[list[str]]] | None = None
         self._columns: list[tuple[int, int, int]] = []  # (x0, x1, step) of the drawn columns
         self._styles: dict[str, Style] = {}
 
     def cells(self, trace: Trace, k: int) -> Cells:
         if self._cells is None or self._cells[0] is not trace or self._cells[1] != k:
             self._cells = (trace, k, strip_cells(trace, k))
+            self._fitted = None
         return self._cells[2]
+
+    def fitted(self, cells: Cells) -> list[list[str]]:
+        """Every cell's text cut or padded to its column, row by row (once per trace: a step
+        only moves the window and the highlight)."""
+        if self._fitted is None or self._fitted[0] is not cells:
+            rows = [cells.tokens, cells.targets, *cells.predictions]
+            self._fitted = (cells, [[_fit(row[t], w - 1) for t, w in enumerate(cells.widths)] for row in rows])
+        return self._fitted[1]
 
     def style(self, name: str) -> Style:
         if name not in self._styles:
@@ -180,8 +190,9 @@ class TokenStrip(LinesView):
         label, current = self.style("label"), self.style("current")
         right, wrong, dim = self.style("right"), self.style("wrong"), self.style("dim")
         plain = Style()
-        rows = [("x", cells.tokens), ("y*", cells.targets)]
-        rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", cells.predictions[r]) for r in range(k)]
+        texts = self.fitted(cells)
+        rows = [("x", texts[0]), ("y*", texts[1])]
+        rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", texts[2 + r]) for r in range(k)]
         self._columns = []
         x = LABEL_WIDTH
         for t in range(start, stop):
@@ -199,7 +210,7 @@ class TokenStrip(LinesView):
                     style = dim
                 else:
                     style = plain
-                pieces.append((_fit(row[t], cells.widths[t] - 1), style))
+                pieces.append((row[t], style))
                 pieces.append((" ", plain))
             lines.append(tuple(pieces))
         return lines
