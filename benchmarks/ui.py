@@ -7,7 +7,12 @@
   (Textual brackets each frame in synchronized-output markers, which this terminal accepts).
 
 The explorer is started as a person starts it, through the `rnn-tui` command (the one installed
-next to this Python), on an untrained character model over a T-character text.
+next to this Python), on an untrained character model over a T-character text. Python's bytecode
+is cached, as it is after the first start of an installed package: the child's environment drops
+PYTHONDONTWRITEBYTECODE and one untimed start comes first.
+
+`--against DIR` times another checkout of the repository (a clone at an older commit, say) side
+by side: the two start alternately, `--rounds` times each, so load on the machine hits both alike.
 
 Default: 200x60, an LSTM with H=256 over a T=500 character sequence; goals: first frame 0.6 s CPU,
 model ready 2.5 s, a step 10 ms CPU and p95 16 ms wall on a quiet machine.
@@ -17,6 +22,7 @@ Next to each wall-clock time it prints the CPU time the explorer's process used 
     python benchmarks/ui.py [--cell lstm] [--hidden 256] [--steps 500] [--keys 60] [--size 200x60]
     python benchmarks/ui.py --count     # also: messages handled and widgets refreshed per step,
                                         # counted in-process (Textual's headless driver)
+    python benchmarks/ui.py --against /tmp/before --rounds 3
 """
 
 from __future__ import annotations
@@ -56,6 +62,21 @@ def rnn_tui_command() -> str:
     return found
 
 
+# `rnn-tui` from another checkout: its rnn_tui package ahead of the installed (editable) one
+FROM_TREE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, sys.argv.pop(1))
+from rnn_tui.cli import main
+sys.argv[0] = "rnn-tui"
+sys.exit(main())
+"""
+
+
+def command(tree: str | None) -> list[str]:
+    return [rnn_tui_command()] if tree is None else [sys.executable, "-c", FROM_TREE, tree]
+
+
 class Terminal:
     """A pseudo-terminal running one child process, with timestamped reads."""
 
@@ -64,6 +85,7 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
         env.pop("NO_COLOR", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package runs
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                                      start_new_session=True, close_fds=True)
@@ -116,8 +138,17 @@ class Terminal:
             os.close(self.master)
 
 
-def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
-    argv = [rnn_tui_command(), "--cell", cell, "--hidden", str(hidden), "--input", text_of(steps)]
+def warm_up(tree: str | None, cols: int, rows: int) -> None:
+    """One untimed start to its first frame: Python writes the bytecode caches."""
+    term = Terminal([*command(tree), "--cell", "rnn", "--hidden", "4"], cols, rows)
+    try:
+        term.wait_for(b"loading the model", 60)
+    finally:
+        term.close()
+
+
+def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int, tree: str | None = None) -> dict:
+    argv = [*command(tree), "--cell", cell, "--hidden", str(hidden), "--input", text_of(steps)]
     term = Terminal(argv, cols, rows)
     try:
         first = term.wait_for(b"loading the model", 10)
@@ -194,6 +225,21 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
             "drawn": statistics.mean(map(len, drawn)), "widgets": mounted[0]}
 
 
+def report(name: str, runs: list[dict], cols: int, rows: int, args) -> None:
+    """The figures of one tree: medians over its rounds (the step latencies pooled)."""
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    lat = sorted(x for r in runs for x in r["latencies"])
+    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    rounds = f", median of {len(runs)} starts" if len(runs) > 1 else ""
+    print(f"{name}{rounds}")
+    print(f"  first frame     {med('first'):.3f} s wall, {med('first_cpu'):.3f} s CPU   (goal 0.6 s CPU)")
+    print(f"  model ready     {med('ready'):.3f} s wall, {med('ready_cpu'):.3f} s CPU"
+          f"   (goal 2.5 s; torch import, model build and trace, in a worker)")
+    print(f"  step latency    median {ms(statistics.median(lat))}, p95 {ms(p95)}, max {ms(lat[-1])} wall"
+          f" over {len(lat)} steps; {ms(med('step_cpu'))} CPU per step   (goals: p95 16 ms wall, 10 ms CPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell", default="lstm")
@@ -202,22 +248,22 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=60, help="→ presses to time")
     parser.add_argument("--size", default="200x60")
     parser.add_argument("--count", action="store_true", help="also count messages and refreshed widgets per step")
+    parser.add_argument("--against", metavar="DIR", help="another checkout of the repository, timed side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="starts of each tree, alternating")
     args = parser.parse_args()
     cols, rows = (int(v) for v in args.size.split("x"))
-    r = measure(args.cell, args.hidden, args.steps, args.keys, cols, rows)
-    lat = sorted(r["latencies"])
-    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
-    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    trees = [None] + ([str(Path(args.against).resolve())] if args.against else [])
+    for tree in trees:
+        warm_up(tree, cols, rows)
+    runs: dict = {tree: [] for tree in trees}
+    for _ in range(max(args.rounds, 1)):
+        for tree in trees:
+            runs[tree].append(measure(args.cell, args.hidden, args.steps, args.keys, cols, rows, tree))
     load = os.getloadavg()[0]
     print(f"explorer at {cols}x{rows}, {args.cell} H={args.hidden}, T={args.steps}"
           f"   ({os.cpu_count()} cores, load average {load:.2f})")
-    print(f"  first frame     {r['first']:.3f} s wall, {r['first_cpu']:.3f} s CPU"
-          f"   (goal 0.6 s CPU)")
-    print(f"  model ready     {r['ready']:.3f} s wall, {r['ready_cpu']:.3f} s CPU"
-          f"   (goal 2.5 s; torch import, model build and trace, in a worker)")
-    print(f"  step latency    median {ms(statistics.median(lat))}, p95 {ms(p95)}, max {ms(lat[-1])} wall"
-          f" over {len(lat)} steps; {ms(r['step_cpu'])} CPU per step"
-          f"   (goals: p95 16 ms wall, 10 ms CPU)")
+    for tree in trees:
+        report("this checkout" if tree is None else tree, runs[tree], cols, rows, args)
     if args.count:
         c = count(args.cell, args.hidden, args.steps, min(args.keys, 20), cols, rows)
         print(f"  per step        {c['messages']:.0f} messages handled, {c['refreshed']:.0f} widgets asked to"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
-from rnn_tui.ui.app import ExplorerApp
+from rnn_tui.ui.app import ExplorerApp, run_frozen
 from rnn_tui.ui.screens.lesson_screen import LessonScreen
 from rnn_tui.ui.screens.lesson_source import LessonSource
 from rnn_tui.ui.source import TraceSource
@@ -36,5 +36,5 @@ class LessonApp(ExplorerApp):
 
 def run_lesson_app(source: TraceSource, lesson: str, *, theme: str = "dark") -> int:
     app = LessonApp(source, lesson, theme=theme)
-    app.run()
+    run_frozen(app)
     return app.return_code or 0

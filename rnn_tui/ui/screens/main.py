@@ -30,7 +30,6 @@ from rnn_tui.ui.actions import bindings, own_bindings
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
 from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab
-from rnn_tui.ui.screens.help import HelpScreen
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
@@ -67,10 +66,17 @@ class MainScreen(Screen):
         self._timer: Timer | None = None
         self._panes: dict[str, Pane] = {}  # tab id -> its pane, once built
         self._open_tab = PANES[0].tab_id  # the tab whose pane is given the View
-        try:
-            self._tasks = source.tasks()
-        except Exception:  # a source without a task list still explores its traces
-            self._tasks = [(request.task, "")]
+        self._tasks: list[tuple[str, str]] | None = None  # see task_list
+
+    @property
+    def task_list(self) -> list[tuple[str, str]]:
+        """(name, description) of the tasks the Model tab offers (asked of the source when first needed)."""
+        if self._tasks is None:
+            try:
+                self._tasks = self.source.tasks()
+            except Exception:  # a source without a task list still explores its traces
+                self._tasks = [(self._first_request.task, "")]
+        return self._tasks
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -88,7 +94,7 @@ class MainScreen(Screen):
         yield Footer(compact=True)
 
     def _new_pane(self, info: PaneInfo) -> Pane:
-        pane = make_pane(info.load(), {"tasks": self._tasks})
+        pane = make_pane(info.load(), {"tasks": self.task_list})
         pane.busy, pane.request = self.busy, self.request
         self._panes[info.tab_id] = pane
         return pane
@@ -371,6 +377,8 @@ class MainScreen(Screen):
         self._change(**changes)
 
     def action_help(self) -> None:
+        from rnn_tui.ui.screens.help import HelpScreen
+
         sections = []
         heading, own = self.screen_bindings()
         sections.append((f"Keys of the {heading.lower()}", own))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 
+from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.equations_pane import EquationsPane
 from rnn_tui.ui.widgets.heatmap_pane import HeatmapPane
 from rnn_tui.ui.widgets.pane import Pane
@@ -36,8 +37,9 @@ class ExplorePane(Pane):
         self._arrange()
         self.query_one(EquationsPane).refresh_text()
 
-    def watch_view(self) -> None:
-        self._arrange()
+    def watch_view(self, old: View | None, new: View | None) -> None:
+        if old is None or new is None or old.equations != new.equations:
+            self._arrange()  # a step or a unit moved leaves the arrangement as it is
 
     def _arrange(self) -> None:
         width, height = self.app.size

@@ -86,13 +86,16 @@ class LinesView(ScrollView, can_focus=False):
         if strip is None:
             style_of = self._style
             segments: list[Segment] = []
+            texts: list[str] = []
             last = None
             for text, style in line:  # neighbours in one style are one segment: less to cut and write
-                if style is last and segments:
-                    segments[-1] = Segment(segments[-1].text + text, segments[-1].style)
-                else:
-                    segments.append(Segment(text, style_of(style)))
-                    last = style
+                if style is not last and texts:
+                    segments.append(Segment("".join(texts), style_of(last)))
+                    texts = []
+                texts.append(text)
+                last = style
+            if texts:
+                segments.append(Segment("".join(texts), style_of(last)))
             strip = Strip(segments)
             if len(self._strips) > 2048:
                 self._strips.clear()

@@ -36,6 +36,13 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+def blank_safe(style: Style) -> bool:
+    """A space in this style looks like a plain space: no background and nothing drawn through,
+    under or over it, nothing reversed."""
+    return style.bgcolor is None and not (style.reverse or style.strike or style.underline
+                                          or style.underline2 or style.overline or style.frame or style.encircle)
+
+
 def _value(v) -> str:
     if v is None:
         return ""
@@ -190,6 +197,9 @@ class TokenStrip(LinesView):
         label, current = self.style("label"), self.style("current")
         right, wrong, dim = self.style("right"), self.style("wrong"), self.style("dim")
         plain = Style()
+        # styles in which a space looks like a plain one (no background, no line through or under
+        # it): a cell's gap can take the cell's style, and runs of one style become one segment
+        bare = {id(st) for st in (plain, label, current, right, wrong, dim) if blank_safe(st)}
         texts = self.fitted(cells)
         rows = [("x", texts[0]), ("y*", texts[1])]
         rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", texts[2 + r]) for r in range(k)]
@@ -210,8 +220,11 @@ class TokenStrip(LinesView):
                     style = dim
                 else:
                     style = plain
-                pieces.append((row[t], style))
-                pieces.append((" ", plain))
+                if id(style) in bare:  # the gap after a cell looks the same in its style: one piece
+                    pieces.append((row[t] + " ", style))
+                else:
+                    pieces.append((row[t], style))
+                    pieces.append((" ", plain))
             lines.append(tuple(pieces))
         return lines
 
