@@ -11,8 +11,6 @@ under the old trace's key, never shown for the new one), its failure one line.
 
 from __future__ import annotations
 
-from textual.widgets import Input
-
 from rnn_tui.ui.lab import Lab, lab_for, source_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.pane import Pane
@@ -33,39 +31,8 @@ class AnalysisPane(Pane, can_focus=True):
         return source_for(self)
 
     def opened(self) -> None:
-        self._claim_focus()
+        self.claim_focus()
         self.refresh_analysis()
-
-    def _claim_focus(self) -> None:
-        focused = self.screen.focused
-        if isinstance(focused, Input) and focused.display and self.screen.is_active:
-            outside = True
-            node = focused
-            while node is not None:
-                if node is self:
-                    outside = False
-                    break
-                node = node.parent
-            if outside and self._visible(focused):
-                return  # the person is typing elsewhere
-        if focused is None or not self._within(focused):
-            self.focus()
-
-    def _within(self, widget) -> bool:
-        node = widget
-        while node is not None:
-            if node is self:
-                return True
-            node = node.parent
-        return False
-
-    def _visible(self, widget) -> bool:
-        node = widget
-        while node is not None and node is not self.screen:
-            if not node.display:
-                return False
-            node = node.parent
-        return True
 
     def watch_view(self, old: View | None, new: View | None) -> None:
         if self.shown:

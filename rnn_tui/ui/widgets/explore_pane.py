@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.equations_pane import EquationsPane
 from rnn_tui.ui.widgets.heatmap_pane import HeatmapPane
+from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.pane import Pane
 
 ROOM_FOR_EQUATIONS = (110, 30)  # width or height from which equations show unless hidden
@@ -34,6 +35,7 @@ class ExplorePane(Pane):
         self._arrange()
 
     def opened(self) -> None:
+        self.claim_focus(self.query_one(HeatmapView))  # the arrow keys step at once
         self._arrange()
         self.query_one(EquationsPane).refresh_text()
 

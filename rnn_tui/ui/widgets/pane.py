@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual.widgets import Input
 
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
@@ -40,6 +41,16 @@ class Pane(Widget):
         the Show event: Textual 8.2 does not always send Show to a tab's content (when the
         layout map was rebuilt between the switch and the next reflow, e.g. after a scroll)."""
 
+    def claim_focus(self, target: Widget | None = None) -> None:
+        """Focus `target` (default: the pane) unless the focus is inside the pane already, or the
+        person is typing in a box on screen outside it."""
+        focused = self.screen.focused
+        if focused is not None and self in (focused, *focused.ancestors):
+            return
+        if isinstance(focused, Input) and self.screen.is_active and visible(focused):
+            return  # the person is typing elsewhere
+        (target or self).focus()
+
     def computed(self, job, key) -> None:
         """A result of one of the pane's jobs (`rnn_tui.ui.work.Job`) arrived. A pane on screen
         draws it; a hidden one has it kept for when it is opened."""
@@ -62,3 +73,13 @@ class Pane(Widget):
                 return False
             node = node.parent
         return True
+
+
+def visible(widget: Widget) -> bool:
+    """Displayed, and every container up to its screen displayed."""
+    node = widget
+    while node is not None and node is not widget.screen:
+        if not node.display:
+            return False
+        node = node.parent
+    return True
