@@ -23,6 +23,8 @@ Next to each wall-clock time it prints the CPU time the explorer's process used 
     python benchmarks/ui.py --count     # also: messages handled and widgets refreshed per step,
                                         # counted in-process (Textual's headless driver)
     python benchmarks/ui.py --against /tmp/before --rounds 3
+    python benchmarks/ui.py --gradients 2000   # the Gradients tab on a long trace: the rows and
+                                               # step Jacobians in view first, then the whole
 """
 
 from __future__ import annotations
@@ -225,6 +227,29 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
             "drawn": statistics.mean(map(len, drawn)), "widgets": mounted[0]}
 
 
+def gradients(T: int, hidden: int, cell: str) -> dict:
+    """CPU seconds, in this process, of what the Gradients tab computes for a T-step trace with the
+    cursor at its first step: the windows in view (drawn as each arrives), then the whole analysis."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `rnn-tui` runs (cli.single_threaded_numpy)
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.ui.lab import gradflow, gradflow_window
+    from rnn_tui.ui.widgets.gradients_pane import WHOLE_AT_ONCE, GradientsPane
+
+    source = __import__("rnn_tui.ui.source", fromlist=["EngineSource"]).EngineSource
+    src = source.from_spec(Spec(cell=cell, hidden=hidden, input=text_of(T)))
+    trace = src.build(src.initial_request())
+    out = {"T": trace.T, "whole_at_once": trace.T <= WHOLE_AT_ONCE, "windows": []}
+    t0 = time.process_time()
+    if not out["whole_at_once"]:
+        for block in GradientsPane._blocks_wanted(trace, 0):
+            gradflow_window(trace, *GradientsPane._block_ranges(trace, block))
+            out["windows"].append((block, time.process_time() - t0))
+    t1 = time.process_time()
+    gradflow(trace)
+    out["whole"] = time.process_time() - t1
+    return out
+
+
 def report(name: str, runs: list[dict], cols: int, rows: int, args) -> None:
     """The figures of one tree: medians over its rounds (the step latencies pooled)."""
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
@@ -250,7 +275,19 @@ def main() -> None:
     parser.add_argument("--count", action="store_true", help="also count messages and refreshed widgets per step")
     parser.add_argument("--against", metavar="DIR", help="another checkout of the repository, timed side by side")
     parser.add_argument("--rounds", type=int, default=1, help="starts of each tree, alternating")
+    parser.add_argument("--gradients", type=int, metavar="T", help="time the Gradients tab's analysis of a T-step "
+                        "trace instead (in-process; --hidden and --cell apply)")
     args = parser.parse_args()
+    if args.gradients:
+        g = gradients(args.gradients, args.hidden, args.cell)
+        print(f"Gradients tab, {args.cell} H={args.hidden}, T={g['T']}, cursor at t=0   ({os.cpu_count()} cores,"
+              f" load average {os.getloadavg()[0]:.2f})")
+        if g["whole_at_once"]:
+            print("  short enough to analyse whole at once")
+        for (kind, b), t in g["windows"]:
+            print(f"  in view: {kind} block {b} drawn after {t:.2f} s CPU")
+        print(f"  the whole analysis, in the background after that: {g['whole']:.2f} s CPU")
+        return
     cols, rows = (int(v) for v in args.size.split("x"))
     trees = [None] + ([str(Path(args.against).resolve())] if args.against else [])
     for tree in trees:

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import sys
 
 from textual import on
@@ -18,6 +20,7 @@ from rnn_tui.ui.messages import OpenLesson
 from rnn_tui.ui.screens.main import MainScreen
 from rnn_tui.ui.source import TraceRequest, TraceSource
 from rnn_tui.ui.themes import THEMES, theme_name
+from rnn_tui.ui.work import computing
 
 
 def explorer_commands():
@@ -107,7 +110,7 @@ def run_explorer(
 GC_YOUNG = 10_000  # allocations between collections of the youngest generation (Python's default: 700)
 
 
-def run_frozen(app: App) -> None:
+def run_frozen(app: App, *, headless: bool = False) -> None:
     """Run the app as this process's program, with the garbage collector set for it.
 
     What has been imported so far (Textual, numpy: long-lived) goes out of the collector's sight:
@@ -116,8 +119,20 @@ def run_frozen(app: App) -> None:
     collected less often: a step allocates thousands of short-lived containers (Textual's strips
     and their caches) that reference counting frees; at Python's default a collection ran about
     three times a step, ~2.5 ms of it, and now and then a full one stalled a step for 20-40 ms.
+
+    When the person quits while a thread is inside an engine call that cannot stop halfway (a
+    40-second analysis of a long trace, a model build), the process exits once the terminal is
+    restored rather than waiting for it: the app runs on a loop of its own, so nothing joins the
+    worker threads before this function decides (`asyncio.run` would wait for them).
     """
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG, older, oldest)
-    app.run()
+    loop = asyncio.new_event_loop()
+    app.run(loop=loop, headless=headless)
+    if computing():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()

@@ -14,7 +14,9 @@ it, a hidden one keeps it for when it is opened next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,31 @@ def one_line(error: BaseException) -> str:
     if isinstance(error, ValueError) and text:
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+_COMPUTING: set[int] = set()  # threads inside a computation that cannot stop halfway
+_COMPUTING_LOCK = threading.Lock()
+
+
+@contextmanager
+def uninterruptible() -> Iterator[None]:
+    """Mark the calling thread as inside an engine call that cannot check for cancellation (an
+    analysis, a model build): when the person quits meanwhile, the process leaves without waiting
+    for an answer nobody will see (see `rnn_tui.ui.app.run_frozen`)."""
+    me = threading.get_ident()
+    with _COMPUTING_LOCK:
+        _COMPUTING.add(me)
+    try:
+        yield
+    finally:
+        with _COMPUTING_LOCK:
+            _COMPUTING.discard(me)
+
+
+def computing() -> int:
+    """How many threads are inside an `uninterruptible` computation now."""
+    with _COMPUTING_LOCK:
+        return len(_COMPUTING)
 
 
 class Ident:
@@ -143,7 +170,8 @@ class Job:
     def _run(self, key, args, kwargs) -> None:
         worker = get_current_worker()
         try:
-            outcome = Outcome("ready", self.compute(*args, **kwargs))
+            with uninterruptible():
+                outcome = Outcome("ready", self.compute(*args, **kwargs))
         except Exception as error:  # shown in the pane, never raised: the explorer stays up
             outcome = Outcome("failed", error=self.explain(error, *args) if self.explain else one_line(error))
         if not worker.is_cancelled:

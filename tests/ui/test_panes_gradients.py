@@ -209,3 +209,17 @@ async def test_a_long_trace_shows_the_steps_in_view_first_then_the_whole(source)
         mid = analyze_gradflow(trace, window=(ROW_BLOCK, 3 * ROW_BLOCK)).layers[0].flow
         np.testing.assert_allclose(pane.shown_flow.flow[0][100], mid[100], rtol=1e-6)
         assert pane.query_one(MatrixView).cursor == (100, 100)
+
+
+def test_the_flow_title_names_the_rows_computed():
+    from rnn_tui.ui.widgets.gradients_pane import computed_rows
+
+    scored = np.array([True] * 9 + [False])  # the last step has no target
+    done = np.zeros(10, bool)
+    assert computed_rows(done, scored) == "no rows yet"
+    done[2:5] = True
+    assert computed_rows(done, scored) == "rows 2…4"
+    done[7] = True
+    assert computed_rows(done, scored) == "4 of 9 rows"
+    done[:] = True
+    assert computed_rows(done, scored) == ""  # all of them: nothing to say

@@ -90,3 +90,34 @@ def test_one_line_names_a_bug_but_not_a_user_error_and_escapes_control_character
     assert one_line(RuntimeError("boom")) == "RuntimeError: boom"
     assert one_line(KeyError()) == "KeyError"
     assert one_line(ValueError("no such file: a\x1b[31mb")) == "no such file: a\\x1b[31mb"
+
+
+def test_quitting_does_not_wait_for_a_computation_that_cannot_stop():
+    """A model build (or an analysis) in a thread cannot be interrupted; the person who quits
+    meanwhile gets their shell back at once, with exit code 0, not after the computation."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    code = textwrap.dedent("""
+        import time
+        from rnn_tui.ui.app import ExplorerApp, run_frozen
+        from rnn_tui.ui.source import TraceRequest
+        from tests.ui.fakes import FakeSource
+
+        class Slow(FakeSource):
+            def build(self, request):
+                app.call_from_thread(app.exit)  # the person quits while the model is being built
+                time.sleep(60)
+                return super().build(request)
+
+        app = ExplorerApp(Slow(), TraceRequest(hidden=4, text="abc"))
+        run_frozen(app, headless=True)
+        print("not reached: the process waited for the build")
+    """)
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "not reached" not in out.stdout
+    assert time.monotonic() - t0 < 30

@@ -37,7 +37,7 @@ from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.sequence_pane import SequencePane
 from rnn_tui.ui.widgets.status_bar import StatusBar
-from rnn_tui.ui.work import one_line
+from rnn_tui.ui.work import one_line, uninterruptible
 
 MIN_SIZE = (60, 16)  # below this the screen says so instead of drawing a broken layout
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # steps per second when playing
@@ -180,7 +180,8 @@ class MainScreen(Screen):
     def build_trace(self, request: TraceRequest) -> None:
         worker = get_current_worker()
         try:
-            trace = self.source.build(request)
+            with uninterruptible():
+                trace = self.source.build(request)
         except Exception as error:  # shown, never raised: the explorer stays up
             if not worker.is_cancelled:
                 self.post_message(TraceFailed(request, one_line(error)))

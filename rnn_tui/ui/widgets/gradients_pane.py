@@ -43,9 +43,9 @@ from rnn_tui.ui.work import Job, keyed, one_line
 
 WHOLE_AT_ONCE = 512  # steps up to which a trace is analysed whole at once (the engine's FLOW_WINDOW)
 ROW_BLOCK = 64  # flow-matrix rows computed per window of a long trace
-STEP_BLOCK = 256  # step Jacobian norms computed per window
+STEP_BLOCK = 128  # step Jacobian norms computed per window
 ROWS_IN_VIEW = 48  # rows either side of the current step that the tab wants computed first
-STEPS_IN_VIEW = 160  # steps either side whose Jacobian norms it wants first
+STEPS_IN_VIEW = 96  # steps either side whose Jacobian norms it wants first (the bars show ~180 at 200 columns)
 
 
 def explain(error: BaseException, trace: Trace, *args) -> str:
@@ -152,16 +152,18 @@ def log_matrix(flow: np.ndarray) -> tuple[np.ndarray, Scale]:
     return lv, Scale("sequential", lo, hi)
 
 
-def computed_rows(done: np.ndarray) -> str:
-    """"rows 1488…1999" for the rows computed (one span, or the count when scattered)."""
-    rows = np.flatnonzero(done)
+def computed_rows(done: np.ndarray, scored: np.ndarray) -> str:
+    """"rows 1488…1999" for the scored rows computed (one span, or the count when scattered);
+    "" when every scored row is."""
+    rows = np.flatnonzero(done & scored)
+    total = int(scored.sum())
+    if rows.size == total:
+        return ""
     if rows.size == 0:
         return "no rows yet"
-    if rows.size == done.size:
-        return ""
     if rows[-1] - rows[0] + 1 == rows.size:
         return f"rows {rows[0]}…{rows[-1]}"
-    return f"{rows.size} of {done.size} rows"
+    return f"{rows.size} of {total} rows"
 
 
 def summary(trace: Trace, entry, shown: FlowShown, index: int) -> Text:
@@ -316,7 +318,8 @@ class GradientsPane(AnalysisPane):
         t0, t1 = max(step - STEPS_IN_VIEW, 0), min(step + STEPS_IN_VIEW, trace.T - 1)
         rows = {("rows", b) for b in range(r0 // ROW_BLOCK, r1 // ROW_BLOCK + 1)}
         steps = {("steps", b) for b in range(t0 // STEP_BLOCK, t1 // STEP_BLOCK + 1)}
-        near = lambda b: abs(b[1] * (ROW_BLOCK if b[0] == "rows" else STEP_BLOCK) - step)  # noqa: E731
+        # nearest the step first; at equal distance the flow rows (the picture, and cheap) first
+        near = lambda b: (abs(b[1] * (ROW_BLOCK if b[0] == "rows" else STEP_BLOCK) - step), b[0] != "rows")  # noqa: E731
         return sorted(rows | steps, key=near)
 
     @staticmethod
@@ -378,7 +381,7 @@ class GradientsPane(AnalysisPane):
             R = raw.shape[0]
             pooled = R != trace.T
             what = "c" if use_c else "h"
-            rows = computed_rows(shown.rows_done)
+            rows = computed_rows(shown.rows_done, np.array([t is not None for t in trace.targets], dtype=bool))
             mv.matrix = Matrix(
                 values=values,
                 scale=scale,
