@@ -1,4 +1,4 @@
-"""The panes' one helper for slow work: computed in a worker, kept by key, a failure in one line."""
+"""The panes' one Job for slow work: computed in a worker, kept by key, a failure in one line."""
 
 from __future__ import annotations
 
