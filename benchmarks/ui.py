@@ -6,11 +6,25 @@
 - step latency: from writing the → key to the terminal to the end of the frame it causes
   (Textual brackets each frame in synchronized-output markers, which this terminal accepts).
 
-Default: 200x60, an LSTM with H=256 over a T=500 character sequence; goals 0.6 s and 16 ms.
+The explorer is started as a person starts it, through the `rnn-tui` command (the one installed
+next to this Python), on an untrained character model over a T-character text. Python's bytecode
+is cached, as it is after the first start of an installed package: the child's environment drops
+PYTHONDONTWRITEBYTECODE and one untimed start comes first.
+
+`--against DIR` times another checkout of the repository (a clone at an older commit, say) side
+by side: the two start alternately, `--rounds` times each, so load on the machine hits both alike.
+
+Default: 200x60, an LSTM with H=256 over a T=500 character sequence; goals: first frame 0.6 s CPU,
+model ready 2.5 s, a step 10 ms CPU and p95 16 ms wall on a quiet machine.
 Next to each wall-clock time it prints the CPU time the explorer's process used (from
 /proc/PID/stat), which does not grow when other work shares the machine; and the load average.
 
     python benchmarks/ui.py [--cell lstm] [--hidden 256] [--steps 500] [--keys 60] [--size 200x60]
+    python benchmarks/ui.py --count     # also: messages handled and widgets refreshed per step,
+                                        # counted in-process (Textual's headless driver)
+    python benchmarks/ui.py --against /tmp/before --rounds 3
+    python benchmarks/ui.py --gradients 2000   # the Gradients tab on a long trace: the rows and
+                                               # step Jacobians in view first, then the whole
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ import argparse
 import fcntl
 import os
 import select
+import shutil
 import signal
 import statistics
 import struct
@@ -26,20 +41,42 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 SYNC_QUERY = b"\x1b[?2026$p"
 SYNC_REPLY = b"\x1b[?2026;2$y"  # DECRPM: synchronized output is supported
 SYNC_END = b"\x1b[?2026l"
 RIGHT = b"\x1b[C"
 
-CHILD = """
-from rnn_tui.ui.app import run_explorer
-from rnn_tui.ui.source import EngineSource, TraceRequest
-text = ({text!r} * 1000)[:{steps}]
-run_explorer(EngineSource(), TraceRequest(cell={cell!r}, hidden={hidden}, text=text))
+TEXT = "the quick brown fox jumps over the lazy dog, and the dog sleeps on. "
+
+
+def text_of(steps: int) -> str:
+    return (TEXT * (steps // len(TEXT) + 1))[:steps]
+
+
+def rnn_tui_command() -> str:
+    """The `rnn-tui` script of this Python's environment (else the one on PATH)."""
+    here = Path(sys.executable).with_name("rnn-tui")
+    found = str(here) if here.is_file() else shutil.which("rnn-tui")
+    if found is None:
+        raise SystemExit("benchmarks/ui.py: no rnn-tui command: install the package (pip install -e .)")
+    return found
+
+
+# `rnn-tui` from another checkout: its rnn_tui package ahead of the installed (editable) one
+FROM_TREE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, sys.argv.pop(1))
+from rnn_tui.cli import main
+sys.argv[0] = "rnn-tui"
+sys.exit(main())
 """
 
-TEXT = "the quick brown fox jumps over the lazy dog, and the dog sleeps on. "
+
+def command(tree: str | None) -> list[str]:
+    return [rnn_tui_command()] if tree is None else [sys.executable, "-c", FROM_TREE, tree]
 
 
 class Terminal:
@@ -50,6 +87,7 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
         env.pop("NO_COLOR", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package runs
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                                      start_new_session=True, close_fds=True)
@@ -102,13 +140,23 @@ class Terminal:
             os.close(self.master)
 
 
-def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
-    code = CHILD.format(text=TEXT, steps=steps, cell=cell, hidden=hidden)
-    term = Terminal([sys.executable, "-c", code], cols, rows)
+def warm_up(tree: str | None, cols: int, rows: int) -> None:
+    """One untimed start to its first frame: Python writes the bytecode caches."""
+    term = Terminal([*command(tree), "--cell", "rnn", "--hidden", "4"], cols, rows)
+    try:
+        term.wait_for(b"loading the model", 60)
+    finally:
+        term.close()
+
+
+def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int, tree: str | None = None) -> dict:
+    argv = [*command(tree), "--cell", cell, "--hidden", str(hidden), "--input", text_of(steps)]
+    term = Terminal(argv, cols, rows)
     try:
         first = term.wait_for(b"loading the model", 10)
         first_cpu = term.cpu()
         ready = term.wait_for(b"params", 120)
+        ready_cpu = term.cpu()
         term.drain()
         cpu0 = term.cpu()
         latencies = []
@@ -126,8 +174,95 @@ def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int)
         step_cpu = (term.cpu() - cpu0) / keys
     finally:
         term.close()
-    return {"first": first, "first_cpu": first_cpu, "ready": ready, "latencies": latencies,
-            "step_cpu": step_cpu}
+    return {"first": first, "first_cpu": first_cpu, "ready": ready, "ready_cpu": ready_cpu,
+            "latencies": latencies, "step_cpu": step_cpu}
+
+
+def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
+    """Per → press, in-process on Textual's headless driver: the messages handled, and the widgets
+    asked to refresh and the widgets drawn (render_lines) on average; and the widgets mounted."""
+    import asyncio
+
+    from textual.widget import Widget
+
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.ui.app import ExplorerApp
+    from rnn_tui.ui.source import EngineSource
+
+    source = EngineSource.from_spec(Spec(cell=cell, hidden=hidden, input=text_of(steps)))
+    app = ExplorerApp(source, source.initial_request())
+    seen: list = []
+    refreshed: list[set] = []
+    drawn: list[set] = []
+    mounted: list[int] = []
+    refresh, render_lines = Widget.refresh, Widget.render_lines
+
+    def counting_refresh(self, *args, **kwargs):
+        refreshed[-1].add(id(self))
+        return refresh(self, *args, **kwargs)
+
+    def counting_render_lines(self, crop):
+        drawn[-1].add(id(self))
+        return render_lines(self, crop)
+
+    async def go() -> None:
+        async with app.run_test(size=(cols, rows), message_hook=seen.append) as pilot:
+            while app.screen.view is None:
+                await pilot.pause(0.1)
+            await pilot.pause(0.5)
+            mounted.append(len(list(app.screen.walk_children())))
+            Widget.refresh, Widget.render_lines = counting_refresh, counting_render_lines
+            try:
+                seen.clear()
+                for _ in range(keys):  # not pilot.press: its wait posts a message to every widget
+                    refreshed.append(set())
+                    drawn.append(set())
+                    app.simulate_key("right")
+                    await asyncio.sleep(0.15)
+            finally:
+                Widget.refresh, Widget.render_lines = refresh, render_lines
+
+    asyncio.run(go())
+    return {"messages": len(seen) / keys, "refreshed": statistics.mean(map(len, refreshed)),
+            "drawn": statistics.mean(map(len, drawn)), "widgets": mounted[0]}
+
+
+def gradients(T: int, hidden: int, cell: str) -> dict:
+    """CPU seconds, in this process, of what the Gradients tab computes for a T-step trace with the
+    cursor at its first step: the windows in view (drawn as each arrives), then the whole analysis."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `rnn-tui` runs (cli.single_threaded_numpy)
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.ui.lab import gradflow, gradflow_window
+    from rnn_tui.ui.widgets.gradients_pane import WHOLE_AT_ONCE, GradientsPane
+
+    source = __import__("rnn_tui.ui.source", fromlist=["EngineSource"]).EngineSource
+    src = source.from_spec(Spec(cell=cell, hidden=hidden, input=text_of(T)))
+    trace = src.build(src.initial_request())
+    out = {"T": trace.T, "whole_at_once": trace.T <= WHOLE_AT_ONCE, "windows": []}
+    t0 = time.process_time()
+    if not out["whole_at_once"]:
+        for block in GradientsPane._blocks_wanted(trace, 0):
+            gradflow_window(trace, *GradientsPane._block_ranges(trace, block))
+            out["windows"].append((block, time.process_time() - t0))
+    t1 = time.process_time()
+    gradflow(trace)
+    out["whole"] = time.process_time() - t1
+    return out
+
+
+def report(name: str, runs: list[dict], cols: int, rows: int, args) -> None:
+    """The figures of one tree: medians over its rounds (the step latencies pooled)."""
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    lat = sorted(x for r in runs for x in r["latencies"])
+    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    rounds = f", median of {len(runs)} starts" if len(runs) > 1 else ""
+    print(f"{name}{rounds}")
+    print(f"  first frame     {med('first'):.3f} s wall, {med('first_cpu'):.3f} s CPU   (goal 0.6 s CPU)")
+    print(f"  model ready     {med('ready'):.3f} s wall, {med('ready_cpu'):.3f} s CPU"
+          f"   (goal 2.5 s; torch import, model build and trace, in a worker)")
+    print(f"  step latency    median {ms(statistics.median(lat))}, p95 {ms(p95)}, max {ms(lat[-1])} wall"
+          f" over {len(lat)} steps; {ms(med('step_cpu'))} CPU per step   (goals: p95 16 ms wall, 10 ms CPU)")
 
 
 def main() -> None:
@@ -137,21 +272,39 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="sequence length T")
     parser.add_argument("--keys", type=int, default=60, help="→ presses to time")
     parser.add_argument("--size", default="200x60")
+    parser.add_argument("--count", action="store_true", help="also count messages and refreshed widgets per step")
+    parser.add_argument("--against", metavar="DIR", help="another checkout of the repository, timed side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="starts of each tree, alternating")
+    parser.add_argument("--gradients", type=int, metavar="T", help="time the Gradients tab's analysis of a T-step "
+                        "trace instead (in-process; --hidden and --cell apply)")
     args = parser.parse_args()
+    if args.gradients:
+        g = gradients(args.gradients, args.hidden, args.cell)
+        print(f"Gradients tab, {args.cell} H={args.hidden}, T={g['T']}, cursor at t=0   ({os.cpu_count()} cores,"
+              f" load average {os.getloadavg()[0]:.2f})")
+        if g["whole_at_once"]:
+            print("  short enough to analyse whole at once")
+        for (kind, b), t in g["windows"]:
+            print(f"  in view: {kind} block {b} drawn after {t:.2f} s CPU")
+        print(f"  the whole analysis, in the background after that: {g['whole']:.2f} s CPU")
+        return
     cols, rows = (int(v) for v in args.size.split("x"))
-    r = measure(args.cell, args.hidden, args.steps, args.keys, cols, rows)
-    lat = sorted(r["latencies"])
-    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
-    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    trees = [None] + ([str(Path(args.against).resolve())] if args.against else [])
+    for tree in trees:
+        warm_up(tree, cols, rows)
+    runs: dict = {tree: [] for tree in trees}
+    for _ in range(max(args.rounds, 1)):
+        for tree in trees:
+            runs[tree].append(measure(args.cell, args.hidden, args.steps, args.keys, cols, rows, tree))
     load = os.getloadavg()[0]
     print(f"explorer at {cols}x{rows}, {args.cell} H={args.hidden}, T={args.steps}"
           f"   ({os.cpu_count()} cores, load average {load:.2f})")
-    print(f"  first frame     {r['first']:.3f} s wall, {r['first_cpu']:.3f} s CPU"
-          f"   (goal 0.6 s: wall {r['first'] / 0.6:.2f} of it)")
-    print(f"  model ready     {r['ready']:.3f} s wall   (torch import, model build and trace, in a worker)")
-    print(f"  step latency    median {ms(statistics.median(lat))}, p95 {ms(p95)}, max {ms(lat[-1])} wall"
-          f" over {len(lat)} steps; {ms(r['step_cpu'])} CPU per step"
-          f"   (goal 16 ms: median {statistics.median(lat) / 0.016:.2f} of it)")
+    for tree in trees:
+        report("this checkout" if tree is None else tree, runs[tree], cols, rows, args)
+    if args.count:
+        c = count(args.cell, args.hidden, args.steps, min(args.keys, 20), cols, rows)
+        print(f"  per step        {c['messages']:.0f} messages handled, {c['refreshed']:.0f} widgets asked to"
+              f" refresh, {c['drawn']:.0f} drawn; {c['widgets']} widgets mounted (in-process, headless)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,15 @@ def test_engine_never_loads_textual(module):
     assert not {m for m in mods if m == "textual" or m.startswith("textual.")}
 
 
+@pytest.mark.parametrize("statement", ["import rnn_tui.lessons",
+                                       "from rnn_tui.lessons import get_lesson; get_lesson('bptt')"])
+def test_lessons_load_no_textual_and_no_torch_until_run(statement):
+    """The lessons sit above the engine and below the UI: a lesson is text and a build function."""
+    mods = loaded_after(statement)
+    assert not {m for m in mods if m == "textual" or m.startswith("textual.")}
+    assert "torch" not in mods
+
+
 @pytest.mark.parametrize(
     "statement",
     ["import rnn_tui.cli", "import rnn_tui.cli; rnn_tui.cli.build_parser()",

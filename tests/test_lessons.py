@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from rnn_tui.cli import main
-from rnn_tui.engine.lessons import LESSONS, LessonError, fill, get_lesson, run_lesson
-from rnn_tui.engine.lessons.base import TIME_LIMIT
+from rnn_tui.lessons import LESSONS, LessonError, fill, get_lesson, run_lesson
+from rnn_tui.lessons.base import TIME_LIMIT
 
 REQUIRED = {"memory", "bptt", "exploding", "lstm-gates", "gru", "bidirectional", "task-modes", "unit-finder"}
 
@@ -58,7 +58,7 @@ def test_lesson_records_are_consistent():
 
 
 def test_a_cancelled_lesson_stops():
-    from rnn_tui.engine.lessons import LessonCancelled
+    from rnn_tui.lessons import LessonCancelled
 
     with pytest.raises(LessonCancelled):
         run_lesson(get_lesson("lstm-gates"), cancel=lambda: True)

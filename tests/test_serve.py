@@ -226,7 +226,7 @@ def coloured_share(png: bytes) -> float:
 def test_the_explorer_is_drawn_in_a_browser(tmp_path):
     from rnn_tui.ui.panes import PANES
 
-    titles = [cls.TITLE for cls in PANES[:3]]
+    titles = [info.title for info in PANES[:3]]
     with serving() as (port, _):
         text, png = asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["rnn-tui", "params", *titles]))
     (tmp_path / "explorer.png").write_bytes(png)

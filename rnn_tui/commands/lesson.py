@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnn_tui.engine.lessons import LESSONS, get_lesson
+    from rnn_tui.lessons import LESSONS, get_lesson
 
     if not args.name:
         return list_lessons(LESSONS)
@@ -65,7 +65,7 @@ def run_headless(lesson, width: int | None = None) -> int:
     from rich.rule import Rule
     from rich.text import Text
 
-    from rnn_tui.engine.lessons import fill, run_lesson
+    from rnn_tui.lessons import fill, run_lesson
 
     console = Console(highlight=False, markup=False, width=width, soft_wrap=False)  # lesson text has [ ]
     console.print(Rule(Text(f"{lesson.title}  ({lesson.name})", style="bold")))
@@ -120,8 +120,8 @@ def run_headless(lesson, width: int | None = None) -> int:
 
 
 def run_in_explorer(lesson, theme: str | None = None) -> int:
-    from rnn_tui.engine.lessons import LessonError
-    from rnn_tui.ui.screens.lesson_screen import run_lesson_app
+    from rnn_tui.lessons import LessonError
+    from rnn_tui.ui.lesson_app import run_lesson_app
     from rnn_tui.ui.source import EngineSource
     from rnn_tui.ui.themes import theme_name
 

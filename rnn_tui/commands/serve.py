@@ -92,7 +92,7 @@ def check_explorer_args(args: argparse.Namespace) -> None:
     if args.lesson and extra:
         raise ServeError("--lesson sets up its own model: give either --lesson or explorer flags, not both")
     if args.lesson:
-        from rnn_tui.engine.lessons import get_lesson
+        from rnn_tui.lessons import get_lesson
 
         get_lesson(args.lesson)  # LessonError (an EngineError) names the lessons there are
     if not extra:

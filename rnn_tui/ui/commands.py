@@ -12,7 +12,7 @@ from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits
 
 from rnn_tui.engine.config import CELLS
 from rnn_tui.ui.actions import ACTIONS, binding_keys, key_names
-from rnn_tui.ui.panes import PANES, tab_id
+from rnn_tui.ui.panes import pane_classes, tab_id
 from rnn_tui.ui.themes import THEMES
 
 
@@ -42,7 +42,7 @@ class ExplorerCommands(Provider):
         for binding in own:
             out.append((f"{prefix}: {binding.description}", binding_help(binding),
                         partial(screen.run_action, binding.action)))
-        for cls in PANES:
+        for cls in pane_classes():  # imports every pane module: the palette is opened after the first frame
             for binding in cls.BINDINGS:
                 out.append((f"{cls.TITLE}: {binding.description}", binding_help(binding),
                             partial(screen.run_pane_action, tab_id(cls), binding.action)))

@@ -108,6 +108,41 @@ def gradflow(trace: Trace) -> "GradFlowReport":
     return analyze_gradflow(trace, token_ids=token_ids(trace) if trace.config.input_mode == "embedding" else None)
 
 
+@dataclass(frozen=True)
+class FlowWindow:
+    """Part of the gradient flow of a long trace, per layers entry (as `trace.layers`): what the
+    Gradients tab shows of the steps in view before the whole analysis arrives."""
+
+    rows: np.ndarray  # output rows whose flow was computed (the scored ones asked for)
+    steps: np.ndarray  # steps whose step Jacobian norm was computed
+    flow: list[np.ndarray]  # (R, T) ||d l_r / d h_k||, nan outside `rows`
+    flow_c: list[np.ndarray | None]  # (R, T) ||d l_r / d c_k||, LSTMs only
+    jacobian_norm: list[np.ndarray]  # (T,) ||d s_t / d s_prev||_2, nan outside `steps`
+    spectrum: list[dict]  # gate -> engine.gradflow.Spectrum of W_hh
+
+
+def gradflow_window(trace: Trace, rows: tuple[int, int] | None, steps: tuple[int, int] | None) -> FlowWindow:
+    """The flow-matrix rows of the scored outputs in rows [a, b), and the step Jacobian norms at
+    steps [a, b) (either may be None: none), with each entry's W_hh spectrum (cheap). The engine's
+    functions for each piece, so the numbers are those of the whole analysis."""
+    from rnn_tui.engine.gradflow import default_sources, flow_matrix, jacobian_norms, w_hh_spectrum
+
+    cfg = trace.config
+    sources = default_sources(trace, window=rows) if rows is not None else np.zeros(0, dtype=np.int64)
+    if sources.size:
+        flows = flow_matrix(trace, sources=sources)
+    else:  # nothing scored here: every row stays not computed
+        R = len(trace.targets)
+        flows = [(np.full((R, trace.T), np.nan), None if e.c is None else np.full((R, trace.T), np.nan))
+                 for e in trace.layers]
+    picked = np.arange(*steps) if steps is not None else np.zeros(0, dtype=np.int64)
+    norms = (jacobian_norms(trace, steps=picked.tolist()) if picked.size
+             else [np.full(trace.T, np.nan) for _ in trace.layers])
+    spectra = [w_hh_spectrum(trace.params[f"weight_hh_{e.name}"], cfg.gates) for e in trace.layers]
+    return FlowWindow(rows=np.asarray(sources), steps=picked, flow=[f for f, _ in flows],
+                      flow_c=[c for _, c in flows], jacobian_norm=list(norms), spectrum=spectra)
+
+
 def numpy_tensors(model) -> dict[str, np.ndarray]:
     """A model's weights as numpy copies, safe to hand to another thread."""
     return {k: v.detach().cpu().numpy().copy() for k, v in model.tensors().items()}

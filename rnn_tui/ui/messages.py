@@ -1,4 +1,5 @@
-"""Messages that flow up the widget tree to the main screen (state flows down as a View)."""
+"""Messages that flow up the widget tree to the main screen and the app (state flows down as a
+View): a widget asks, the screen or the app acts."""
 
 from __future__ import annotations
 
@@ -40,3 +41,10 @@ class RequestChange(Message):
     """Rebuild the trace with these request fields changed (model settings, input text)."""
 
     changes: dict
+
+
+@dataclass
+class OpenLesson(Message):
+    """Open a guided lesson on a screen of its own (the app does it)."""
+
+    name: str

@@ -57,13 +57,13 @@ async def test_every_tab_shows_a_diverged_trace_without_crashing():
             assert "loss NaN" in lines_text(screen.query_one(StatusBar))[0]
             await pilot.press("right", "right", "down")  # onto the NaN row of outputs, the inf of h
             tabs = screen.query_one(TabbedContent)
-            for cls in PANES:
-                tabs.active = f"tab-{cls.__name__.lower()}"
+            for info in PANES:
+                tabs.active = info.tab_id
                 await pilot.pause()
                 await pilot.press("right", "v")  # each tab one step on (the NaN gates from t=5), another map
                 await settle(pilot)
                 app.export_screenshot()  # every line of the tab drawn
-                assert app.is_running, cls.__name__
+                assert app.is_running, info.name
             assert screen.view.step == min(2 + len(PANES), screen.view.trace.T - 1)
             # the gradient analysis cannot run on NaN weights: it says why
             tabs.active = "tab-gradientspane"

@@ -8,7 +8,8 @@ from rich.cells import cell_len
 
 from rnn_tui.engine.narrate import narrate
 from rnn_tui.ui.app import ExplorerApp
-from rnn_tui.ui.screens.lesson_screen import LessonApp, LessonScreen
+from rnn_tui.ui.lesson_app import LessonApp
+from rnn_tui.ui.screens.lesson_screen import LessonScreen
 from rnn_tui.ui.screens.lesson_source import LessonSource, parse_task
 from rnn_tui.ui.source import EngineSource, TraceRequest
 from rnn_tui.ui.themes import theme_name

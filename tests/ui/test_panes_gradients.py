@@ -9,11 +9,12 @@ from textual.widgets import Static, TabbedContent
 from rnn_tui.engine.gradflow import analyze_gradflow
 from rnn_tui.ui.app import ExplorerApp
 from rnn_tui.ui.source import TraceRequest
-from rnn_tui.ui.widgets.gradients_pane import GradFlowReady, GradientsPane, log_matrix
+from rnn_tui.ui.widgets.gradients_pane import GradientsPane, log_matrix
 from rnn_tui.ui.widgets.matrix_view import MatrixView
 from rnn_tui.ui.widgets.spectrum_view import SpectrumView
 from rnn_tui.ui.widgets.step_bars import StepBars
 from tests.ui.conftest import settle
+from rnn_tui.ui.work import Computed
 from tests.ui.fakes import FakeSource
 
 TAB = "tab-gradientspane"
@@ -27,6 +28,11 @@ async def open_tab(pilot) -> GradientsPane:
     return pilot.app.screen.query_one(GradientsPane)
 
 
+def analysed(seen) -> bool:
+    """A gradient-flow analysis came back from its worker."""
+    return any(isinstance(m, Computed) and m.job.name == "gradflow" and m.outcome.ready for m in seen)
+
+
 def app_for(request: TraceRequest, source=None) -> ExplorerApp:
     return ExplorerApp(source or FakeSource(), request)
 
@@ -37,7 +43,7 @@ async def test_the_drawn_numbers_are_the_reports(source):
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         pane = await open_tab(pilot)
         assert app.screen.focused is pane  # its keys work as soon as the tab opens
-        assert any(isinstance(m, GradFlowReady) for m in seen)  # computed in the worker, sent back
+        assert analysed(seen)  # computed in the worker, sent back
         report = pane.report
         trace = app.screen.view.trace
         assert report is not None
@@ -137,9 +143,9 @@ async def test_analysis_waits_for_the_tab(source):
         await settle(pilot)
         await pilot.press("right")
         await settle(pilot)
-        assert not any(isinstance(m, GradFlowReady) for m in seen)
+        assert not analysed(seen)
         await open_tab(pilot)
-        assert any(isinstance(m, GradFlowReady) for m in seen)
+        assert analysed(seen)
 
 
 def test_log_matrix_places_zero_flow_at_the_bottom():
@@ -168,3 +174,52 @@ async def test_w_swaps_flow_and_spectrum_when_narrow_and_hides_the_spectrum_when
         await pilot.press("w")
         await pilot.pause()
         assert flow.display and not spectrum.display
+
+
+async def test_a_long_trace_shows_the_steps_in_view_first_then_the_whole(source):
+    """T > WHOLE_AT_ONCE: the rows and step Jacobians around the cursor are computed first (and
+    drawn), then the whole analysis; rows the whole analysis leaves out are computed when the
+    cursor comes near them. Every number is the engine's."""
+    from rnn_tui.ui.widgets.gradients_pane import ROW_BLOCK, WHOLE_AT_ONCE
+
+    text = ("the quick brown fox jumps over the lazy dog " * 20)[:WHOLE_AT_ONCE + 100]
+    seen = []
+    app = app_for(TraceRequest(cell="lstm", hidden=4, text=text), source)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        pane = await open_tab(pilot)
+        jobs = [m.job.name for m in seen if isinstance(m, Computed)]
+        assert jobs[0] == "gradflow-window" and "gradflow" in jobs  # in view first, then the whole
+        trace = app.screen.view.trace
+        ref = analyze_gradflow(trace)
+        shown = pane.shown_flow
+        assert shown.complete and pane.report is not None
+        first = analyze_gradflow(trace, window=(0, ROW_BLOCK)).layers[0].flow  # the window around t = 0
+        np.testing.assert_allclose(shown.flow[0][:ROW_BLOCK], first[:ROW_BLOCK], rtol=1e-6, equal_nan=True)
+        late = ref.sources
+        np.testing.assert_allclose(shown.flow[0][late], ref.layers[0].flow[late], rtol=1e-6)
+        np.testing.assert_allclose(shown.jacobian_norm[0], ref.layers[0].jacobian_norm, rtol=1e-6)
+        assert not shown.rows_done[ROW_BLOCK:late.min()].any()  # the middle rows: nobody looked there yet
+        assert "rows" in pane.query_one(MatrixView).matrix.title  # and the title says what is computed
+        # to step 100: its rows are computed (and nothing else recomputed)
+        seen.clear()
+        app.screen.view = app.screen.view.moved(step=100)
+        await settle(pilot)
+        assert [m.job.name for m in seen if isinstance(m, Computed)] == ["gradflow-window"]
+        assert pane.shown_flow.rows_done[100 - 40:100 + 40].all()
+        mid = analyze_gradflow(trace, window=(ROW_BLOCK, 3 * ROW_BLOCK)).layers[0].flow
+        np.testing.assert_allclose(pane.shown_flow.flow[0][100], mid[100], rtol=1e-6)
+        assert pane.query_one(MatrixView).cursor == (100, 100)
+
+
+def test_the_flow_title_names_the_rows_computed():
+    from rnn_tui.ui.widgets.gradients_pane import computed_rows
+
+    scored = np.array([True] * 9 + [False])  # the last step has no target
+    done = np.zeros(10, bool)
+    assert computed_rows(done, scored) == "no rows yet"
+    done[2:5] = True
+    assert computed_rows(done, scored) == "rows 2…4"
+    done[7] = True
+    assert computed_rows(done, scored) == "4 of 9 rows"
+    done[:] = True
+    assert computed_rows(done, scored) == ""  # all of them: nothing to say

@@ -24,7 +24,8 @@ from rnn_tui.ui.palette import (
     palette_for_theme,
     scale_for,
 )
-from rnn_tui.ui.screens.main import one_line, save_svg
+from rnn_tui.ui.screens.main import save_svg
+from rnn_tui.ui.work import one_line
 from rnn_tui.ui.source import label, tokenize
 from rnn_tui.ui.widgets.heatmap_view import HEADER_ROWS, layout
 from rnn_tui.ui.widgets.model_pane import layer_formula

@@ -1,8 +1,8 @@
 """A lesson in the explorer: the main screen, with the lesson panel beside it (or under it on a
 narrow terminal) and the lesson's keys.
 
-    LessonApp(EngineSource(), "bptt").run()          `rnn-tui lesson bptt`
-    app.push_screen(LessonScreen(source, request))   from the Lessons tab of the explorer
+    LessonApp(EngineSource(), "bptt").run()          `rnn-tui lesson bptt` (rnn_tui.ui.lesson_app)
+    app.push_screen(LessonScreen(LessonSource(...)))  from the Lessons tab (the app's OpenLesson)
 
 The screen is the explorer's `MainScreen` (every pane and key works as usual) with its source
 replaced by a `LessonSource`; the panel drives it with the explorer's own messages.
@@ -11,20 +11,15 @@ replaced by a `LessonSource`; the panel drives it with the explorer's own messag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Input
 
-from rnn_tui.ui import app as app_module
-from rnn_tui.ui.app import ExplorerApp
 from rnn_tui.ui.screens.lesson_source import LessonSource
 from rnn_tui.ui.screens.main import MainScreen
-from rnn_tui.ui.source import TraceSource
 from rnn_tui.ui.widgets.lessons_panel import LessonPanel
 
 WIDE = 140  # from this width the panel sits at the right; below, under the explorer
@@ -110,25 +105,3 @@ class LessonScreen(MainScreen):
             super().action_escape()
             return
         self.app.pop_screen()
-
-
-class LessonApp(ExplorerApp):
-    """The explorer opened on a lesson (`rnn-tui lesson NAME`)."""
-
-    CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # the explorer's own styles
-
-    def __init__(self, source: TraceSource, lesson: str, *, theme: str = "dark",
-                 screenshot_dir: str | None = None) -> None:
-        self.lesson_source = LessonSource(source, lesson)
-        super().__init__(self.lesson_source, self.lesson_source.first_request(), theme=theme,
-                         screenshot_dir=screenshot_dir)
-        self.title = f"rnn-tui · lesson {lesson}"
-
-    def get_default_screen(self) -> Screen:
-        return LessonScreen(self.lesson_source, screenshot_dir=self.screenshot_dir)
-
-
-def run_lesson_app(source: TraceSource, lesson: str, *, theme: str = "dark") -> int:
-    app = LessonApp(source, lesson, theme=theme)
-    app.run()
-    return app.return_code or 0

@@ -52,7 +52,7 @@ class LessonSource:
     """A `TraceSource` for one lesson, wrapping the explorer's own source for everything else."""
 
     def __init__(self, inner: TraceSource, name: str, on_progress: Callable[[str], object] | None = None):
-        from rnn_tui.engine.lessons import get_lesson
+        from rnn_tui.lessons import get_lesson
 
         self.inner = inner
         self.lesson = get_lesson(name)  # LessonError for an unknown name, before any worker runs
@@ -84,7 +84,7 @@ class LessonSource:
 
     def ensure_run(self):
         """Set the lesson up (once; later calls return the same run)."""
-        from rnn_tui.engine.lessons import run_lesson
+        from rnn_tui.lessons import run_lesson
 
         with self._lock:
             if self.run is None:
@@ -102,7 +102,7 @@ class LessonSource:
         name, key = parsed
         run = self.ensure_run()
         if name != self.name or key not in run.traces:
-            from rnn_tui.engine.lessons import LessonError
+            from rnn_tui.lessons import LessonError
 
             raise LessonError(f"lesson {self.name} has no trace {key!r}")
         trace = run.traces[key]

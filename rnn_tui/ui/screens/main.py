@@ -1,10 +1,14 @@
 """The explorer's main screen: it owns what is looked at (a `View`) and what was asked for (a
-`TraceRequest`), builds traces in a thread worker, and binds both down to every pane.
+`TraceRequest`), builds traces in a thread worker, and hands both down to the panes.
 
     StatusBar                     model · params · loss · t · unit · play
     SequencePane                  input line; tokens, targets, top-k predictions
     TabbedContent of PANES        States (heatmaps + equations), Model, ...
     Footer
+
+A step touches only what is seen: the status line and the sequence strip (always on screen) are
+bound to the View, and the View goes to the open tab's pane alone. A tab's pane is built (its
+module imported) when the tab is first opened, and brought up to date each time it is opened.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.lazy import Lazy
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -29,34 +32,26 @@ from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
-from rnn_tui.ui.panes import PANES, make_pane, pane_of_tab, tab_id
-from rnn_tui.ui.screens.help import HelpScreen
+from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.sequence_pane import SequencePane
 from rnn_tui.ui.widgets.status_bar import StatusBar
+from rnn_tui.ui.work import one_line, uninterruptible
 
 MIN_SIZE = (60, 16)  # below this the screen says so instead of drawing a broken layout
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # steps per second when playing
 LOADING = "loading the model…"
 
 
-def one_line(error: BaseException) -> str:
-    """An exception as one line for the status bar: the message of a user error, else its type;
-    what it quotes of a file or a name is escaped (rnn_tui.safe_text), never drawn raw."""
-    text = safe(str(error).strip().splitlines()[0]) if str(error).strip() else ""
-    if isinstance(error, ValueError) and text:
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 class MainScreen(Screen):
     BINDINGS = bindings()
     KEYS_TITLE = ""  # a subclass with keys of its own names them (the palette's prefix, help's heading)
 
-    # the screen draws nothing itself: its state is bound down to the panes (repaint=False, or
+    # the screen draws nothing itself: its state is handed down to the panes (repaint=False, or
     # every step would redraw the whole screen)
     view: reactive[View | None] = reactive(None, repaint=False)
     busy: reactive[str] = reactive(LOADING, repaint=False)
@@ -72,10 +67,19 @@ class MainScreen(Screen):
         self.screenshot_dir = screenshot_dir
         self._options: dict = {}  # View options chosen before the first trace arrives
         self._timer: Timer | None = None
-        try:
-            self._tasks = source.tasks()
-        except Exception:  # a source without a task list still explores its traces
-            self._tasks = [(request.task, "")]
+        self._panes: dict[str, Pane] = {}  # tab id -> its pane, once built
+        self._open_tab = PANES[0].tab_id  # the tab whose pane is given the View
+        self._tasks: list[tuple[str, str]] | None = None  # see task_list
+
+    @property
+    def task_list(self) -> list[tuple[str, str]]:
+        """(name, description) of the tasks the Model tab offers (asked of the source when first needed)."""
+        if self._tasks is None:
+            try:
+                self._tasks = self.source.tasks()
+            except Exception:  # a source without a task list still explores its traces
+                self._tasks = [(self._first_request.task, "")]
+        return self._tasks
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -84,21 +88,28 @@ class MainScreen(Screen):
             MainScreen.speed, MainScreen.error,
         )
         yield SequencePane().data_bind(MainScreen.view, MainScreen.busy, MainScreen.request)
-        context = {"tasks": self._tasks}
         with TabbedContent(id="panes"):
-            for k, cls in enumerate(PANES):
-                with TabPane(cls.TITLE, id=tab_id(cls)):
-                    pane = make_pane(cls, context).data_bind(
-                        MainScreen.view, MainScreen.busy, MainScreen.request
-                    )
-                    # the first tab draws in the first frame; the others mount just after it
-                    yield pane if k == 0 else Lazy(pane)
+            for k, info in enumerate(PANES):
+                with TabPane(info.title, id=info.tab_id):
+                    if k == 0:  # the first tab draws in the first frame; the others when opened
+                        yield self._new_pane(info)
         yield Static(id="too-small")
         yield Footer(compact=True)
 
+    def _new_pane(self, info: PaneInfo) -> Pane:
+        pane = make_pane(info.load(), {"tasks": self.task_list})
+        pane.busy, pane.request = self.busy, self.request
+        self._panes[info.tab_id] = pane
+        return pane
+
+    @property
+    def panes(self) -> list[Pane]:
+        """The panes built so far (a tab's pane is built when the tab is first opened)."""
+        return list(self._panes.values())
+
     def explorer_commands(self) -> list[tuple[str, str, str]]:
         """(pane id, title, description) for the command palette."""
-        return [(tab_id(cls), cls.TITLE, cls.DESCRIPTION) for cls in PANES]
+        return [(info.tab_id, info.title, info.description) for info in PANES]
 
     def screen_bindings(self) -> tuple[str, list]:
         """(name, bindings) of the keys a subclass adds to the explorer's (a lesson's)."""
@@ -125,6 +136,20 @@ class MainScreen(Screen):
                 self.call_after_refresh(self._run_in_pane, tab, action, tries - 1)
             return
         await panes[0].run_action(action)
+
+    # ---- handing the state down ----------------------------------------------------------------
+    def watch_view(self, view: View | None) -> None:
+        pane = self._panes.get(self._open_tab)
+        if pane is not None:
+            pane.view = view
+
+    def watch_busy(self, busy: str) -> None:
+        for pane in self._panes.values():
+            pane.busy = busy
+
+    def watch_request(self, request: TraceRequest | None) -> None:
+        for pane in self._panes.values():
+            pane.request = request
 
     def on_mount(self) -> None:
         self.request = self._first_request
@@ -158,7 +183,8 @@ class MainScreen(Screen):
     def build_trace(self, request: TraceRequest) -> None:
         worker = get_current_worker()
         try:
-            trace = self.source.build(request)
+            with uninterruptible():
+                trace = self.source.build(request)
         except Exception as error:  # shown, never raised: the explorer stays up
             if not worker.is_cancelled:
                 self.post_message(TraceFailed(request, one_line(error)))
@@ -311,7 +337,7 @@ class MainScreen(Screen):
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
-        ids = [tab_id(cls) for cls in PANES]
+        ids = [info.tab_id for info in PANES]
         k = ids.index(tabs.active) if tabs.active in ids else -1
         tabs.active = ids[(k + 1) % len(ids)]
 
@@ -319,16 +345,23 @@ class MainScreen(Screen):
         self.query_one(TabbedContent).active = pane_id
 
     @on(TabbedContent.TabActivated, "#panes")
-    def tab_opened(self, event: TabbedContent.TabActivated) -> None:
-        """Tell the pane of the tab just opened (see `Pane.opened`), once it is laid out."""
-        cls = pane_of_tab(event.pane.id or "")
-        if cls is None:
+    async def tab_opened(self, event: TabbedContent.TabActivated) -> None:
+        """Build the pane of the tab just opened if it is new, give it the View, and tell it
+        (see `Pane.opened`) once it is laid out."""
+        info = info_of_tab(event.pane.id or "")
+        if info is None:
             return
-        for pane in event.pane.query(cls):
+        self._open_tab = info.tab_id
+        pane = self._panes.get(info.tab_id)
+        if pane is None:
+            pane = self._new_pane(info)
+            await event.pane.mount(pane)
+        if self._open_tab == info.tab_id:  # still the open tab (the person may have moved on)
+            pane.view = self.view
             self.call_after_refresh(self._open, pane)
 
-    def _open(self, pane) -> None:
-        if pane.shown:  # still the open tab (the person may have moved on)
+    def _open(self, pane: Pane) -> None:
+        if pane.shown:
             pane.opened()
 
     def action_next_theme(self) -> None:
@@ -348,6 +381,8 @@ class MainScreen(Screen):
         self._change(**changes)
 
     def action_help(self) -> None:
+        from rnn_tui.ui.screens.help import HelpScreen
+
         sections = []
         heading, own = self.screen_bindings()
         sections.append((f"Keys of the {heading.lower()}", own))

@@ -2,40 +2,18 @@
 Time-lapse): a focusable pane, so its key bindings work (and show in the footer) while its tab
 is open, that does its work only while it is on screen.
 
-A subclass implements `refresh_analysis()`: called when the pane is shown and whenever the view
-changes while it is shown (a new trace, another step, layer or unit). It starts thread workers
-for anything slow; their results come back as messages and are checked against the trace they
-were computed for, so a late answer for an old trace is dropped.
+A subclass implements `refresh_analysis()`: called when the pane is opened, whenever the view
+changes while it is shown (a new trace, another step, layer or unit), and when a result of one
+of its jobs arrives while it is shown. Anything slow is a `rnn_tui.ui.work.Job`: computed in a
+thread worker, kept by the key of what it depends on (a late answer for an old trace is kept
+under the old trace's key, never shown for the new one), its failure one line.
 """
 
 from __future__ import annotations
 
-from textual.widgets import Input
-
-from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import Lab, lab_for, source_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.pane import Pane
-
-
-class Ident:
-    """Compares by identity: a Trace holds arrays, so `==` between two traces cannot answer."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj) -> None:
-        self.obj = obj
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Ident) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-
-def keyed(*parts) -> tuple:
-    """A cache key: traces by identity (and kept alive, so an id is never reused), the rest by value."""
-    return tuple(Ident(p) if isinstance(p, Trace) else p for p in parts)
 
 
 class AnalysisPane(Pane, can_focus=True):
@@ -53,41 +31,14 @@ class AnalysisPane(Pane, can_focus=True):
         return source_for(self)
 
     def opened(self) -> None:
-        self._claim_focus()
+        self.claim_focus()
         self.refresh_analysis()
 
-    def _claim_focus(self) -> None:
-        focused = self.screen.focused
-        if isinstance(focused, Input) and focused.display and self.screen.is_active:
-            outside = True
-            node = focused
-            while node is not None:
-                if node is self:
-                    outside = False
-                    break
-                node = node.parent
-            if outside and self._visible(focused):
-                return  # the person is typing elsewhere
-        if focused is None or not self._within(focused):
-            self.focus()
-
-    def _within(self, widget) -> bool:
-        node = widget
-        while node is not None:
-            if node is self:
-                return True
-            node = node.parent
-        return False
-
-    def _visible(self, widget) -> bool:
-        node = widget
-        while node is not None and node is not self.screen:
-            if not node.display:
-                return False
-            node = node.parent
-        return True
-
     def watch_view(self, old: View | None, new: View | None) -> None:
+        if self.shown:
+            self.refresh_analysis()
+
+    def computed(self, job, key) -> None:
         if self.shown:
             self.refresh_analysis()
 

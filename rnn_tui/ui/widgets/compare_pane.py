@@ -12,18 +12,14 @@ input and seed) in a thread worker.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from rnn_tui.engine.config import ACTIVATIONS, CELLS
 from rnn_tui.engine.records import Trace
@@ -31,21 +27,10 @@ from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.numbers import number
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.state import View
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
-
-
-@dataclass
-class CompareReady(Message):
-    request: TraceRequest
-    trace: Trace
-
-
-@dataclass
-class CompareFailed(Message):
-    request: TraceRequest
-    error: str
+from rnn_tui.ui.work import Job, keyed
 
 
 def default_other(cell: str) -> str:
@@ -102,9 +87,8 @@ class ComparePane(AnalysisPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._traces: dict[TraceRequest, Trace] = {}
-        self._errors: dict[TraceRequest, str] = {}
-        self._pending: TraceRequest | None = None
+        # the other model's trace, by its request (a new input or seed makes them stale)
+        self.other = Job(self, "compare", lambda source, request: source.build(request), keep=8)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -128,7 +112,8 @@ class ComparePane(AnalysisPane):
     @property
     def other_trace(self) -> Trace | None:
         req = self.other_request()
-        return None if req is None else self._traces.get(req)
+        outcome = None if req is None else self.other.result(req)
+        return outcome.value if outcome is not None and outcome.ready else None
 
     def refresh_analysis(self) -> None:
         if not self.is_mounted:
@@ -138,56 +123,21 @@ class ComparePane(AnalysisPane):
         if req is None or self.view is None:
             self._draw_side("right", None, self.busy or "no trace yet")
             return
-        trace = self._traces.get(req)
-        if trace is not None:
-            self._draw_side("right", self._other_view(trace))
-        elif req in self._errors:
-            self._draw_side("right", None, f"could not build {req.cell}: {self._errors[req]}")
+        outcome = self.other.get(req, self.source, req)
+        if outcome.ready:
+            self._draw_side("right", self._other_view(outcome.value))
+        elif outcome.failed:
+            self._draw_side("right", None, f"could not build {req.cell}: {outcome.error}")
         else:
             self._draw_side("right", None, f"building {req.cell}…")
-            if self._pending != req:
-                self._pending = req
-                self.build_other(self.source, req)
 
     def _other_view(self, trace: Trace) -> View:
         v = self.view
         return View(trace, step=v.step, unit=v.unit, layer=v.layer, direction=v.direction, matrix=v.matrix,
                     all_maps=v.all_maps)
 
-    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
-    def build_other(self, source, request: TraceRequest) -> None:
-        worker = get_current_worker()
-        try:
-            trace = source.build(request)
-        except Exception as error:  # noqa: BLE001 - shown in the pane
-            if not worker.is_cancelled:
-                text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                self.post_message(CompareFailed(request, text))
-            return
-        if not worker.is_cancelled:
-            self.post_message(CompareReady(request, trace))
-
-    def on_compare_ready(self, message: CompareReady) -> None:
-        message.stop()
-        if self._pending == message.request:
-            self._pending = None
-        if len(self._traces) > 8:
-            self._traces.clear()
-        self._traces[message.request] = message.trace
-        if self.shown:
-            self.refresh_analysis()
-
-    def on_compare_failed(self, message: CompareFailed) -> None:
-        message.stop()
-        if self._pending == message.request:
-            self._pending = None
-        self._errors[message.request] = message.error
-        if self.shown:
-            self.refresh_analysis()
-
     def watch_request(self) -> None:
-        self._traces.clear()  # another input or seed: the other model's traces are stale
-        self._errors.clear()
+        self.other.forget()  # another input or seed: the other model's traces are stale
 
     # ---- drawing ------------------------------------------------------------------------------------
     def _draw_side(self, side: str, view: View | None, message: str = "") -> None:

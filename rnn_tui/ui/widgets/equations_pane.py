@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.cells import cell_len
 from textual.app import ComposeResult
 
-from rnn_tui.ui.equations import num, numeric, step_equations
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.lines_view import Line, LinesView
 from rnn_tui.ui.widgets.pane import Pane
 
 
+# a break goes before " + ", " − " or " = " (an operator standing alone between spaces, or last)
+BREAK = re.compile(r"(?<=.) (?=[+−=](?: |$))")
+
+
 def wrap_at_operators(text: str, width: int, indent: int) -> list[str]:
     """Break a long equation before its operators (+, −, =), never inside a number; lines after
     the first are indented so the operators line up under the equation."""
-    chunks, start = [], 0
-    for k in range(1, len(text) - 1):
-        if text[k] == " " and text[k + 1] in "+−=" and (k + 2 >= len(text) or text[k + 2] == " "):
-            chunks.append(text[start:k])
-            start = k
-    chunks.append(text[start:])
+    cuts = [m.start() for m in BREAK.finditer(text)]
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
     lines = [chunks[0]]
     for chunk in chunks[1:]:
         if cell_len(lines[-1]) + cell_len(chunk) <= width:
@@ -31,6 +32,8 @@ def wrap_at_operators(text: str, width: int, indent: int) -> list[str]:
 
 def render_equations(view: View, width: int = 80) -> list[Line]:
     """The step worked by hand: what it reads, then each equation, symbols over numbers."""
+    from rnn_tui.ui.equations import num, numeric, step_equations  # once there is a trace to work
+
     trace = view.trace
     entry = view.entry
     se = step_equations(trace, entry, view.step, view.unit)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 
+from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.equations_pane import EquationsPane
 from rnn_tui.ui.widgets.heatmap_pane import HeatmapPane
+from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.pane import Pane
 
 ROOM_FOR_EQUATIONS = (110, 30)  # width or height from which equations show unless hidden
@@ -33,11 +35,13 @@ class ExplorePane(Pane):
         self._arrange()
 
     def opened(self) -> None:
+        self.claim_focus(self.query_one(HeatmapView))  # the arrow keys step at once
         self._arrange()
         self.query_one(EquationsPane).refresh_text()
 
-    def watch_view(self) -> None:
-        self._arrange()
+    def watch_view(self, old: View | None, new: View | None) -> None:
+        if old is None or new is None or old.equations != new.equations:
+            self._arrange()  # a step or a unit moved leaves the arrangement as it is
 
     def _arrange(self) -> None:
         width, height = self.app.size

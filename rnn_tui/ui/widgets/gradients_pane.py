@@ -8,7 +8,13 @@
     r\\k ...                      i σ ●●─●──│── ...
 
 The numbers come from `engine.gradflow.analyze_gradflow`, run in a thread worker (it needs
-torch) whenever this tab is open on a trace it has not analysed yet.
+torch) when this tab is open on a trace it has not analysed yet.
+
+A long trace (more than WHOLE_AT_ONCE steps) is analysed in view first: the flow-matrix rows and
+step Jacobian norms around the current step (`lab.gradflow_window`, block by block) are drawn as
+they arrive, then the whole analysis follows in the background (γ and ‖∂L/∂W_hh‖ₖ come with it).
+Moving to steps not yet computed computes their blocks next. Rows of the flow matrix not computed
+are drawn at the bottom of the scale and named in its title; their readout says nan.
 """
 
 from __future__ import annotations
@@ -18,36 +24,114 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from rnn_tui.engine.records import Trace
-from rnn_tui.ui.lab import gradflow
+from rnn_tui.ui.lab import FlowWindow, gradflow, gradflow_window
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.numbers import finite_trace, number
 from rnn_tui.ui.palette import Scale
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
 from rnn_tui.ui.widgets.spectrum_view import SpectrumView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
+from rnn_tui.ui.work import Job, keyed, one_line
+
+WHOLE_AT_ONCE = 512  # steps up to which a trace is analysed whole at once (the engine's FLOW_WINDOW)
+ROW_BLOCK = 64  # flow-matrix rows computed per window of a long trace
+STEP_BLOCK = 128  # step Jacobian norms computed per window
+ROWS_IN_VIEW = 48  # rows either side of the current step that the tab wants computed first
+STEPS_IN_VIEW = 96  # steps either side whose Jacobian norms it wants first (the bars show ~180 at 200 columns)
+
+
+def explain(error: BaseException, trace: Trace, *args) -> str:
+    """One line for an analysis that failed; a diverged model is named as the likely cause."""
+    text = one_line(error)
+    if not finite_trace(trace):
+        text = f"the model has diverged (NaN or inf in its weights or states): {text}"
+    return text
 
 
 @dataclass
-class GradFlowReady(Message):
-    trace: Trace
-    report: object  # engine.gradflow.GradFlowReport
+class FlowShown:
+    """What the tab draws for one trace, built up as its analysis arrives (per layers entry)."""
 
-
-@dataclass
-class GradFlowFailed(Message):
     trace: Trace
-    error: str
+    flow: list[np.ndarray]  # (R, T), nan where not computed
+    flow_c: list[np.ndarray | None]
+    jacobian_norm: list[np.ndarray]  # (T,), nan where not computed
+    spectrum: list[dict]
+    rows_done: np.ndarray  # (R,) rows computed (or unscored: nothing to compute)
+    steps_done: np.ndarray  # (T,) steps whose Jacobian norm is known
+    report: object = None  # the whole analysis (engine.gradflow.GradFlowReport), once it arrived
+    version: int = 0  # bumped by every merge: what is drawn is keyed on it
+
+    @classmethod
+    def of_window(cls, trace: Trace, w: FlowWindow) -> "FlowShown":
+        R, T = len(trace.targets), trace.T
+        unscored = np.array([t is None for t in trace.targets], dtype=bool)
+        shown = cls(trace, [f.copy() for f in w.flow], [None if c is None else c.copy() for c in w.flow_c],
+                    [j.copy() for j in w.jacobian_norm], list(w.spectrum), unscored.copy(), np.zeros(T, bool))
+        shown._mark(w)
+        return shown
+
+    @classmethod
+    def of_report(cls, trace: Trace, report) -> "FlowShown":
+        R, T = len(trace.targets), trace.T
+        done = np.array([t is None for t in trace.targets], dtype=bool)
+        done[np.asarray(report.sources, dtype=np.int64)] = True
+        return cls(trace, [lf.flow for lf in report.layers], [lf.flow_c for lf in report.layers],
+                   [lf.jacobian_norm for lf in report.layers], [lf.spectrum for lf in report.layers],
+                   done, np.ones(T, bool), report=report)
+
+    def _mark(self, w: FlowWindow) -> None:
+        self.rows_done[np.asarray(w.rows, dtype=np.int64)] = True
+        self.steps_done[np.asarray(w.steps, dtype=np.int64)] = True
+
+    def add_window(self, w: FlowWindow) -> None:
+        """Merge a window's rows and steps in (copying an array the report owns before writing)."""
+        rows, steps = np.asarray(w.rows, dtype=np.int64), np.asarray(w.steps, dtype=np.int64)
+        for k in range(len(self.flow)):
+            if rows.size:
+                self.flow[k] = self.flow[k].copy()
+                self.flow[k][rows] = w.flow[k][rows]
+                if self.flow_c[k] is not None and w.flow_c[k] is not None:
+                    self.flow_c[k] = self.flow_c[k].copy()
+                    self.flow_c[k][rows] = w.flow_c[k][rows]
+            if steps.size:
+                self.jacobian_norm[k] = self.jacobian_norm[k].copy()
+                self.jacobian_norm[k][steps] = w.jacobian_norm[k][steps]
+        self._mark(w)
+        self.version += 1
+
+    def add_report(self, report) -> "FlowShown":
+        """The whole analysis, with the rows windows computed beyond its own kept."""
+        whole = FlowShown.of_report(self.trace, report)
+        extra = np.flatnonzero(self.rows_done & ~whole.rows_done)
+        if extra.size:
+            for k in range(len(whole.flow)):
+                whole.flow[k] = whole.flow[k].copy()
+                whole.flow[k][extra] = self.flow[k][extra]
+                if whole.flow_c[k] is not None and self.flow_c[k] is not None:
+                    whole.flow_c[k] = whole.flow_c[k].copy()
+                    whole.flow_c[k][extra] = self.flow_c[k][extra]
+            whole.rows_done |= self.rows_done
+        whole.version = self.version + 1
+        return whole
+
+    def covers(self, rows: tuple[int, int] | None, steps: tuple[int, int] | None) -> bool:
+        """Every row and step of a window is known already."""
+        return bool((rows is None or self.rows_done[rows[0]:rows[1]].all())
+                    and (steps is None or self.steps_done[steps[0]:steps[1]].all()))
+
+    @property
+    def complete(self) -> bool:
+        """Everything the tab shows is computed: the whole analysis is in."""
+        return self.report is not None
 
 
 def log_matrix(flow: np.ndarray) -> tuple[np.ndarray, Scale]:
@@ -68,20 +152,39 @@ def log_matrix(flow: np.ndarray) -> tuple[np.ndarray, Scale]:
     return lv, Scale("sequential", lo, hi)
 
 
-def summary(trace: Trace, entry, flow) -> Text:
+def computed_rows(done: np.ndarray, scored: np.ndarray) -> str:
+    """"rows 1488…1999" for the scored rows computed (one span, or the count when scattered);
+    "" when every scored row is."""
+    rows = np.flatnonzero(done & scored)
+    total = int(scored.sum())
+    if rows.size == total:
+        return ""
+    if rows.size == 0:
+        return "no rows yet"
+    if rows[-1] - rows[0] + 1 == rows.size:
+        return f"rows {rows[0]}…{rows[-1]}"
+    return f"{rows.size} of {total} rows"
+
+
+def summary(trace: Trace, entry, shown: FlowShown, index: int) -> Text:
     """One line: the layer, the loss, the fitted decay and the spectral numbers."""
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f" {entry.name} ", style="bold reverse")
     out.append(f"  loss {number(trace.loss)}  ")
-    d = flow.decay
-    if math.isfinite(d.gamma):
-        out.append("γ ", style="bold")
-        out.append(f"{d.gamma:.3g}", style="bold")
-        out.append(f"  per step back (R² {d.r2:.2f}, {d.points} pairs, lags ≤ {d.max_lag})  ")
+    if shown.report is None:
+        done = np.flatnonzero(shown.steps_done)
+        span = f"steps {done[0]}…{done[-1]}" if done.size else "the steps in view"
+        out.append(f"{span} of {trace.T}; analysing the rest (γ follows)…  ", style="dim italic")
     else:
-        out.append("γ not fitted (too few pairs)  ", style="dim")
+        d = shown.report.layers[index].decay
+        if math.isfinite(d.gamma):
+            out.append("γ ", style="bold")
+            out.append(f"{d.gamma:.3g}", style="bold")
+            out.append(f"  per step back (R² {d.r2:.2f}, {d.points} pairs, lags ≤ {d.max_lag})  ")
+        else:
+            out.append("γ not fitted (too few pairs)  ", style="dim")
     radii = " ".join(
-        f"{'' if g == 'a' else g + ' '}{s.spectral_radius:.3g}" for g, s in flow.spectrum.items()
+        f"{'' if g == 'a' else g + ' '}{s.spectral_radius:.3g}" for g, s in shown.spectrum[index].items()
     )
     out.append("ρ(W_hh) ", style="bold")
     out.append(radii)
@@ -115,9 +218,9 @@ class GradientsPane(AnalysisPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._report_for: Trace | None = None  # the trace the shown report belongs to
-        self._report = None
-        self._pending: Trace | None = None  # the trace being analysed
+        self.whole = Job(self, "gradflow", gradflow, keep=2, explain=explain)  # by trace
+        self.part = Job(self, "gradflow-window", gradflow_window, keep=4, explain=explain)  # by (trace, block)
+        self._shown: FlowShown | None = None  # what has arrived for the trace last looked at
         self._error: tuple[Trace, str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -142,9 +245,15 @@ class GradientsPane(AnalysisPane):
     # ---- analysis ----------------------------------------------------------------------------------
     @property
     def report(self):
-        """The gradient-flow report of the trace in view, once it is computed (else None)."""
-        if self.view is not None and self._report_for is self.view.trace:
-            return self._report
+        """The whole gradient-flow report of the trace in view, once it is computed (else None)."""
+        shown = self.shown_flow
+        return None if shown is None else shown.report
+
+    @property
+    def shown_flow(self) -> FlowShown | None:
+        """What is known of the trace in view so far (a window of a long trace, or the whole)."""
+        if self.view is not None and self._shown is not None and self._shown.trace is self.view.trace:
+            return self._shown
         return None
 
     def refresh_analysis(self) -> None:
@@ -153,47 +262,73 @@ class GradientsPane(AnalysisPane):
             self._show_message(self.busy or "no trace yet")
             return
         trace = view.trace
-        if self._report_for is trace:
-            self._draw()
-            return
         if self._error is not None and self._error[0] is trace:
             self._show_message(f"no gradient flow: {self._error[1]}")
             return
-        if self._pending is not trace:
-            self._pending = trace
-            self._show_message("analysing the gradient flow…")
-            self.analyse(trace)
-
-    @work(thread=True, exclusive=True, group="gradflow", exit_on_error=False)
-    def analyse(self, trace: Trace) -> None:
-        worker = get_current_worker()
-        try:
-            report = gradflow(trace)
-        except Exception as error:  # shown in the pane, never raised
-            if not worker.is_cancelled:
-                text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                if not finite_trace(trace):
-                    text = f"the model has diverged (NaN or inf in its weights or states): {text}"
-                self.post_message(GradFlowFailed(trace, text))
-            return
-        if not worker.is_cancelled:
-            self.post_message(GradFlowReady(trace, report))
-
-    def on_grad_flow_ready(self, message: GradFlowReady) -> None:
-        message.stop()
-        if self._pending is message.trace:
-            self._pending = None
-        self._report_for, self._report = message.trace, message.report
-        if self.view is not None and self.view.trace is message.trace:
+        if self._shown is not None and self._shown.trace is not trace:
+            self._shown = None  # another trace: start again (the jobs keep recent results by trace)
+        if trace.T <= WHOLE_AT_ONCE:
+            self._whole(trace)
+        else:
+            self._in_view_first(trace, view.step)
+        if self._error is not None and self._error[0] is trace:
+            self._show_message(f"no gradient flow: {self._error[1]}")
+        elif self.shown_flow is not None:
             self._draw()
+        else:
+            self._show_message("analysing the gradient flow…")
 
-    def on_grad_flow_failed(self, message: GradFlowFailed) -> None:
-        message.stop()
-        if self._pending is message.trace:
-            self._pending = None
-        self._error = (message.trace, message.error)
-        if self.view is not None and self.view.trace is message.trace:
-            self._show_message(f"no gradient flow: {message.error}")
+    def _whole(self, trace: Trace) -> None:
+        outcome = self.whole.get(keyed(trace), trace)
+        if outcome.ready and (self._shown is None or self._shown.report is not outcome.value):
+            self._shown = (self._shown.add_report(outcome.value) if self._shown is not None
+                           else FlowShown.of_report(trace, outcome.value))
+        elif outcome.failed:
+            self._error = (trace, outcome.error)
+
+    def _in_view_first(self, trace: Trace, step: int) -> None:
+        """A long trace: the blocks of rows and steps around `step` first, then the whole."""
+        for block in self._blocks_wanted(trace, step):
+            ranges = self._block_ranges(trace, block)
+            if self._shown is not None and self._shown.covers(*ranges):
+                continue
+            key = keyed(trace, block)
+            if self.part.result(key) is None and self.part.busy:
+                return  # one window at a time; the next is asked for when this one arrives
+            outcome = self.part.get(key, trace, *ranges)
+            if outcome.failed:
+                self._error = (trace, outcome.error)
+                return
+            if outcome.running:
+                return
+            self._merge(trace, outcome.value)
+        self._whole(trace)  # what is in view is known: the rest in the background
+
+    def _merge(self, trace: Trace, window: FlowWindow) -> None:
+        if self._shown is None:
+            self._shown = FlowShown.of_window(trace, window)
+        else:
+            self._shown.add_window(window)
+
+    @staticmethod
+    def _blocks_wanted(trace: Trace, step: int) -> list[tuple]:
+        R = len(trace.targets)
+        row = step if R == trace.T else 0
+        r0, r1 = max(row - ROWS_IN_VIEW, 0), min(row + ROWS_IN_VIEW, R - 1)
+        t0, t1 = max(step - STEPS_IN_VIEW, 0), min(step + STEPS_IN_VIEW, trace.T - 1)
+        rows = {("rows", b) for b in range(r0 // ROW_BLOCK, r1 // ROW_BLOCK + 1)}
+        steps = {("steps", b) for b in range(t0 // STEP_BLOCK, t1 // STEP_BLOCK + 1)}
+        # nearest the step first; at equal distance the flow rows (the picture, and cheap) first
+        near = lambda b: (abs(b[1] * (ROW_BLOCK if b[0] == "rows" else STEP_BLOCK) - step), b[0] != "rows")  # noqa: E731
+        return sorted(rows | steps, key=near)
+
+    @staticmethod
+    def _block_ranges(trace: Trace, block: tuple) -> tuple:
+        kind, b = block
+        if kind == "rows":
+            R = len(trace.targets)
+            return (b * ROW_BLOCK, min((b + 1) * ROW_BLOCK, R)), None
+        return None, (b * STEP_BLOCK, min((b + 1) * STEP_BLOCK, trace.T))
 
     # ---- drawing -----------------------------------------------------------------------------------
     def _show_message(self, text: str) -> None:
@@ -207,51 +342,50 @@ class GradientsPane(AnalysisPane):
         flow.matrix = None
         flow.message = text
         self.query_one(SpectrumView).spectra = None
-
-    def _entry_flow(self):
-        view, report = self.view, self._report
-        index = view.entries.index((view.layer, view.direction))
-        return view.trace.layers[index], report.layers[index]
+        self._bars_key = self._matrix_key = None
 
     def _draw(self) -> None:
-        view, report = self.view, self._report
-        if view is None or report is None or not self.is_mounted:
+        view, shown = self.view, self.shown_flow
+        if view is None or shown is None or not self.is_mounted:
             return
         trace = view.trace
-        entry, flow = self._entry_flow()
+        index = view.entries.index((view.layer, view.direction))
+        entry = trace.layers[index]
         with self.app.batch_update():
-            self.query_one("#grad-summary", Static).update(summary(trace, entry, flow))
+            self.query_one("#grad-summary", Static).update(summary(trace, entry, shown, index))
             bars = self.query_one(StepBars)
-            series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]
-            if entry.dL_dc is not None:
-                series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
-            series.append(Series("‖J_t‖", flow.jacobian_norm))
-            series.append(Series("‖∂L/∂W_hh‖ₖ", flow.dW_hh_step_norm, log=True))
-            key = keyed(trace, view.layer, view.direction)
+            key = keyed(trace, view.layer, view.direction, shown.version)
             if getattr(self, "_bars_key", None) != key:
                 self._bars_key = key
+                series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]
+                if entry.dL_dc is not None:
+                    series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
+                series.append(Series("‖J_t‖", shown.jacobian_norm[index], nan_blank=not shown.complete))
+                if shown.report is not None:
+                    series.append(Series("‖∂L/∂W_hh‖ₖ", shown.report.layers[index].dW_hh_step_norm, log=True))
                 bars.series = tuple(series)
                 bars.tokens = tuple(trace.tokens)
             bars.step = view.step
-            self._draw_matrix(trace, flow)
-            self.query_one(SpectrumView).spectra = flow.spectrum
+            self._draw_matrix(trace, shown, index)
+            self.query_one(SpectrumView).spectra = shown.spectrum[index]
 
-    def _draw_matrix(self, trace: Trace, flow) -> None:
+    def _draw_matrix(self, trace: Trace, shown: FlowShown, index: int) -> None:
         view = self.view
         mv = self.query_one(MatrixView)
-        use_c = self.cell_flow and flow.flow_c is not None
-        key = keyed(trace, view.layer, view.direction, use_c)
+        use_c = self.cell_flow and shown.flow_c[index] is not None
+        key = keyed(trace, view.layer, view.direction, use_c, shown.version)
         if getattr(self, "_matrix_key", None) != key:
             self._matrix_key = key
-            raw = flow.flow_c if use_c else flow.flow
+            raw = shown.flow_c[index] if use_c else shown.flow[index]
             values, scale = log_matrix(raw)
             R = raw.shape[0]
             pooled = R != trace.T
             what = "c" if use_c else "h"
+            rows = computed_rows(shown.rows_done, np.array([t is not None for t in trace.targets], dtype=bool))
             mv.matrix = Matrix(
                 values=values,
                 scale=scale,
-                title=f"‖d l_r / d {what}_k‖ (log10)",
+                title=f"‖d l_r / d {what}_k‖ (log10)" + (f" · {rows} computed" if rows else ""),
                 row_axis="r",
                 col_axis="k",
                 row_labels=("y",) if pooled and R == 1 else None,
@@ -263,7 +397,7 @@ class GradientsPane(AnalysisPane):
         mv.cursor = (row, view.step)
 
     def watch_cell_flow(self) -> None:
-        if self.report is not None:
+        if self.shown_flow is not None:
             self._draw()
 
     # ---- actions -------------------------------------------------------------------------------------
@@ -276,9 +410,10 @@ class GradientsPane(AnalysisPane):
     def action_recompute(self) -> None:
         if self.view is None:
             return
-        self._report_for = self._report = None
+        self.whole.forget()
+        self.part.forget()
+        self._shown = None
         self._error = None
-        self._pending = None
         self.refresh_analysis()
 
     def on_matrix_view_picked(self, message: MatrixView.Picked) -> None:

@@ -172,7 +172,7 @@ class HeatmapView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._top = 0
-        self._size = Size(0, 0)  # the size the geometry was computed for
+        self._area = Size(0, 0)  # the size the geometry was computed for
         self._start: int | None = None
         self._shown_unit: int | None = None  # the selected unit the rows last scrolled to
         self._trace_gen = 0  # bumped when the trace changes: keys the caches
@@ -237,7 +237,8 @@ class HeatmapView(Widget, can_focus=True):
         if self.view is None:
             self.refresh()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        self._area = event.size
         self._rows_key = None
         self.refresh()
 
@@ -247,7 +248,9 @@ class HeatmapView(Widget, can_focus=True):
         if view is None:
             return None
         cfg = view.trace.config
-        size = self._size = self.size  # Widget.size is computed on every read: read it once
+        # Widget.size is computed on every read (a compositor lookup): the size of the last Resize
+        size = self._area if self._area.area else self.size
+        self._area = size
         key = (self._trace_gen, view.matrix, view.step, view.unit, size, view.all_maps,
                self._top, self._start)
         if key != self._geometry_key:
@@ -298,7 +301,7 @@ class HeatmapView(Widget, can_focus=True):
         equal level merged into one segment (fewer segments: less for Textual to write), and a
         gap. Cached for the current window; the levels of the whole window come from one numpy
         call per panel."""
-        key = (self._trace_gen, view.layer, view.direction, g, self._size.width, self._looks_key,
+        key = (self._trace_gen, view.layer, view.direction, g, self._area.width, self._looks_key,
                self.app.theme)
         if key != self._rows_key:
             self._rows.clear()
@@ -334,8 +337,8 @@ class HeatmapView(Widget, can_focus=True):
             if p < len(g.panels) - 1:
                 segments.append(gap)
         used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
-        if used < self._size.width:
-            segments.append(Segment(" " * (self._size.width - used), base))
+        if used < self._area.width:
+            segments.append(Segment(" " * (self._area.width - used), base))
         self._rows[row] = (segments, runs)
         return segments, runs
 
@@ -353,7 +356,7 @@ class HeatmapView(Widget, can_focus=True):
         if view is None:
             return self._message_line(y, self.size.width)
         g = self.geometry()
-        width = self._size.width
+        width = self._area.width
         assert g is not None
         if y == 0:
             return self._title_line(view, g, width)

@@ -21,21 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Label, Select, Static
-from textual.worker import get_current_worker
 
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.palette import Scale, matrix, matrix_names
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
+from rnn_tui.ui.work import Job, keyed
 
 
 HOLD_LINES = 4  # lines of the list of holds (#holds max-height)
@@ -70,18 +68,9 @@ class Hold:
                             unit=self.unit, start=self.start, stop=self.stop)
 
 
-@dataclass
-class Intervened(Message):
-    base: Trace
-    holds: tuple[Hold, ...]
-    trace: Trace
-
-
-@dataclass
-class InterventionFailed(Message):
-    base: Trace
-    holds: tuple[Hold, ...]
-    error: str
+def held_run(base: Trace, holds: tuple[Hold, ...]) -> Trace:
+    """The base trace's sequence traced again with the holds applied (in a worker: torch)."""
+    return retrace(base, interventions=[h.engine() for h in holds])
 
 
 @dataclass(frozen=True)
@@ -171,9 +160,7 @@ class InterventionsPane(AnalysisPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._result: tuple[Trace, tuple[Hold, ...], Trace] | None = None  # (base, holds, held trace)
-        self._error: tuple[Trace, tuple[Hold, ...], str] | None = None
-        self._pending: tuple[Trace, tuple[Hold, ...]] | None = None
+        self.held = Job(self, "intervene", held_run, keep=4)  # by (base trace, holds)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="hold-form"):
@@ -306,10 +293,10 @@ class InterventionsPane(AnalysisPane):
     @property
     def held_trace(self) -> Trace | None:
         """The trace with the holds applied, once computed for the view's trace and these holds."""
-        r = self._result
-        if r is not None and self.view is not None and r[0] is self.view.trace and r[1] == self.holds:
-            return r[2]
-        return None
+        if self.view is None or not self.holds:
+            return None
+        outcome = self.held.result(keyed(self.view.trace, self.holds))
+        return outcome.value if outcome is not None and outcome.ready else None
 
     def refresh_analysis(self) -> None:
         if not self.is_mounted:
@@ -322,46 +309,13 @@ class InterventionsPane(AnalysisPane):
         if not self.holds:
             self._message("nothing held: f, n, z, p, x or the form above hold a value")
             return
-        base, holds = view.trace, self.holds
-        if self.held_trace is not None:
+        outcome = self.held.get(keyed(view.trace, self.holds), view.trace, self.holds)
+        if outcome.ready:
             self._draw()
-            return
-        if self._error is not None and self._error[0] is base and self._error[1] == holds:
-            self._message(f"could not trace with these holds: {self._error[2]}")
-            return
-        if self._pending != keyed(base, holds):
-            self._pending = keyed(base, holds)
+        elif outcome.failed:
+            self._message(f"could not trace with these holds: {outcome.error}")
+        else:
             self._message("tracing with the values held…")
-            self.intervene(base, holds)
-
-    @work(thread=True, exclusive=True, group="intervene", exit_on_error=False)
-    def intervene(self, base: Trace, holds: tuple[Hold, ...]) -> None:
-        worker = get_current_worker()
-        try:
-            trace = retrace(base, interventions=[h.engine() for h in holds])
-        except Exception as error:  # noqa: BLE001 - shown in the pane
-            if not worker.is_cancelled:
-                text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                self.post_message(InterventionFailed(base, holds, text))
-            return
-        if not worker.is_cancelled:
-            self.post_message(Intervened(base, holds, trace))
-
-    def on_intervened(self, message: Intervened) -> None:
-        message.stop()
-        if self._pending == keyed(message.base, message.holds):
-            self._pending = None
-        self._result = (message.base, message.holds, message.trace)
-        if self.shown:
-            self.refresh_analysis()
-
-    def on_intervention_failed(self, message: InterventionFailed) -> None:
-        message.stop()
-        if self._pending == keyed(message.base, message.holds):
-            self._pending = None
-        self._error = (message.base, message.holds, message.error)
-        if self.shown:
-            self.refresh_analysis()
 
     # ---- drawing -------------------------------------------------------------------------------------------
     def watch_holds(self) -> None:

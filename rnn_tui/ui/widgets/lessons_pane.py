@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from rnn_tui.ui.messages import OpenLesson
 from rnn_tui.ui.widgets.pane import Pane
 
 INTRO = (
@@ -27,7 +28,7 @@ class LessonsPane(Pane):
     """
 
     def compose(self) -> ComposeResult:
-        from rnn_tui.engine.lessons import LESSONS  # the catalog imports nothing heavy
+        from rnn_tui.lessons import LESSONS  # the catalog imports nothing heavy
 
         yield Static(INTRO, id="lessons-intro")
         yield OptionList(
@@ -44,9 +45,5 @@ class LessonsPane(Pane):
             self.open_lesson(event.option.id)
 
     def open_lesson(self, name: str) -> None:
-        """Open a lesson on a screen of its own, with the real engine behind it."""
-        from rnn_tui.ui.screens.lesson_screen import LessonScreen
-        from rnn_tui.ui.screens.lesson_source import LessonSource
-        from rnn_tui.ui.source import EngineSource
-
-        self.app.push_screen(LessonScreen(LessonSource(EngineSource(dtype="float64"), name)))
+        """Ask for a lesson: the app opens it on a screen of its own."""
+        self.post_message(OpenLesson(name))

@@ -125,7 +125,7 @@ class LessonPanel(VerticalScroll, can_focus=False):
         run, step = self.run, self.step
         title = self.query_one("#lesson-title", Static)
         if run is None or step is None:
-            from rnn_tui.engine.lessons import LESSONS
+            from rnn_tui.lessons import LESSONS
 
             title.update(Text(f"Lesson: {self.lesson_name}"))
             line = LESSONS.get(self.lesson_name, ("", ""))[1]
@@ -138,7 +138,7 @@ class LessonPanel(VerticalScroll, can_focus=False):
             self.query_one(UnitStrip).display = False
             self.query_one(NarrationBar).display = False
             return
-        from rnn_tui.engine.lessons import fill
+        from rnn_tui.lessons import fill
 
         r = run.results
         n = len(run.lesson.steps)
@@ -177,7 +177,7 @@ class LessonPanel(VerticalScroll, can_focus=False):
         out = Text()
         if step is None or step.question is None or run is None:
             return out
-        from rnn_tui.engine.lessons import fill
+        from rnn_tui.lessons import fill
 
         q, r = step.question, run.results
         out.append("Predict: " + fill(q.prompt, r) + "\n", style="bold")

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -58,6 +59,13 @@ class LinesView(ScrollView, can_focus=False):
                 if 0 <= y < self.size.height:
                     self.refresh(Region(0, y, self.size.width, 1))
 
+    def get_line_filters(self):
+        """The app's filters, less the ANSI-to-truecolor conversion (as the heatmaps): the styles
+        drawn here are the theme's (truecolor, or under an ANSI theme meant as ANSI), and that
+        filter would walk every segment of every line repainted on a step. NO_COLOR's monochrome
+        filter still applies."""
+        return [f for f in super().get_line_filters() if not isinstance(f, ANSIToTruecolor)]
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
@@ -77,7 +85,17 @@ class LinesView(ScrollView, can_focus=False):
         strip = self._strips.get(line)
         if strip is None:
             style_of = self._style
-            segments = [Segment(text, style_of(style)) for text, style in line]
+            segments: list[Segment] = []
+            texts: list[str] = []
+            last = None
+            for text, style in line:  # neighbours in one style are one segment: less to cut and write
+                if style is not last and texts:
+                    segments.append(Segment("".join(texts), style_of(last)))
+                    texts = []
+                texts.append(text)
+                last = style
+            if texts:
+                segments.append(Segment("".join(texts), style_of(last)))
             strip = Strip(segments)
             if len(self._strips) > 2048:
                 self._strips.clear()

@@ -27,8 +27,9 @@ from rnn_tui.engine.records import LayerTrace, Trace
 from rnn_tui.engine.saturation import GateSaturation, layer_saturation
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.palette import Scale
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.matrix_view import Matrix, MatrixView
+from rnn_tui.ui.work import Job, keyed
 
 BAR = 12  # cells of the overall bar
 
@@ -42,6 +43,13 @@ def up_to(entry: LayerTrace, step: int) -> LayerTrace:
         dL_dh=entry.dL_dh[sl], dL_dc=None if entry.dL_dc is None else entry.dL_dc[sl], dL_dpre=entry.dL_dpre[sl],
         h0=entry.h0, c0=entry.c0,
     )
+
+
+def saturation(trace: Trace, layer: int, direction: str, step: int | None) -> list[GateSaturation]:
+    """The gates' saturation in one layer and direction: over the whole sequence (step None) or
+    the steps read up to `step`."""
+    entry = trace.layer(layer, direction)
+    return layer_saturation(trace.config, entry if step is None else up_to(entry, step))
 
 
 def per_unit(stats: list[GateSaturation]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -88,9 +96,10 @@ class SaturationPane(AnalysisPane):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._key: tuple | None = None
+        self._key: tuple | None = None  # what is drawn
         self.stats: list[GateSaturation] = []
         self.order: np.ndarray | None = None
+        self.shares = Job(self, "saturation", saturation, keep=16)
 
     def compose(self) -> ComposeResult:
         yield Static(id="sat-head")
@@ -108,13 +117,23 @@ class SaturationPane(AnalysisPane):
             units.matrix = None
             return
         trace: Trace = view.trace
-        key = keyed(trace, view.layer, view.direction, self.so_far, view.step if self.so_far else None, self.by_saturation)
+        step = view.step if self.so_far else None
+        wanted = keyed(trace, view.layer, view.direction, step)
+        outcome = self.shares.get(wanted, trace, view.layer, view.direction, step)
+        if outcome.failed:
+            self._key = None
+            self.query_one("#sat-head", Static).update(Text(f"no saturation: {outcome.error}", style="dim italic"))
+            self.query_one("#sat-overall", Static).update("")
+            units.matrix = None
+            return
+        if outcome.running:  # the shares drawn stay until the new ones arrive (a step in "so far" mode)
+            if self._key is None:
+                self.query_one("#sat-head", Static).update(Text("counting saturated gates…", style="dim italic"))
+            return
+        key = wanted + (self.by_saturation,)
         if key != self._key:
             self._key = key
-            entry = view.entry
-            if self.so_far:
-                entry = up_to(entry, view.step)
-            self.stats = layer_saturation(trace.config, entry)
+            self.stats = outcome.value
             self._draw(trace, view)
         if self.order is not None and units.matrix is not None:
             row = int(np.flatnonzero(self.order == view.unit)[0]) if view.unit in self.order else None

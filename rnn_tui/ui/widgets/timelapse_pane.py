@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
-from textual.worker import get_current_worker
 
 from rnn_tui import served
 from rnn_tui.engine.records import Trace
@@ -39,36 +35,12 @@ from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
 from rnn_tui.ui.visible_input import VisibleControls
-from rnn_tui.ui.widgets.analysis_pane import AnalysisPane, keyed
+from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
+from rnn_tui.ui.work import Job, keyed
 
 PLAY_EVERY = 0.6  # seconds per snapshot when playing
-
-
-@dataclass
-class SnapshotTraced(Message):
-    key: tuple  # (sequence key, run label, snapshot step)
-    trace: Trace
-
-
-@dataclass
-class SnapshotFailed(Message):
-    key: tuple
-    error: str
-
-
-@dataclass
-class RunLoaded(Message):
-    path: str
-    config: object
-    records: list
-
-
-@dataclass
-class RunFailed(Message):
-    path: str
-    error: str
 
 
 def sequence_key(trace: Trace) -> tuple:
@@ -143,9 +115,9 @@ class TimelapsePane(AnalysisPane):
         self.records: list[SnapshotRecord] = []
         self.config = None
         self.label = ""
-        self._traces: dict[tuple, Trace] = {}
-        self._errors: dict[tuple, str] = {}
-        self._pending: tuple | None = None
+        # the explorer's sequence through a snapshot's weights, by (sequence, run, snapshot step)
+        self.snapshot = Job(self, "timelapse", lambda base, snap: retrace(base, snap.tensors), keep=64)
+        self.loader = Job(self, "timelapse-load", load_run_snapshots, keep=2)  # a run directory's snapshots
         self._timer: Timer | None = None
         self._from_disk = False  # the snapshots were loaded from a run directory: keep them on reload
         self._loading = ""  # the run directory being read
@@ -182,7 +154,8 @@ class TimelapsePane(AnalysisPane):
         view, snap = self.view, self.current
         if view is None or snap is None:
             return None
-        return self._traces.get((sequence_key(view.trace), self.label, snap.step))
+        outcome = self.snapshot.result((sequence_key(view.trace), self.label, snap.step))
+        return outcome.value if outcome is not None and outcome.ready else None
 
     def refresh_analysis(self) -> None:
         if not self.is_mounted:
@@ -214,48 +187,13 @@ class TimelapsePane(AnalysisPane):
             name = safe(Path(self.label).name if self._from_disk else self.label)
             self._message(f"{name}: snapshots of another model ({config_difference(self.config, view.trace.config)})")
             return
-        key = (sequence_key(view.trace), self.label, snap.step)
-        trace = self._traces.get(key)
-        if trace is not None:
-            self._draw(trace)
-        elif key in self._errors:
-            self._message(f"snapshot at step {snap.step} cannot be traced: {self._errors[key]}")
+        outcome = self.snapshot.get((sequence_key(view.trace), self.label, snap.step), view.trace, snap)
+        if outcome.ready:
+            self._draw(outcome.value)
+        elif outcome.failed:
+            self._message(f"snapshot at step {snap.step} cannot be traced: {outcome.error}")
         else:
             self._draw_head(None)
-            if self._pending != key:
-                self._pending = key
-                self.trace_snapshot(key, view.trace, snap)
-
-    @work(thread=True, exclusive=True, group="timelapse", exit_on_error=False)
-    def trace_snapshot(self, key: tuple, base: Trace, snap: SnapshotRecord) -> None:
-        worker = get_current_worker()
-        try:
-            trace = retrace(base, snap.tensors)
-        except Exception as error:  # noqa: BLE001 - shown in the pane
-            if not worker.is_cancelled:
-                text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                self.post_message(SnapshotFailed(key, text))
-            return
-        if not worker.is_cancelled:
-            self.post_message(SnapshotTraced(key, trace))
-
-    def on_snapshot_traced(self, message: SnapshotTraced) -> None:
-        message.stop()
-        if self._pending == message.key:
-            self._pending = None
-        if len(self._traces) > 64:
-            self._traces.clear()
-        self._traces[message.key] = message.trace
-        if self.shown:
-            self.refresh_analysis()
-
-    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
-        message.stop()
-        if self._pending == message.key:
-            self._pending = None
-        self._errors[message.key] = message.error
-        if self.shown:
-            self.refresh_analysis()
 
     # ---- a run directory ---------------------------------------------------------------------------------
     def action_open_run(self) -> None:
@@ -290,42 +228,42 @@ class TimelapsePane(AnalysisPane):
     def _read(self, path: str) -> None:
         self._loading = path
         self._message(f"reading the snapshots of {safe(path)}…")
-        self.load_run(path)
+        self.loader.forget()  # read the directory afresh: it may have changed since
+        self.loader.get(path, path)
 
-    @work(thread=True, exclusive=True, group="timelapse-load", exit_on_error=False)
-    def load_run(self, path: str) -> None:
-        try:
-            config, records = load_run_snapshots(path)
-        except Exception as error:  # noqa: BLE001 - shown in the pane
-            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            self.post_message(RunFailed(path, text))
+    def computed(self, job, key) -> None:
+        if job is self.loader:
+            outcome = job.result(key)
+            self._loading = ""
+            if outcome.ready:
+                self._run_loaded(key, *outcome.value)
+            else:
+                self._run_failed(key, outcome.error)
             return
-        self.post_message(RunLoaded(path, config, records))
+        super().computed(job, key)
 
-    def on_run_loaded(self, message: RunLoaded) -> None:
-        message.stop()
-        self._loading = ""
+    def _run_loaded(self, path: str, config, records: list) -> None:
         self._note = ""
         self._from_disk = True
-        self.config, self.records, self.label = message.config, message.records, message.path
+        self.config, self.records, self.label = config, records, path
         self.index = len(self.records) - 1
-        self.notify(f"{len(self.records)} snapshots from {safe(message.path)}", timeout=3, markup=False)
-        self.refresh_analysis()
+        self.notify(f"{len(self.records)} snapshots from {safe(path)}", timeout=3, markup=False)
+        if self.shown:
+            self.refresh_analysis()
 
-    def on_run_failed(self, message: RunFailed) -> None:
-        message.stop()
-        self._loading = ""
-        if message.path == getattr(self.source, "run_directory", None) and not self._from_disk:
+    def _run_failed(self, path: str, error: str) -> None:
+        if path == getattr(self.source, "run_directory", None) and not self._from_disk:
             # the run the explorer was opened on, read unasked: a run saved without snapshots is
             # no error; the tab says so and shows training here, as it would without the run
-            no_snapshots = "no snapshots" in message.error
-            name = safe(Path(message.path).name or message.path)
-            self._note = f"run {name} saved no snapshots" if no_snapshots else safe(message.error)
+            no_snapshots = "no snapshots" in error
+            name = safe(Path(path).name or path)
+            self._note = f"run {name} saved no snapshots" if no_snapshots else safe(error)
             self.query_one("#lapse-path", Input).value = ""
-            self.refresh_analysis()
+            if self.shown:
+                self.refresh_analysis()
             return
-        self.notify(safe(message.error), title="could not open the run", severity="error", timeout=6, markup=False)
-        self._message(f"could not open {safe(message.path)}: {safe(message.error)}")
+        self.notify(safe(error), title="could not open the run", severity="error", timeout=6, markup=False)
+        self._message(f"could not open {safe(path)}: {safe(error)}")
 
     # ---- actions ------------------------------------------------------------------------------------------------
     def action_move(self, delta: int) -> None:

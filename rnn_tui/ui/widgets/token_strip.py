@@ -36,6 +36,13 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+def blank_safe(style: Style) -> bool:
+    """A space in this style looks like a plain space: no background and nothing drawn through,
+    under or over it, nothing reversed."""
+    return style.bgcolor is None and not (style.reverse or style.strike or style.underline
+                                          or style.underline2 or style.overline or style.frame or style.encircle)
+
+
 def _value(v) -> str:
     if v is None:
         return ""
@@ -144,13 +151,23 @@ class TokenStrip(LinesView):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._cells: tuple[Trace, int, Cells] | None = None
+        self._fitted: tuple[Cells, list[list[str]]] | None = None
         self._columns: list[tuple[int, int, int]] = []  # (x0, x1, step) of the drawn columns
         self._styles: dict[str, Style] = {}
 
     def cells(self, trace: Trace, k: int) -> Cells:
         if self._cells is None or self._cells[0] is not trace or self._cells[1] != k:
             self._cells = (trace, k, strip_cells(trace, k))
+            self._fitted = None
         return self._cells[2]
+
+    def fitted(self, cells: Cells) -> list[list[str]]:
+        """Every cell's text cut or padded to its column, row by row (once per trace: a step
+        only moves the window and the highlight)."""
+        if self._fitted is None or self._fitted[0] is not cells:
+            rows = [cells.tokens, cells.targets, *cells.predictions]
+            self._fitted = (cells, [[_fit(row[t], w - 1) for t, w in enumerate(cells.widths)] for row in rows])
+        return self._fitted[1]
 
     def style(self, name: str) -> Style:
         if name not in self._styles:
@@ -180,8 +197,12 @@ class TokenStrip(LinesView):
         label, current = self.style("label"), self.style("current")
         right, wrong, dim = self.style("right"), self.style("wrong"), self.style("dim")
         plain = Style()
-        rows = [("x", cells.tokens), ("y*", cells.targets)]
-        rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", cells.predictions[r]) for r in range(k)]
+        # styles in which a space looks like a plain one (no background, no line through or under
+        # it): a cell's gap can take the cell's style, and runs of one style become one segment
+        bare = {id(st) for st in (plain, label, current, right, wrong, dim) if blank_safe(st)}
+        texts = self.fitted(cells)
+        rows = [("x", texts[0]), ("y*", texts[1])]
+        rows += [(f"ŷ{r + 1}" if k > 1 else "ŷ", texts[2 + r]) for r in range(k)]
         self._columns = []
         x = LABEL_WIDTH
         for t in range(start, stop):
@@ -199,8 +220,11 @@ class TokenStrip(LinesView):
                     style = dim
                 else:
                     style = plain
-                pieces.append((_fit(row[t], cells.widths[t] - 1), style))
-                pieces.append((" ", plain))
+                if id(style) in bare:  # the gap after a cell looks the same in its style: one piece
+                    pieces.append((row[t] + " ", style))
+                else:
+                    pieces.append((row[t], style))
+                    pieces.append((" ", plain))
             lines.append(tuple(pieces))
         return lines
 

@@ -38,6 +38,7 @@ from rnn_tui.ui.messages import TraceReady
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.loss_plot import LossPlot, downsample, log10_losses
+from rnn_tui.ui.work import one_line
 
 POST_EVERY = 0.05  # seconds between progress messages: at most ~20 a second
 TRACE_EVERY = 0.5  # seconds between re-traces of the explorer's sequence while training
@@ -163,6 +164,7 @@ class TrainingPane(AnalysisPane):
         self._worker: Worker | None = None
         self._ending = ""  # why the worker is being cancelled: "pause" | "stop"
         self._untrained: tuple[TraceRequest, Trace] | None = None  # the trace before training
+        self._drawn: TrainingState | None = None  # the state on screen
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-form"):
@@ -185,7 +187,8 @@ class TrainingPane(AnalysisPane):
         self._draw_state(self.state)  # (is_mounted turns true only after this handler)
 
     def refresh_analysis(self) -> None:
-        pass  # the pane draws its own state; nothing to compute per view
+        if self._drawn is not self.state:  # what training did while the tab was hidden
+            self._draw_state(self.state)
 
     # ---- the form --------------------------------------------------------------------------------
     def read_settings(self) -> TrainSettings:
@@ -300,7 +303,7 @@ class TrainingPane(AnalysisPane):
             if job.trainer is None:
                 job.trainer = self._make_trainer(job)
         except Exception as error:  # a setting or task that cannot train: one line
-            post(TrainingState(status="failed", message=_one_line(error)))
+            post(TrainingState(status="failed", message=one_line(error)))
             return
         trainer = job.trainer
         config = trainer.config
@@ -357,7 +360,7 @@ class TrainingPane(AnalysisPane):
         try:
             trainer.run(on_progress=on_progress, on_checkpoint=on_checkpoint, cancel=lambda: worker.is_cancelled)
         except Exception as error:  # noqa: BLE001 - shown in the pane, never raised
-            post(TrainingState(status="failed", message=_one_line(error), step=trainer.step))
+            post(TrainingState(status="failed", message=one_line(error), step=trainer.step))
             return
         if not ended:  # the trainer had nothing to do (already at its step count)
             post(TrainingState(status="finished", step=trainer.step, steps=config.steps,
@@ -399,10 +402,11 @@ class TrainingPane(AnalysisPane):
         self.state = replace(self.state, **changes)
 
     def watch_state(self, state: TrainingState) -> None:
-        if self.is_mounted:
+        if self.shown:  # hidden, it draws when opened next (refresh_analysis)
             self._draw_state(state)
 
     def _draw_state(self, state: TrainingState) -> None:
+        self._drawn = state
         with self.app.batch_update():
             status = self.query_one("#train-status", Static)
             status.update(status_text(state))
@@ -449,7 +453,3 @@ def status_text(state: TrainingState) -> Text:
         out.append(state.message)
     return out
 
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

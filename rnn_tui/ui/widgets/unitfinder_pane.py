@@ -26,9 +26,24 @@ from textual.widgets.option_list import Option
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.unitfinder_strip import UnitStrip
+from rnn_tui.ui.work import Job, keyed
 
 SPAN = "__span__"
 TOP = 10
+
+
+def ranking(trace, chosen: str, span: tuple[int, int] | None):
+    """Every h and c unit of the trace ranked against a feature, or the selected span (numpy)."""
+    from rnn_tui.engine.errors import EngineError
+    from rnn_tui.engine.unitfinder import find_units, trace_activations
+
+    acts = trace_activations(trace)
+    if chosen == SPAN:
+        if span is None:
+            raise EngineError("select a span first: < at its first step, > at its last")
+        a, b = span
+        return find_units(acts, span=(min(a, b), max(a, b) + 1), matrices=("h", "c"), keep=TOP)
+    return find_units(acts, chosen, matrices=("h", "c"), keep=TOP)
 
 
 class UnitFinderPane(Pane):
@@ -54,8 +69,9 @@ class UnitFinderPane(Pane):
 
     def __init__(self) -> None:
         super().__init__()
-        self.result = None  # the last UnitFinderResult
+        self.result = None  # the UnitFinderResult shown
         self.error = ""
+        self.ranked = Job(self, "unitfinder", ranking, keep=16)
 
     def compose(self) -> ComposeResult:
         from rnn_tui.engine.unitfinder import FEATURES
@@ -72,6 +88,7 @@ class UnitFinderPane(Pane):
 
     def opened(self) -> None:
         self.query_one(OptionList).focus()
+        self.rank()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -90,27 +107,22 @@ class UnitFinderPane(Pane):
 
     # ---- the ranking -------------------------------------------------------------------------
     def rank(self) -> None:
-        """Rank the units of the trace on screen against the chosen feature (fast: numpy)."""
-        from rnn_tui.engine.errors import EngineError
-        from rnn_tui.engine.unitfinder import find_units, trace_activations
-
-        self.result, self.error = None, ""
+        """Rank the units of the trace on screen against the chosen feature (in a worker)."""
         view = self.view
         if view is None or self.chosen is None:
+            self.result, self.error = None, ""
             self._show()
             return
-        acts = trace_activations(view.trace)
-        try:
-            if self.chosen == SPAN:
-                if self.span is None:
-                    raise EngineError("select a span first: < at its first step, > at its last")
-                a, b = self.span
-                self.result = find_units(acts, span=(min(a, b), max(a, b) + 1), matrices=("h", "c"), keep=TOP)
-            else:
-                self.result = find_units(acts, self.chosen, matrices=("h", "c"), keep=TOP)
-        except EngineError as error:
-            self.error = str(error)
+        span = self.span if self.chosen == SPAN else None
+        outcome = self.ranked.get(keyed(view.trace, self.chosen, span), view.trace, self.chosen, span)
+        if outcome.running:
+            return  # the ranking shown stays until the new one arrives
+        self.result, self.error = (outcome.value, "") if outcome.ready else (None, outcome.error)
         self._show()
+
+    def computed(self, job, key) -> None:
+        if self.shown:
+            self.rank()
 
     def _show(self) -> None:
         if not self.is_mounted:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import LessonTask, train
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, table
+from rnn_tui.lessons._kit import LessonTask, train
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, table
 
 PAIRS = (("a", "b"), ("c", "d"), ("e", "f"))
 N_PAIRS = 4

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import train
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
+from rnn_tui.lessons._kit import train
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
 
 DISTANCE = 12
 SYMBOLS = 4

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import closest, hand_set_model, trace_tokens
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, table
+from rnn_tui.lessons._kit import closest, hand_set_model, trace_tokens
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, table
 
 LEAKY_VOCAB = ["a", "b", "-"]
 LEAKY_TEXT = list("a--b---")

@@ -1,6 +1,9 @@
 """Guided lessons: each sets up live models and walks through a few steps of text.
 
-    from rnn_tui.engine.lessons import LESSONS, get_lesson, run_lesson
+Lessons sit above the engine (they build, train and trace models through it, and carry the prose,
+the questions and the tabs to open); the engine never imports them.
+
+    from rnn_tui.lessons import LESSONS, get_lesson, run_lesson
     run = run_lesson(get_lesson("bptt"))
 
 `LESSONS` lists them in teaching order (name -> module under this package); listing them imports
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from rnn_tui.engine.lessons.base import (
+from rnn_tui.lessons.base import (
     Check,
     Context,
     Lesson,
@@ -44,7 +47,7 @@ def lesson_names() -> list[str]:
 def get_lesson(name: str) -> Lesson:
     if name not in LESSONS:
         raise LessonError(f"unknown lesson {name!r}: choose one of {', '.join(LESSONS)}")
-    return import_module(f"rnn_tui.engine.lessons.{LESSONS[name][0]}").LESSON
+    return import_module(f"rnn_tui.lessons.{LESSONS[name][0]}").LESSON
 
 
 __all__ = [

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import train
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
+from rnn_tui.lessons._kit import train
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
 
 SEQ_LEN = 30
 HIDDEN = 16

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import trace_tokens
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
+from rnn_tui.lessons._kit import trace_tokens
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, sparkline, table
 
 TEXT = "the cat sat on the mat, and the dog sat on the log by the cat"
 HIDDEN = 32

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_tui.engine.lessons._kit import trace_tokens
-from rnn_tui.engine.lessons.base import Check, Context, Lesson, Question, Step, table
+from rnn_tui.lessons._kit import trace_tokens
+from rnn_tui.lessons.base import Check, Context, Lesson, Question, Step, table
 
 TEXT = list("abcabcab")
 HIDDEN = 4
