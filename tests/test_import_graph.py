@@ -130,10 +130,22 @@ def test_no_import_cycle():
     assert cycle is None, f"import cycle: {describe(graph, cycle)}"
 
 
+# Leaf modules below everything: pure Python that imports nothing of rnn_tui, shared by the engine,
+# the CLI and the UI (the sanitizer that every string from a file passes through).
+SHARED_LEAVES = ("rnn_tui.safe_text",)
+
+
 def test_the_engine_imports_only_the_engine():
     """The engine is numbers: nothing in it reaches up to the lessons, the UI, the commands or the CLI."""
     graph = import_graph()
     outside = {f"{name.removeprefix('rnn_tui.')} → {other.removeprefix('rnn_tui.')} (line {line})"
                for name, edges in graph.items() if name.startswith("rnn_tui.engine")
-               for other, line in edges.items() if other != "rnn_tui" and not other.startswith("rnn_tui.engine")}
+               for other, line in edges.items()
+               if other != "rnn_tui" and not other.startswith("rnn_tui.engine") and other not in SHARED_LEAVES}
     assert not outside, f"the engine imports from outside it: {sorted(outside)}"
+
+
+def test_the_shared_leaves_import_nothing_of_rnn_tui():
+    graph = import_graph()
+    for leaf in SHARED_LEAVES:
+        assert not [other for other in graph[leaf] if other.startswith("rnn_tui")], leaf
