@@ -221,7 +221,11 @@ def test_every_tab_of_the_explorer_opens_on_an_imported_model(tmp_path, word_lm)
                 assert not screen.error, (tab, screen.error)
             screen.action_show_pane(screen.explorer_commands()[1][0])  # the Model tab
             await settle(pilot)
-            shown = app.export_screenshot().replace("&#160;", " ")
+            for _ in range(40):  # the tab catches up with the View as it opens: give it a few frames
+                shown = app.export_screenshot().replace("&#160;", " ")
+                if "encoder.weight" in shown:
+                    break
+                await pilot.pause(0.05)
             assert "encoder.weight" in shown and "embedding" in shown
 
     asyncio.run(walk())

@@ -18,7 +18,7 @@ from textual.widgets import TabbedContent
 
 from rnn_tui.ui.actions import ACTIONS
 from rnn_tui.ui.app import ExplorerApp
-from rnn_tui.ui.panes import PANES, tab_id
+from rnn_tui.ui.panes import PANES, pane_classes, tab_id
 from rnn_tui.ui.source import TraceRequest
 from tests.ui.conftest import settle
 
@@ -29,7 +29,7 @@ QUIT = {"q", "ctrl+q", "ctrl+c"}
 
 def key_pool() -> list[str]:
     keys = {k for a in ACTIONS for k in a.keys.split(",")}
-    for cls in PANES:
+    for cls in pane_classes():
         for b in cls.BINDINGS:
             keys.update(b.key.split(","))
     keys.update(["tab", "shift+tab", "enter", "escape", "backspace", "ctrl+p", "pagedown", "pageup", "home", "end",
@@ -49,7 +49,7 @@ async def test_random_keys_and_resizes_never_crash_any_tab(source, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         for pane in rng.sample(PANES, len(PANES)):
-            pressed.append(pane.__name__)
+            pressed.append(pane.name)
             app.screen.query_one(TabbedContent).active = tab_id(pane)
             await pilot.pause()
             for _ in range(8 * FUZZ):
