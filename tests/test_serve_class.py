@@ -62,10 +62,9 @@ def test_one_visitors_input_and_training_never_show_for_another():
             await a.keys("i", *"simple is better", ENTER)
             await a.wait_screen("t 0/15", "x   s    i    m    p")
             # a trains its model (Training is the fourth tab) for a moment, and stops
-            await a.keys("m")
-            await a.wait_screen("parameters")  # the Model tab
-            await a.keys("m", "m")
-            await a.wait_screen("not training", timeout=30)  # the Training tab
+            for key, tab in (("m", "parameters"), ("m", "ρ(W_hh)"), ("m", "not training")):  # Model, Gradients, Training
+                await a.keys(key)
+                await a.wait_screen(tab, timeout=30)
             await a.keys("r")
             await a.wait_screen("training on", "accuracy", timeout=90)
             await a.keys("x")
@@ -281,9 +280,9 @@ def test_the_operators_line_counts_visitors_and_their_memory_plain_when_piped():
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
-    lines = [line for line in out.splitlines() if "visitors ·" in line]
-    assert any(line.startswith("rnn-tui serve: 0/2 visitors · ") for line in lines), out
-    assert any(line.startswith("rnn-tui serve: 1/2 visitors · ") and "memory in all (PSS" in line for line in lines), out
+    lines = [line for line in out.splitlines() if line.startswith("rnn-tui serve: visitors ")]
+    assert any(line.startswith("rnn-tui serve: visitors 0/2 · ") for line in lines), out
+    assert any(line.startswith("rnn-tui serve: visitors 1/2 · ") and " memory (MiB: server " in line for line in lines), out
     assert len(lines) <= 4, lines  # a line when the count changes, not one every look
     assert "stopped (1 visitor served" in out
 
@@ -322,8 +321,8 @@ def test_the_operators_line_updates_in_place_on_a_terminal():
             pass
         os.close(master)
     text = out.decode("utf-8", "replace")
-    assert "1/2 visitors · " in text
-    redraws = text.count("visitors · ")
+    assert "visitors 1/2 · " in text
+    redraws = text.count(" memory (MiB: ")
     assert redraws >= 3  # redrawn every look ...
-    after = text[text.index("visitors · ") :]
+    after = text[text.index("visitors 0/2 · ") :]
     assert after.count("\n") <= 3 and "\r" in after  # ... over the same line, not a new one each time

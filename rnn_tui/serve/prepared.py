@@ -28,11 +28,16 @@ class PreparedSource(EngineSource):
         trace = self.build(request)
         self.prepared = (request, trace)
 
+    def ready(self, request: TraceRequest):
+        """The prepared trace when it is the one `build(request)` would make now, else None."""
+        held = self.prepared
+        if held is not None and request == held[0] and self._trained is None:
+            return held[1]
+        return None
+
     def build(self, request: TraceRequest):
-        ready = self.prepared
-        if ready is not None and request == ready[0] and self._trained is None:
-            return ready[1]
-        return super().build(request)
+        trace = self.ready(request)
+        return trace if trace is not None else super().build(request)
 
     def describe(self) -> str:
         """One line on what was prepared, for the server's first lines."""

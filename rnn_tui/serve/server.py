@@ -143,6 +143,7 @@ class PreloaderClient:
                     raise ServeError(f"the preloader sent {e}") from None
                 protocol.close_all(fds)
                 if message is None or message.get("op") == "error":
+                    self.wait(5.0)  # it exits after saying why
                     self.terminate()
                     why = (message or {}).get("message") or f"it exited with code {self.proc.poll()}"
                     raise ServeError(safe(why))
@@ -632,11 +633,12 @@ class StatusLine:
             await asyncio.sleep(STATUS_EVERY)
 
     def text(self, m: dict) -> str:
+        """One line, the count first: it must fit 80 columns (a longer one ends in … there)."""
         server = self.server
         total = m["server"].pss + m["preloader"].pss + m["visitors"].pss
-        line = (f"{server.sessions}/{server.max_sessions} visitors · {memory.human(total)} memory in all (PSS: "
-                f"server {memory.human(m['server'].pss)}, preloaded {memory.human(m['preloader'].pss)}, "
-                f"visitors {memory.human(m['visitors'].pss)})")  # fmt: skip
+        mib = lambda u: f"{u.pss / (1 << 20):.0f}"  # noqa: E731
+        line = (f"visitors {server.sessions}/{server.max_sessions} · {memory.human(total)} memory (MiB: server "
+                f"{mib(m['server'])}, preloaded {mib(m['preloader'])}, visitors {mib(m['visitors'])})")  # fmt: skip
         if server.turned_away:
             line += f" · {server.turned_away} turned away"
         return line
