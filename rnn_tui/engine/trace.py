@@ -335,8 +335,10 @@ def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, ta
                     Hs.append(h)
                     if c is not None:
                         Cs.append(c)
-                    pre = torch.cat([g[name][0] for name in cfg.gates])  # (G*H,) torch's row order
-                    pre.retain_grad()
+                    pre = [g[name][0] for name in cfg.gates]  # each gate's a_t, as the step reads it
+                    for a in pre:
+                        if a.requires_grad:
+                            a.retain_grad()  # dL/da_t: the gradient on the tensor the gate reads
                     pres.append(pre)
                     gates.append(g)
                 Hr = torch.stack(Hs)  # reading order
@@ -366,7 +368,7 @@ def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, ta
         layers.append(cell.record(wn, Xr, H_, C_, pre, act, h0_all[idx], c0_, cfg.activation, k, bool(d)))
         dH = order(grad_of(probe_h)[idx])
         dC = order(grad_of(probe_c)[idx]) if probe_c is not None else None
-        dA = np.stack([grad_of(p) for p in pres])
+        dA = np.stack([np.concatenate([grad_of(a) for a in pre]) for pre in pres])  # (T, G*H) torch's row order
         grads.append(LayerGrads(dH, dC, dA, None, None))
     dh0 = grad_of(h0)
     dc0 = grad_of(c0) if c0 is not None else None
