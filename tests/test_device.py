@@ -9,6 +9,9 @@ behind on the CPU fails the test. Where a GPU exists, the last tests compare it 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,7 +26,9 @@ from rnn_tui.engine.config import ModelConfig
 from rnn_tui.engine.device import CPU, Device, DeviceError, resolve
 from rnn_tui.engine.model import build_model
 from rnn_tui.engine.subject import Spec, open_subject, trace_subject
+from rnn_tui.engine.tasks import get_task
 from rnn_tui.engine.trace import Intervention, run_trace
+from rnn_tui.engine.train import TrainConfig, Trainer
 
 CUDA = torch.cuda.is_available()
 CELL_ACTS = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "identity"), ("lstm", "tanh"),
@@ -97,6 +102,12 @@ def test_cuda_absent_ends_trace_and_the_explorer_in_one_line(no_cuda, capsys, ar
     assert err.count("\n") == 1 and "--device cuda: CUDA is not available" in err and "Traceback" not in err
 
 
+def test_cuda_absent_ends_train_before_anything_is_written(no_cuda, capsys, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--task", "recall", "--steps", "2", "--device", "cuda", "--out", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") == 1 and "CUDA is not available" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_device_cpu_traces_exactly_as_before(capsys):
     argv = ["trace", "--cell", "gru", "--hidden", "5", "--layers", "2", "--input", "abcabd", "--format", "json"]
     code, plain, _ = run_cli(capsys, *argv)
@@ -111,6 +122,14 @@ def test_device_auto_without_cuda_traces_on_the_cpu_and_says_so(no_cuda, capsys)
     code, auto, err = run_cli(capsys, *argv, "--device", "auto")
     assert code == 0 and auto == plain
     assert err.startswith("note: --device auto: computing on cpu (") and err.count("\n") == 1
+
+
+def test_train_says_which_device_auto_took(no_cuda, capsys, tmp_path):
+    code, out, err = run_cli(capsys, "train", "--task", "recall", "--steps", "3", "--log-every", "1", "--device", "auto",
+                             "--out", str(tmp_path / "run"))
+    assert code == 0
+    assert "note: --device auto: computing on cpu (" in err and ", on cpu" in err  # the note and the header
+    assert "·  on cpu" in out  # the summary
 
 
 # ---- the trace's device paths, with "cuda" on the CPU: the same numbers ---------------------------------
@@ -249,6 +268,73 @@ def test_the_trace_does_its_torch_work_on_the_device(monkeypatch, cell, act, hel
     assert tr.extras["device"] == "cuda" and len(tr.layers) == LD and seen
 
 
+def test_training_keeps_the_model_batches_and_optimizer_state_on_the_device(monkeypatch, tmp_path):
+    cuda = fake_cuda(monkeypatch, "meta")
+    task = get_task("chars")
+    trainer = Trainer(task, TrainConfig.from_defaults(task.defaults, steps=4, batch=3), cell="gru", device=cuda)
+    assert trainer.device == cuda and all(p.device.type == "meta" for p in trainer.model.parameters())
+    for _ in range(2):
+        out, batch, _ = trainer._forward()
+        assert out.device.type == "meta" and batch.x.device.type == "meta" and batch.y.device.type == "meta"
+        trainer.optimizer.zero_grad()
+        trainer.task.loss(out, batch).backward()
+        trainer.optimizer.step()
+    opt = [v for entry in trainer.optimizer.state.values() for k, v in entry.items() if k != "step"]
+    assert opt and all(v.device.type == "meta" for v in opt)
+    assert all(p.grad.device.type == "meta" for p in trainer.params)
+
+
+def test_a_resumed_run_goes_on_on_the_device(monkeypatch, tmp_path):
+    """Saved on the CPU, resumed on the device: weights, optimizer state and a half-read batch go there."""
+    task = get_task("chars")
+    run = tmp_path / "run"
+    first = Trainer(task, TrainConfig.from_defaults(task.defaults, steps=3, batch=2, tbptt=7, log_every=1),
+                    cell="lstm", run_dir=run)  # fmt: skip
+    first.run()
+    cuda = fake_cuda(monkeypatch, "meta")
+    again = Trainer.resume(run, steps=6, device=cuda)
+    assert again.step == 3 and again._pending is not None
+    assert all(p.device.type == "meta" for p in again.model.parameters())
+    assert again._pending["batch"].x.device.type == "meta"
+    assert all(t.device.type == "meta" for t in again._pending["state"])
+    opt = [v for entry in again.optimizer.state.values() for k, v in entry.items() if k != "step"]
+    assert opt and all(v.device.type == "meta" for v in opt)
+
+
+# ---- training with "cuda" on the CPU: the same run ------------------------------------------------------
+@pytest.mark.parametrize("tbptt", [None, 6])
+def test_a_run_on_the_device_path_is_the_cpu_run(monkeypatch, tmp_path, tbptt):
+    task = get_task("chars")
+    config = TrainConfig.from_defaults(task.defaults, steps=12, batch=4, tbptt=tbptt, log_every=2, snapshot_every=6)
+    cpu = Trainer(task, config, cell="lstm").run()
+    cuda = fake_cuda(monkeypatch)
+    trainer = Trainer(task, config, cell="lstm", device=cuda, run_dir=tmp_path / "run")
+    assert trainer.device.accelerated
+    result = trainer.run()
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in cpu.history]
+    assert result.metric == cpu.metric
+
+
+def test_a_run_trained_on_the_device_opens_and_traces_on_the_cpu(monkeypatch, tmp_path):
+    from safetensors import safe_open
+
+    from rnn_tui.engine.checkpoint import list_snapshots, load_model
+
+    cuda = fake_cuda(monkeypatch)
+    task = get_task("recall")
+    run = tmp_path / "run"
+    Trainer(task, TrainConfig.from_defaults(task.defaults, steps=4, snapshot_every=2), cell="gru", device=cuda,
+            run_dir=run).run()  # fmt: skip
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # now a machine without one
+    for path in [run / "model.safetensors", run / "trainer.safetensors", *(p for _, p in list_snapshots(run))]:
+        with safe_open(str(path), framework="pt") as f:  # every tensor saved is a plain CPU tensor
+            assert all(f.get_tensor(k).device.type == "cpu" for k in f.keys())
+    model, _ = load_model(run)
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    subject = open_subject(Spec(checkpoint=str(run)))
+    assert subject.device == CPU and trace_subject(subject).extras["device"] == "cpu"
+
+
 # ---- the subject, the explorer's source and its lab -----------------------------------------------------
 def test_the_subject_goes_to_the_device_and_says_so(monkeypatch):
     cuda = fake_cuda(monkeypatch)
@@ -317,3 +403,21 @@ def test_cuda_float64_stays_float64():
     b = run_trace(model, x, targets, dtype="float64", device="cuda")
     assert b.layers[0].h.dtype == np.float64
     assert_same_trace(run_trace(model, x, targets, dtype="float64"), b, rtol=1e-10, atol=1e-12)
+
+
+@gpu
+def test_cuda_training_follows_the_cpu_run_and_loads_without_a_gpu(tmp_path):
+    task = get_task("recall")
+    config = TrainConfig.from_defaults(task.defaults, steps=5, log_every=1)
+    cpu = Trainer(task, config, cell="lstm").run()
+    trainer = Trainer(task, config, cell="lstm", device="cuda", run_dir=tmp_path / "run")
+    assert next(trainer.model.parameters()).is_cuda
+    result = trainer.run()
+    np.testing.assert_allclose([r["loss"] for r in result.history], [r["loss"] for r in cpu.history], rtol=1e-4)
+    assert all(v.is_cuda for entry in trainer.optimizer.state.values() for k, v in entry.items() if k != "step")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    code = ("from rnn_tui.cli import main; import sys; "
+            f"sys.exit(main(['trace', '--checkpoint', {str(tmp_path / 'run')!r}, '--format', 'json']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["loss"] > 0
