@@ -85,6 +85,17 @@ def test_auto_takes_cuda_where_it_is_there(monkeypatch):
     assert d.note() == "computing on cuda (Fake GPU)"
 
 
+def test_on_cuda_float32_is_ieee_float32():
+    """No TF32 in cuDNN's RNN kernels (torch's default allows it) or in matrix products."""
+    rnn, matmul = torch.backends.cudnn.rnn, torch.backends.cuda.matmul
+    before = rnn.fp32_precision, matmul.fp32_precision
+    try:
+        devices.ieee_float32()
+        assert (rnn.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+    finally:
+        rnn.fp32_precision, matmul.fp32_precision = before
+
+
 def test_an_unknown_device_is_refused():
     with pytest.raises(DeviceError, match="unknown device 'gpu'"):
         resolve("gpu")
@@ -393,6 +404,12 @@ def test_cuda_traces_equal_the_cpus_in_float32(cell, act):
     a = run_trace(model.cpu(), x, targets, interventions=held)
     b = run_trace(model, x, targets, interventions=held, device=cuda)
     assert_same_trace(a, b, rtol=1e-3, atol=1e-5)
+
+
+@gpu
+def test_cuda_is_chosen_with_ieee_float32():
+    d = resolve("cuda")
+    assert d.kind == "cuda" and d.name and torch.backends.cudnn.rnn.fp32_precision == "ieee"
 
 
 @gpu
