@@ -14,6 +14,7 @@ import sys
 
 from rnn_tui import __version__
 from rnn_tui.engine.cells import ACTIVATIONS, CELLS
+from rnn_tui.engine.device import CHOICES as DEVICE_NAMES
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
 COMMANDS = ("trace", "cells", "train", "export", "tasks", "serve", "lesson")
@@ -66,6 +67,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
     g.add_argument("--tokenize", choices=TOKENIZE_NAMES,
                    help="how text becomes tokens: char, word, or space (split on whitespace only) (default char)")
+    add_device_flag(g)
     add_weights_flags(p)
     w = p.add_argument_group("your own model (with --weights)")
     w.add_argument("--vocab", metavar="FILE", help="the model's vocabulary: a JSON list, a JSON object token -> id, "
@@ -73,6 +75,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     w.add_argument("--input-ids", metavar="IDS", help='token ids to feed as they are, e.g. "3 17 5"')
     w.add_argument("--vectors", metavar="FILE", help="input vectors, one row per step (T x I): .npy or CSV")
     w.add_argument("--targets", metavar="FILE", help="a target per step: classes (-1 unscored) or rows of values; .npy or CSV")
+
+
+def add_device_flag(g) -> None:
+    """--device: where torch computes (train, trace and the explorer take it)."""
+    g.add_argument("--device", choices=DEVICE_NAMES, default=None,
+                   help="where torch computes: cpu (default), cuda (refused where there is none), "
+                   "or auto (cuda where there is one, else cpu; says which)")
 
 
 def add_weights_flags(p: argparse.ArgumentParser) -> None:
@@ -146,6 +155,7 @@ def spec_from_args(args: argparse.Namespace):
         targets=getattr(args, "targets", None),
         prefix=getattr(args, "prefix", None),
         mapping=parse_map(getattr(args, "map", None)),
+        device=getattr(args, "device", None) or "cpu",
     )
     check_spec(spec, given_flags(args))
     return spec

@@ -52,6 +52,7 @@ class Spec:
     targets: str | None = None  # a file of targets, one per step (engine.inputs)
     prefix: str | None = None  # the module prefix of the recurrent weights to read ("encoder.rnn.")
     mapping: tuple[tuple[str, str], ...] = ()  # --map: (the file's tensor name, its role)
+    device: str = "cpu"  # where torch computes: cpu, cuda, or auto (engine.device)
 
     def replace(self, **changes) -> "Spec":
         return replace(self, **changes)
@@ -71,6 +72,7 @@ class Subject:
     title: str
     encdec_task: object = None  # an encoder-decoder task traces both halves of its own example
     notes: tuple[str, ...] = ()  # what was read and what assumed (an import's report), one line each
+    device: object = None  # the engine.device.Device the model is on (None: the CPU)
 
     @property
     def config(self) -> ModelConfig:
@@ -389,7 +391,10 @@ def check_spec(spec: Spec, given: set[str] | frozenset[str] = frozenset()) -> No
 
 
 def open_subject(spec: Spec) -> Subject:
-    """Build the model and sequence a Spec describes; EngineError with one line if it cannot."""
+    """Build the model and sequence a Spec describes, the model on its device; EngineError with
+    one line if it cannot (CUDA asked for and absent among them, before anything is built)."""
+    from rnn_tui.engine.device import resolve
+
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
@@ -397,6 +402,18 @@ def open_subject(spec: Spec) -> Subject:
         raise SubjectError(f"unknown dtype {spec.dtype!r}: choose float32 or float64")
     if spec.tokenize not in ("char", "word", "space"):
         raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char, word or space")
+    device = resolve(spec.device)
+    subject = _open(spec)
+    subject.device = device
+    if device.accelerated:
+        subject.model.to(device.torch)
+    note = device.note()
+    if note is not None:  # auto's choice, or the GPU: for trace's stderr and the Model tab
+        subject.notes = (*subject.notes, note)
+    return subject
+
+
+def _open(spec: Spec) -> Subject:
     if spec.scenario:
         return scenario_subject(spec)
     if spec.checkpoint:
@@ -430,8 +447,9 @@ def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
     from rnn_tui.engine.trace import run_trace
 
     if subject.encdec_task is not None:
-        return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype)
+        return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype, device=subject.device)
     check_trace_size(subject.config, len(subject.x), dtype or subject.dtype)
+    kwargs.setdefault("device", subject.device)
     return run_trace(
         subject.model,
         subject.x,
