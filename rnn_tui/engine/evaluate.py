@@ -473,12 +473,12 @@ class TaskEval:
         return [c.baseline for c in self.comparisons if c.verdict == "beats"]
 
     def show(self, value: float) -> str:
-        return f"{value / LN2:.3f} bits/token" if self.bits else f"{value:.4g}"
+        return f"{value / LN2:.3f}" if self.bits else f"{value:.4g}"
 
     def line(self) -> str:
         """One line: the model against each baseline, and whether it beats them."""
-        head = f"model {self.show(self.loss)}" + ("" if self.bits else f" {self.loss_name}")
-        parts = [f"{b.name} {self.show(b.loss)}" for b in self.baselines]
+        unit = "bits/token" if self.bits else self.loss_name
+        parts = [f"model {self.show(self.loss)}"] + [f"{b.name} {self.show(b.loss)}" for b in self.baselines]
         verdicts = [c.verdict for c in self.comparisons]
         if not verdicts:
             verdict = ""
@@ -491,7 +491,7 @@ class TaskEval:
         else:
             verdict = "worse than " + ", ".join(baseline_phrase(c.baseline) for c in self.comparisons
                                                 if c.verdict == "worse")  # fmt: skip
-        return f"vs baselines: {head} · " + " · ".join(parts) + (f": {verdict}" if verdict else "")
+        return f"vs baselines: {' · '.join(parts)} {unit}" + (f": {verdict}" if verdict else "")
 
 
 EVAL_BATCHES = 8
@@ -650,7 +650,7 @@ def training_text(spec, subject) -> TrainingText:
     elif spec.task and not spec.weights:
         where, name, options = f"the {spec.task} task's text", spec.task, spec.task_options
     else:
-        what = ("imported weights" if spec.weights else "a scenario" if spec.scenario
+        what = ("a model from --weights" if spec.weights else "a scenario's model" if spec.scenario
                 else "a fresh model over its input's own tokens")  # fmt: skip
         return TrainingText(None, why_none=f"{what} has no training text that rnn-tui knows: give the text it was "
                                            "trained on as --baseline-text FILE")  # fmt: skip

@@ -90,10 +90,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def sampling_distribution(z: np.ndarray, temperature: float, top_k: int | None = None,
-                          top_p: float | None = None) -> np.ndarray:  # fmt: skip
+                          top_p: float | None = None, p: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """q: the distribution a token is drawn from (see the module docstring), (V,) float64, sums to 1.
 
-    temperature 0 gives the one-hot of the argmax."""
+    temperature 0 gives the one-hot of the argmax. p: softmax(z) when the caller has it (reused
+    at temperature 1)."""
     z = np.asarray(z, dtype=np.float64)
     if np.isnan(z).any():
         raise GenerateError("the model's logits hold NaN: it cannot be sampled")
@@ -102,7 +103,7 @@ def sampling_distribution(z: np.ndarray, temperature: float, top_k: int | None =
         q = np.zeros(V)
         q[int(np.argmax(z))] = 1.0
         return q
-    q = softmax(z / temperature)
+    q = p if (p is not None and temperature == 1.0) else softmax(z / temperature)
     if top_k is not None and top_k < V:
         order = np.argsort(-q, kind="stable")  # most likely first; equal values: the lower id first
         keep = np.zeros(V, dtype=bool)
@@ -137,8 +138,9 @@ def entropy(p: np.ndarray) -> float:
 
 
 def top_candidates(p: np.ndarray, k: int) -> tuple[Candidate, ...]:
+    """The k most likely, most likely first (equal probabilities: the lower id first)."""
     order = np.argsort(-p, kind="stable")[:k]
-    return tuple(Candidate(int(i), float(p[i])) for i in order)
+    return tuple(Candidate(int(i), float(p[i])) for i in order.tolist())
 
 
 # ---- which models can generate -----------------------------------------------------------------------
@@ -240,7 +242,7 @@ def generate(
             for i in range(length):
                 z = y[0, -1].detach().to(dtype=torch.float64).cpu().numpy()  # (V,) logits of the next token
                 p = softmax(z)
-                q = sampling_distribution(z, temperature, top_k, top_p)
+                q = sampling_distribution(z, temperature, top_k, top_p, p=p)
                 chosen = int(np.argmax(q)) if rng is None else draw(q, float(rng.random()))
                 step = GenStep(chosen, float(p[chosen]), float(q[chosen]), entropy(p), top_candidates(p, top))
                 steps.append(step)
