@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnn_tui.cli import main
 from rnn_tui.engine.evaluate import (
     Comparison,
     KneserNey,
@@ -279,3 +280,31 @@ def test_train_summary_says_whether_the_model_beats_its_baselines(capsys, tmp_pa
                              "--out", str(tmp_path / "run2"), "--quiet")
     assert code == 0, err
     assert "vs baselines: model" in out and "mean" in out
+
+
+# ---- nothing raw reaches the terminal ---------------------------------------------------------------
+from tests.test_injection import assert_clean, hostile_run  # noqa: E402,F401  (a fixture, used by name)
+
+
+def test_generate_and_eval_on_a_model_trained_on_terminal_controls(capsys, hostile_run):
+    """The run's vocabulary holds ESC, OSC and bidi characters: what the model writes, what eval
+    prints and the errors that quote a prime are all escaped (JSON writes them as \\u escapes)."""
+    capsys.readouterr()
+    for argv in (
+        ["generate", "--checkpoint", hostile_run, "--prime", "the cat", "--length", "200", "--seed", "1",
+         "--temperature", "2"],
+        ["generate", "--checkpoint", hostile_run, "--prime", "the \x1b[2J", "--length", "50", "--format", "json"],
+        ["generate", "--checkpoint", hostile_run, "--prime", "the \x1b]0;x\x07 q"],
+        ["eval", "--checkpoint", hostile_run, "--input", "the cat sat \x1b]0;owned\x07 the cat"],
+        ["eval", "--checkpoint", hostile_run, "--input", "the cat sat", "--format", "json"],
+        ["eval", "--checkpoint", hostile_run, "--batches", "2"],
+    ):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        assert code in (0, 2), (argv, err)
+        assert_clean(out + err, " ".join(map(str, argv[:2])))
+    code = main(["generate", "--checkpoint", str(hostile_run), "--prime", "the cat", "--length", "300", "--seed", "2",
+                 "--temperature", "3", "--format", "json"])
+    out, _ = capsys.readouterr()
+    tokens = json.loads(out)["tokens"]
+    assert any(t in ("\x1b", "\u202e", "\x07") for t in tokens)  # it wrote controls, and they came out escaped

@@ -290,3 +290,21 @@ def test_generate_and_eval_on_your_own_word_model(capsys, tmp_path):
                              str(tmp_path / "corpus.txt"), "--format", "json")
     doc = json.loads(out)
     assert len(doc["baselines"]) == 2 and any("in-sample" in n for n in doc["notes"])
+
+
+def test_a_scenarios_own_sequence_is_its_prime(capsys):
+    scenario = str(ROOT / "assets/scenarios/gru-two-placements.toml")
+    code, out, err = run_cli(capsys, "generate", "--scenario", scenario, "--length", "5", "--seed", "1")
+    assert code == 0, err
+    assert out.startswith("abcabcab") and len(out.rstrip("\n")) == 8 + 5  # the scenario reads abcabcab
+    code, out, err = run_cli(capsys, "generate", "--scenario", scenario, "--prime", "ab")
+    assert code == 2 and "drop --prime" in err
+    code, out, err = run_cli(capsys, "generate", "--scenario", str(ROOT / "assets/scenarios/identity-rnn.toml"))
+    assert code == 2 and "reads vectors" in err
+
+
+def test_the_commands_bounds_are_the_engines():
+    import rnn_tui.commands.generate as command
+    import rnn_tui.engine.generate as engine
+
+    assert (command.MAX_LENGTH, command.MAX_TEMPERATURE) == (engine.MAX_LENGTH, engine.MAX_TEMPERATURE)

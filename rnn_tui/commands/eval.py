@@ -13,7 +13,6 @@ import math
 import sys
 
 from rnn_tui.engine.errors import EngineError
-from rnn_tui.engine.evaluate import verdict_line
 from rnn_tui.safe_text import safe
 
 
@@ -147,6 +146,8 @@ def _json_text(result, subject, dtype: str, read: int) -> int:
 
 def _print_text(result, subject, dtype: str, read: int) -> None:
     from rich.console import Console
+
+    from rnn_tui.engine.evaluate import verdict_line
     from rich.table import Table
     from rich.text import Text
 
@@ -182,7 +183,7 @@ def _ppl(v: float) -> str:
 
 # ---- fresh examples of a task -------------------------------------------------------------------------------
 def task_eval(spec, args) -> int:
-    from rnn_tui.engine.evaluate import EVAL_BATCHES, evaluate_task
+    from rnn_tui.engine.evaluate import EVAL_BATCHES, evaluate_task, verdict_line
     from rnn_tui.engine.generate import _in_dtype
     from rnn_tui.engine.subject import open_subject
     from rnn_tui.engine.tasks import get_task

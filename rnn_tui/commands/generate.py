@@ -17,6 +17,9 @@ from rnn_tui.engine.errors import EngineError
 from rnn_tui.safe_text import safe
 
 SEED_HELP = "the sample's seed: the same seed repeats a sample (default: a new one, printed)"
+# engine.generate's bounds, here so that building the parser imports no numpy (a test holds them equal)
+MAX_LENGTH = 10_000
+MAX_TEMPERATURE = 100.0
 
 
 class GenerateFlagError(EngineError):
@@ -41,7 +44,6 @@ def _number(lo: float, hi: float, *, open_low: bool = False):
 
 def add_parser(sub) -> None:
     from rnn_tui.cli import add_model_flags, int_in
-    from rnn_tui.engine.generate import MAX_LENGTH, MAX_TEMPERATURE
 
     p = sub.add_parser(
         "generate",
@@ -78,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         raise GenerateFlagError("generate starts from --prime TEXT: drop --input/--text")
     if args.prime is not None and args.input_ids is not None:
         raise GenerateFlagError("give the prime as --prime TEXT or as --input-ids IDS, not both")
-    if args.prime is None and args.input_ids is None:
+    if args.scenario and args.prime is not None:
+        raise GenerateFlagError("a scenario sets its own input, and that is the prime: drop --prime")
+    if args.prime is None and args.input_ids is None and not args.scenario:
         raise GenerateFlagError("say what to start from: --prime TEXT (or --input-ids IDS)")
     if args.prime == "":
         raise GenerateFlagError("--prime is empty: give at least one token to start from")

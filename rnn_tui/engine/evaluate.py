@@ -162,7 +162,8 @@ class KneserNey:
                 break
             code = np.where(active, ctx_codes[k] * V + words, -1)
             ctx = np.where(active, ctx_codes[k], -1)
-            for table, use in ((c.raw[k], active & (top == k)), (c.cont[k] if k < c.max_order else None, active & (top > k))):
+            below = c.cont[k] if k < c.max_order else None  # continuation counts, for the lower orders
+            for table, use in ((c.raw[k], active & (top == k)), (below, active & (top > k))):
                 if table is None or not use.any():
                     continue
                 n = _lookup(table.codes, table.counts, np.where(use, code, -1)).astype(np.float64)
@@ -354,6 +355,10 @@ def verdict_line(comparisons: Sequence[Comparison], unit: str, scale: float = 1.
     return "the model " + "; ".join(parts)
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def baseline_phrase(name: str) -> str:
     """A baseline's name in a sentence: "the unigram", "chance", "predicting the mean"."""
     return {"chance": "chance", "mean": "predicting the mean"}.get(name, f"the {name}")
@@ -485,12 +490,12 @@ class TaskEval:
         elif all(v == "beats" for v in verdicts):
             verdict = "beats " + ("it" if len(verdicts) == 1 else "both" if len(verdicts) == 2 else "all")
         elif any(v == "beats" for v in verdicts):
-            verdict = "beats " + ", ".join(baseline_phrase(b) for b in self.beats) + " only"
+            verdict = "beats " + _and([baseline_phrase(b) for b in self.beats]) + " only"
         elif all(v == "level" for v in verdicts):
             verdict = "no better than " + ("it" if len(verdicts) == 1 else "them")
         else:
-            verdict = "worse than " + ", ".join(baseline_phrase(c.baseline) for c in self.comparisons
-                                                if c.verdict == "worse")  # fmt: skip
+            verdict = "worse than " + _and([baseline_phrase(c.baseline) for c in self.comparisons
+                                            if c.verdict == "worse"])  # fmt: skip
         return f"vs baselines: {' · '.join(parts)} {unit}" + (f": {verdict}" if verdict else "")
 
 

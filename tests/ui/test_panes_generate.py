@@ -140,6 +140,7 @@ async def test_bad_primes_and_models_that_do_not_generate_get_one_line():
     app = ExplorerApp(FakeSource(), TraceRequest(text="hello world", hidden=4, bidirectional=True))
     async with app.run_test(size=(100, 32)) as pilot:
         pane = await open_tab(pilot)
+        assert "cannot generate text: it is bidirectional" in status(pane)  # said on opening the tab
         await pilot.press("g")
         await pilot.pause()
         assert "cannot generate text: it is bidirectional" in status(pane)

@@ -99,11 +99,15 @@ class GeneratePane(AnalysisPane):
 
     BINDINGS = [
         Binding("g", "generate", "generate", tooltip="generate from the prime (empty: the explorer's sequence)"),
-        Binding("escape", "stop", "stop", show=False, tooltip="stop generating (what was made is kept)"),
-        Binding("less_than_sign", "temperature(-1)", "T-", key_display="<", show=False, tooltip="lower temperature (0: greedy)"),
-        Binding("greater_than_sign", "temperature(1)", "T+", key_display=">", show=False, tooltip="higher temperature"),
-        Binding("left_curly_bracket", "top_k(-1)", "k-", key_display="{", show=False, tooltip="fewer top-k candidates"),
-        Binding("right_curly_bracket", "top_k(1)", "k+", key_display="}", show=False, tooltip="more top-k candidates (off: all)"),
+        Binding("escape", "stop", "stop generating", show=False, tooltip="stop generating (what was made is kept)"),
+        Binding("less_than_sign", "temperature(-1)", "temperature down", key_display="<", show=False,
+                tooltip="lower temperature (0: greedy)"),
+        Binding("greater_than_sign", "temperature(1)", "temperature up", key_display=">", show=False,
+                tooltip="higher temperature"),
+        Binding("left_curly_bracket", "top_k(-1)", "top-k down", key_display="{", show=False,
+                tooltip="fewer top-k candidates"),
+        Binding("right_curly_bracket", "top_k(1)", "top-k up", key_display="}", show=False,
+                tooltip="more top-k candidates (off: every token)"),
     ]
 
     COMPONENT_CLASSES = {
@@ -398,8 +402,11 @@ class GeneratePane(AnalysisPane):
         if st.seed is not None and st.status != "idle":
             out.append(f"   seed {st.seed}", style=self._style("dim"))
         out.append("\n")
+        reason = _why_not(self.view.trace) if self.view is not None and st.status == "idle" else None
         if st.message:
             out.append(safe(st.message))
+        elif reason:
+            out.append(safe(f"this model cannot generate text: {reason}"), style=self._style("dim"))
         elif st.status == "idle":
             out.append("type a prime (or leave it empty to go on from the explorer's sequence) and press g",
                        style=self._style("dim"))  # fmt: skip
@@ -468,7 +475,8 @@ class GeneratePane(AnalysisPane):
             step = st.steps[-1]
             names = _namer(job.vocab, job.trace)
             t = len(st.prime) + len(st.steps) - 2
-            head = f"next token after step {t}: drawn {names(step.id)!r}, p {step.p:.3f}, entropy {step.entropy:.2f} nats"
+            head = (f"next token after step {t}: drawn {names(step.id)!r}, p {step.p:.3f}, "
+                    f"entropy {step.entropy:.2f} nats")  # fmt: skip
             return self._bar_lines(head, [(c.id, c.p) for c in step.top[: self.bar_rows]], step.id, names)
         view = self.view
         if view is None:
