@@ -98,16 +98,16 @@ class GeneratePane(AnalysisPane):
     DESCRIPTION = "type a prime and the model writes, token by token, with bars for the top candidates"
 
     BINDINGS = [
-        Binding("g", "generate", "generate", tooltip="generate from the prime (empty: the explorer's sequence)"),
-        Binding("escape", "stop", "stop generating", show=False, tooltip="stop generating (what was made is kept)"),
+        Binding("g", "generate", "generate", tooltip="from the prime (empty: from the explorer's sequence)"),
+        Binding("escape", "stop", "stop generating", show=False, tooltip="what was made is kept, and every tab shows it"),
         Binding("less_than_sign", "temperature(-1)", "temperature down", key_display="<", show=False,
-                tooltip="lower temperature (0: greedy)"),
+                tooltip="sharper; 0 is greedy, always the most likely"),
         Binding("greater_than_sign", "temperature(1)", "temperature up", key_display=">", show=False,
-                tooltip="higher temperature"),
+                tooltip="flatter: less likely tokens more often"),
         Binding("left_curly_bracket", "top_k(-1)", "top-k down", key_display="{", show=False,
-                tooltip="fewer top-k candidates"),
+                tooltip="sample among fewer of the most likely"),
         Binding("right_curly_bracket", "top_k(1)", "top-k up", key_display="}", show=False,
-                tooltip="more top-k candidates (off: every token)"),
+                tooltip="sample among more (off: every token)"),
     ]
 
     COMPONENT_CLASSES = {
