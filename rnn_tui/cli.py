@@ -17,7 +17,7 @@ from rnn_tui.engine.cells import ACTIVATIONS, CELLS
 from rnn_tui.engine.device import CHOICES as DEVICE_NAMES
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
-COMMANDS = ("trace", "cells", "train", "export", "tasks", "serve", "lesson")
+COMMANDS = ("trace", "generate", "eval", "cells", "train", "export", "tasks", "serve", "lesson")
 CELL_NAMES = CELLS  # the cell registry's names (rnn_tui.engine.cells: no numpy, no torch)
 ACTIVATION_NAMES = ACTIVATIONS
 TOKENIZE_NAMES = ("char", "word", "space")
@@ -48,8 +48,9 @@ def int_in(lo: int, hi: int):
     return parse
 
 
-def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """The flags that say which model and sequence to open (shared by the explorer and trace)."""
+def add_model_flags(p: argparse.ArgumentParser, seed_help: str | None = None) -> None:
+    """The flags that say which model and sequence to open (shared by the explorer, trace,
+    generate and eval); seed_help: what --seed means to the command, when not the initialisation."""
     g = p.add_argument_group("model and sequence")
     g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm; imported weights: read from the file)")
     g.add_argument("--activation", choices=ACTIVATION_NAMES,
@@ -59,7 +60,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", type=int_in(1, 16), metavar="N", help="stacked layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no bias vectors")
-    g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help="initialisation seed (default 0)")
+    g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help=seed_help or "initialisation seed (default 0)")
     g.add_argument("--input", metavar="TEXT", help="text to run through a character model")
     g.add_argument("--text", metavar="FILE", help="a UTF-8 text file to run through the model (instead of --input)")
     g.add_argument("--scenario", metavar="FILE", help="a TOML scenario that sets the model and its weights by hand")

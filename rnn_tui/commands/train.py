@@ -287,6 +287,19 @@ def _default_out(task: str, cell: str) -> Path:
 
 
 # ---- display -----------------------------------------------------------------------------------
+def baseline_line(trainer) -> str:
+    """The trained model against its task's baselines, on fresh examples (engine.evaluate): a text's
+    unigram and n-gram, chance and the class prior, or predicting the mean."""
+    from rnn_tui.engine.evaluate import EVAL_BATCHES, evaluate_task
+
+    try:
+        report = evaluate_task(trainer.model, trainer.task, batches=max(1, min(EVAL_BATCHES, trainer.config.eval_batches)))
+    except Exception as e:  # noqa: BLE001 - the run is saved whatever this says
+        from rnn_tui.safe_text import safe as _safe
+
+        return f"vs baselines: left out ({_safe(str(e).splitlines()[0] if str(e) else type(e).__name__)})"
+    return report.line()
+
 def _run_with_display(trainer, cancel, args):
     from rich.console import Console
     from rich.markup import escape
@@ -394,6 +407,8 @@ def _summary(trainer, result) -> None:
         rate = f"  ·  {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else ""
         where = _where(trainer).replace(", on ", "  ·  on ", 1)
         console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}{where}")
+    if result.step > 0:
+        console.print(escape(safe(baseline_line(trainer))), soft_wrap=True)
     if result.run_dir is not None:
         where = escape(safe(shlex.quote(str(result.run_dir))))  # a path is text, never markup; quoted to paste
         console.print(f"saved to {escape(safe(result.run_dir))}", soft_wrap=True)  # whole lines, ready to paste

@@ -103,10 +103,17 @@ def retrace(trace: Trace, tensors: dict | None = None, interventions: Sequence =
 
     model = model_for(trace, tensors)
     x = torch.as_tensor(model_input(trace))
-    return run_trace(
+    again = run_trace(
         model, x, trace.targets, tokens=trace.tokens, vocab=trace.vocab, dtype=trace.dtype,
         interventions=list(interventions), device=trace_device(trace),
     )
+    for key in KEPT_EXTRAS:  # what the trace says about its tokens holds for the same sequence
+        if key in trace.extras:
+            again.extras.setdefault(key, trace.extras[key])
+    return again
+
+
+KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels")
 
 
 def gradflow(trace: Trace) -> "GradFlowReport":
