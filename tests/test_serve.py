@@ -366,6 +366,7 @@ def test_serve_imports_nothing_heavy():
         (["--", "--checkpoint", str(ROOT / "assets" / "scenarios")], "no config.json"),
         (["--runs", "/nonexistent/runs"], "--runs: /nonexistent/runs is not a folder"),
         (["--runs", ""], "--runs is empty"),
+        (["--", "--device", "cuda"], "--device cuda: serve computes on the CPU"),
     ],
 )
 def test_bad_explorer_flags_and_runs_folders_are_refused_when_the_server_starts(args, words):

@@ -99,6 +99,9 @@ def check_explorer_args(args: argparse.Namespace) -> None:
         raise ServeError("give explorer flags after `--`, not --help or --version") from None
     if getattr(parsed, "run", None) is not None and parsed.run.__module__ != "rnn_tui.cli":
         raise ServeError("only explorer flags go after `--` (use --lesson NAME for a lesson)")
+    if getattr(parsed, "device", None) == "cuda":
+        raise ServeError("--device cuda: serve computes on the CPU (every visitor is forked from one preloaded "
+                         "process, and CUDA does not survive a fork); leave --device out")
     from rnn_tui.cli import spec_from_args
     from rnn_tui.ui.launch import check, with_default_demo
 

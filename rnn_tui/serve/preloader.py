@@ -77,6 +77,10 @@ def prepare_explorer(args: list[str], theme: str | None) -> Prepared:
     parsed = build_parser().parse_args(args)  # the server parsed these already
     theme = theme or parsed.theme or "dark"  # serve's --theme, else the explorer flags' own
     spec = with_default_demo(spec_from_args(parsed))
+    warnings = []
+    if spec.device != "cpu":  # auto (the server refused cuda): visitors are forks, and CUDA does not survive one
+        spec = spec.replace(device="cpu")
+        warnings.append("--device auto: every visitor computes on the CPU (CUDA does not survive a fork)")
     check(spec, theme)
     source = PreparedSource.from_spec(spec)
     request = source.initial_request()
@@ -85,7 +89,7 @@ def prepare_explorer(args: list[str], theme: str | None) -> Prepared:
     def make_app():
         return ExplorerApp(source, request, theme=theme)
 
-    return Prepared(make_app, source.describe())
+    return Prepared(make_app, source.describe(), warnings)
 
 
 def prepare_lesson(name: str, theme: str) -> Prepared:
@@ -380,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wait_single_threaded()
     threads = thread_count()
-    warning = "" if threads == 1 else f"{threads} threads in the preloader: forking may copy a held lock"
+    warnings = list(prepared.warnings)
+    if threads != 1:
+        warnings.append(f"{threads} threads in the preloader: forking may copy a held lock")
+    warning = "; ".join(warnings)
     preloader = Preloader(sock, prepared, environ)
     preloader.install_signals()
     protocol.send(sock, {"op": "ready", "pid": os.getpid(), "seconds": round(time.perf_counter() - t0, 2),

@@ -438,9 +438,10 @@ class ClassServer(Server):
         t0 = time.perf_counter()
         ready = self.preloader.start()
         self.console.print(f"rnn-tui serve: ready for visitors in {time.perf_counter() - t0:.1f} s "
-                           f"({safe(ready.get('what', ''))})", markup=False, highlight=False)  # fmt: skip
+                           f"({safe(ready.get('what', ''))})", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
         if ready.get("warning"):
-            self.console.print(f"rnn-tui serve: warning: {safe(ready['warning'])}", markup=False, highlight=False)
+            self.console.print(f"rnn-tui serve: warning: {safe(ready['warning'])}", markup=False, highlight=False,
+                               soft_wrap=True)  # one line, however narrow the terminal
         return ready
 
     @property
