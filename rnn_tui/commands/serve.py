@@ -60,9 +60,10 @@ def add_parser(sub) -> None:
         type=int_in(1, 256),
         default=DEFAULT_MAX_SESSIONS,
         metavar="N",
-        help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS}: "
-        "on a 2-core, 24 GiB machine that many visitors arriving together each saw a first frame within 5 s "
-        "and the model within 30 s, in under 6 GiB of memory all told)",
+        help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS}, "
+        "measured with benchmarks/serve.py on a 2-core, 24 GiB machine: 30 visitors arriving together each saw "
+        "a first frame within 3.8 s and the model within 3.9 s, in 0.9 GiB all told; at 60 the last first "
+        "frame took 8.4 s, past the 5 s a class should wait)",
     )
     p.add_argument("--lesson", metavar="NAME", help="open this lesson for every visitor (see `rnn-tui lesson`)")
     p.add_argument("--theme", metavar="NAME", help="the visitors' theme (e.g. high-contrast)")
