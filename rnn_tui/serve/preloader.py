@@ -103,7 +103,7 @@ def prepare_lesson(name: str, theme: str) -> Prepared:
     def make_app():
         return LessonApp(lesson_source.inner, name, theme=theme, lesson_source=lesson_source)
 
-    return Prepared(make_app, f"lesson {name} (set up in {run.elapsed:.1f} s)")
+    return Prepared(make_app, f"lesson {name}, set up in {run.elapsed:.2f} s")
 
 
 def import_everything() -> None:
