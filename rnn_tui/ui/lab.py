@@ -113,7 +113,7 @@ def retrace(trace: Trace, tensors: dict | None = None, interventions: Sequence =
     return again
 
 
-KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels")
+KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels", "task")
 
 
 def gradflow(trace: Trace) -> "GradFlowReport":

@@ -115,6 +115,17 @@ def run_shape(run_dir: str) -> dict | None:
         return None
 
 
+def run_task(run_dir: str) -> str | None:
+    """The task a run directory's model was trained on (None: not a readable run)."""
+    from rnn_tui.engine.checkpoint import read_config
+    from rnn_tui.engine.errors import EngineError
+
+    try:
+        return read_config(run_dir).task
+    except (EngineError, OSError):
+        return None
+
+
 def run_request(run_dir: str, **changes) -> TraceRequest:
     """A request for a run directory's trained model on its task's own example (or `changes`);
     ValueError (one line) when the folder is not a readable run."""
@@ -259,6 +270,9 @@ class EngineSource:
         result.extras.setdefault("vocab_from_input", not (spec.task or spec.scenario or spec.checkpoint or spec.weights))
         if subject.vocab is not None:
             result.extras.setdefault("input_labels", [label(v) for v in subject.vocab])
+        task = run_task(spec.checkpoint) if spec.checkpoint else spec.task
+        if task:  # the task the model is on (a run's own, where the request says only "text")
+            result.extras.setdefault("task", task)
         if (self._origin() and not request.checkpoint and (spec.scenario or spec.checkpoint or spec.weights)
                 and self._origin_shape is None):
             self._origin_shape = shape_fields(result.config)

@@ -145,7 +145,7 @@ async def test_the_other_cell_is_the_shipped_demo_trained_on_the_same_task_and_o
         assert asked.checkpoint == str(MODELS / "recall-rnn") and asked.cell == "rnn" and asked.hidden == 64
         assert asked.task == "recall" and asked.text == "" and asked.seed == 0  # the same input: the task's example
         title = str(pane.query_one("#compare-right-title", Static).render())
-        assert "recall-rnn" in title and "trained" in title
+        assert "recall-rnn" in title  # a fake trace has no title: the run is named
         await pilot.press("o")
         await settle(pilot)
         assert source.requests[-1] == app.screen.request.replace(cell="rnn", activation="tanh")

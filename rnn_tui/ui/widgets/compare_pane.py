@@ -33,7 +33,7 @@ from rnn_tui.safe_text import safe
 from rnn_tui.ui.messages import MoveTo, RequestChange
 from rnn_tui.ui.numbers import number
 from rnn_tui.ui.palette import Scale, matrix, matrix_names, scale_for
-from rnn_tui.ui.source import TraceRequest, run_request
+from rnn_tui.ui.source import FREE_TEXT, TraceRequest, run_request
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
@@ -111,9 +111,10 @@ def grad_series(view: View) -> list[Series]:
 
 def origin_text(trace: Trace, request: TraceRequest | None) -> str:
     """Where a side's model comes from, in a few words: the run it was trained in, or untrained."""
-    if request is not None and request.checkpoint:
-        return f"{Path(request.checkpoint).name}: {trace.extras.get('title', 'trained')}"
-    return str(trace.extras.get("title") or "")
+    title = str(trace.extras.get("title") or "")
+    if request is not None and request.checkpoint and not title:
+        return Path(request.checkpoint).name
+    return title
 
 
 def side_title(trace: Trace, view: View, origin: str = "", note: str = "") -> Text:
@@ -167,7 +168,7 @@ class ComparePane(AnalysisPane):
     ComparePane > Horizontal { height: 1fr; }
     ComparePane .compare-side { width: 1fr; height: 1fr; }
     ComparePane #compare-right { border-left: vkey $panel; }
-    ComparePane .compare-title { height: 2; }
+    ComparePane .compare-title { height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
     ComparePane .compare-bars { height: auto; }
     """
 
@@ -199,13 +200,19 @@ class ComparePane(AnalysisPane):
         cell = self.other_cell or default_other(request.cell if request else "lstm")
         return cell, (self.other_activation if cell == "rnn" else "tanh")
 
+    def task(self) -> str:
+        """The task of the model on screen: its run's own (a run opened with --checkpoint is on
+        its task's example while the request says only "text"), else the request's."""
+        view = self.view
+        task = view.trace.extras.get("task") if view is not None else None
+        return task or (self.request.task if self.request is not None else FREE_TEXT)
+
     def demo(self) -> Path | None:
         """The shipped run of the other cell trained on the task on screen (None: there is none)."""
-        request = self.request
-        if request is None:
+        if self.request is None:
             return None
         cell, activation = self.other_choice()
-        return demo_for(request.task, cell, activation)
+        return demo_for(self.task(), cell, activation)
 
     def other_request(self) -> TraceRequest | None:
         request = self.request
@@ -215,7 +222,8 @@ class ComparePane(AnalysisPane):
         demo = self.demo() if self.partner == "demo" else None
         if demo is not None:  # the trained run, on the same input (its task's example when the input is)
             return run_request(str(demo), text=request.text, tokenize=request.tokenize, seed=request.seed)
-        return request.replace(cell=cell, activation=activation, checkpoint=None)
+        # a fresh model of this cell on the same task and input (and seed)
+        return request.replace(cell=cell, activation=activation, checkpoint=None, task=self.task())
 
     @property
     def other_trace(self) -> Trace | None:
@@ -322,8 +330,7 @@ class ComparePane(AnalysisPane):
     def action_partner(self) -> None:
         if self.partner == "untrained" and self.demo() is None:
             cell, _ = self.other_choice()
-            task = self.request.task if self.request else "?"
-            self.notify(f"no shipped demo of {cell} trained on {task}: the other model stays untrained",
+            self.notify(f"no shipped demo of {cell} trained on {self.task()}: the other model stays untrained",
                         timeout=4, markup=False)
             return
         self.partner = PARTNERS[(PARTNERS.index(self.partner) + 1) % len(PARTNERS)]
