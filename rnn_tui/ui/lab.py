@@ -396,3 +396,21 @@ def run_archive(save, name: str) -> bytes:
         with tarfile.open(fileobj=out, mode="w:gz") as tar:
             tar.add(folder, arcname=name)
         return out.getvalue()
+
+
+def train_copy(trace: Trace, request: TraceRequest, cancel=None) -> Trace:
+    """The trace's model trained here on its task with the task's own defaults (a new model of
+    the trace's config and weights: nothing else is touched), and the trace's sequence traced
+    through the trained weights. LabError (one line) when the run diverges or is stopped."""
+    from rnn_tui.engine.train import TrainConfig, Trainer
+
+    task = training_task(request, trace)
+    config = TrainConfig.from_defaults(task.defaults)
+    trainer = Trainer(task, config, model_config=trace.config, model=model_for(trace))
+    result = trainer.run(cancel=cancel)
+    if result.status != "finished":
+        raise LabError(result.message or f"training {result.status} at step {result.step}")
+    trained = retrace(trace, numpy_tensors(trainer.model))
+    metric = "" if result.metric is None else f", {result.metric_name} {result.metric:.3g}"
+    trained.extras["title"] = f"trained here: {result.step} steps on {getattr(task, 'name', 'its task')}{metric}"
+    return trained

@@ -229,3 +229,27 @@ async def test_the_classic_picture_on_the_real_demos_shows_the_vanishing_gradien
         np.testing.assert_array_equal(rbars.series[0].values, lstm.layers[0].dL_dh_norm)
         text = str(pane.query_one("#compare-left-title", Static).render())
         assert f"‖dL/dh_0‖ {first_norm(rnn.layers[0]):.2g}" in text
+
+
+async def test_r_trains_the_other_model_here_and_compares_the_trained_one():
+    app = ExplorerApp(EngineSource(), TraceRequest(cell="gru", hidden=6, text="abcabcabcabcabc"))
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = await open_tab(pilot)
+        await wait_until(pilot, lambda: pane.other_trace is not None, timeout=60)
+        untrained = pane.other_trace
+        assert untrained.config.cell == "rnn" and pane.partner == "demo"  # no demo for free text: a fresh one
+        await pilot.press("r")
+        await settle(pilot)
+        right = pane.query_one("#compare-right-map", HeatmapView)
+        await wait_until(pilot, lambda: right.view is not None and right.view.trace is not untrained, timeout=120)
+        trained = right.view.trace
+        assert pane.partner == "trained" and trained.config == untrained.config
+        assert trained.tokens == untrained.tokens == app.screen.view.trace.tokens
+        assert trained.loss < 0.5 * untrained.loss  # it learned the repeating text
+        assert "trained here: 300 steps" in str(pane.query_one("#compare-right-title", Static).render())
+        rbars = pane.query_one("#compare-right-bars", StepBars)
+        np.testing.assert_array_equal(rbars.series[0].values, trained.layers[0].dL_dh_norm)
+        assert pane.session_state()["partner"] == "untrained"  # trained weights are in no file
+        await pilot.press("o")  # back to the untrained one
+        await settle(pilot)
+        assert right.view.trace is untrained

@@ -3,6 +3,7 @@
     c / C   the other cell: next / previous, in the order `rnn-tui cells` lists them
     n       the other rnn's activation (tanh, relu, sigmoid, identity)
     o       the other model: the shipped demo trained on this task, or an untrained one
+    r       train the untrained one here, on the same task with the task's defaults
     g       the classic picture: the recall-rnn and recall-lstm demos side by side
 
 Both sides show the same heatmaps at the same step, unit, layer and map, on one colour scale (a
@@ -11,7 +12,8 @@ gradient norms ‖dL/dh_t‖ (and ‖dL/dc_t‖) of both on one log scale, so a 
 and not the other is plain to see. Each side's numbers are the engine's trace of its own model:
 the other model is built by the explorer's trace source on the same input and seed, in a thread
 worker, either fresh (same hidden size, layers, task and seed) or, where the repository ships a
-run of that cell trained on the same task (`assets/models/`), that run.
+run of that cell trained on the same task (`assets/models/`), that run; or the fresh one is
+trained here (`r`, the engine's Trainer with the task's defaults, in a worker) and traced again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from textual.widgets import Static
 from rnn_tui.engine.config import ACTIVATIONS, CELLS
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
+from rnn_tui.ui.lab import train_copy
 from rnn_tui.ui.messages import MoveTo, RequestChange
 from rnn_tui.ui.numbers import number
 from rnn_tui.ui.palette import Scale, matrix, matrix_names, scale_for
@@ -41,7 +44,15 @@ from rnn_tui.ui.widgets.step_bars import Series, StepBars
 from rnn_tui.ui.work import Job, keyed
 
 PARTNERS = ("demo", "untrained")  # the other model: the shipped run of its cell on this task, or a fresh one
+TRAINED = "trained"  # the fresh one, trained here (`r`)
 CLASSIC = ("recall-rnn", "recall-lstm")  # the classic picture: left, right
+
+
+def cancelled() -> bool:
+    """Whether the worker running this (a Compare training) was cancelled: the app quits."""
+    from textual.worker import get_current_worker
+
+    return get_current_worker().is_cancelled
 
 
 def default_other(cell: str) -> str:
@@ -157,10 +168,12 @@ class ComparePane(AnalysisPane):
     BINDINGS = [
         Binding("c", "other_cell(1)", "other cell", tooltip="compare with the next cell"),
         Binding("C", "other_cell(-1)", "previous cell", show=False, tooltip="compare with the previous cell"),
-        Binding("n", "other_activation", "rnn activation", tooltip="the other rnn's activation"),
-        Binding("o", "partner", "trained/untrained",
+        Binding("n", "other_activation", "rnn activation", show=False, tooltip="the other rnn's activation"),
+        Binding("o", "partner", "demo/fresh",
                 tooltip="the other model: the shipped demo trained on this task, or an untrained one"),
-        Binding("g", "classic", "classic picture",
+        Binding("r", "train_other", "train",
+                tooltip="train the other model here on the same task (the task's default steps), then compare"),
+        Binding("g", "classic", "classic",
                 tooltip="the recall-rnn and recall-lstm demos side by side, ‖dL/dh_t‖ on one log scale"),
     ]
 
@@ -180,6 +193,9 @@ class ComparePane(AnalysisPane):
         super().__init__(**kwargs)
         # the other model's trace, by its request (a new input or seed makes them stale)
         self.other = Job(self, "compare", lambda source, request: source.build(request), keep=8)
+        # the fresh other model trained here, by its request
+        self.trained = Job(self, "compare-train", lambda trace, request: train_copy(trace, request, cancel=cancelled),
+                           keep=4)
         self._scales: dict[tuple, Scale | None] = {}  # shared scales, by (left, right, layer, direction, name)
         self._drawn: tuple | None = None  # (left trace, right trace) whose shared scales are drawn
 
@@ -219,7 +235,7 @@ class ComparePane(AnalysisPane):
         if request is None:
             return None
         cell, activation = self.other_choice()
-        demo = self.demo() if self.partner == "demo" else None
+        demo = self.demo() if self.partner == "demo" else None  # (trained: the fresh one, trained)
         if demo is not None:  # the trained run, on the same input (its task's example when the input is)
             return run_request(str(demo), text=request.text, tokenize=request.tokenize, seed=request.seed)
         # a fresh model of this cell on the same task and input (and seed)
@@ -242,6 +258,10 @@ class ComparePane(AnalysisPane):
             outcome = self.other.get(req, self.source, req)
             if outcome.ready:
                 other, message = outcome.value, ""
+                if self.partner == TRAINED:
+                    trained = self.trained.result(req)
+                    if trained is not None and trained.ready:
+                        other = trained.value
             elif outcome.failed:
                 message = f"could not build {req.cell}: {outcome.error}"
             else:
@@ -267,6 +287,15 @@ class ComparePane(AnalysisPane):
     def _other_origin(self, trace: Trace, req: TraceRequest) -> str:
         if req.checkpoint:
             return origin_text(trace, req)
+        if self.partner == TRAINED:
+            trained = self.trained.result(req)
+            if trained is None:
+                return f"untrained, seed {req.seed}: r trains it here"
+            if trained.running:
+                return f"untrained, training here on {req.task}…"
+            if trained.failed:
+                return f"untrained: {trained.error}"
+            return str(trace.extras.get("title", "trained here"))
         if self.partner == "demo":  # asked for a trained one, and none is shipped: say so
             return f"untrained (no shipped demo for {req.task})"
         return f"untrained, seed {req.seed}"
@@ -287,6 +316,7 @@ class ComparePane(AnalysisPane):
 
     def watch_request(self) -> None:
         self.other.forget()  # another input or seed: the other model's traces are stale
+        self.trained.forget()
 
     # ---- drawing ------------------------------------------------------------------------------------
     def _draw_side(self, side: str, view: View | None, message: str = "", *, origin: str = "", note: str = "",
@@ -327,7 +357,27 @@ class ComparePane(AnalysisPane):
         if self.other_choice()[0] != "rnn":
             self.other_cell = "rnn"
 
+    def action_train_other(self) -> None:
+        """Train the fresh other model here (in a worker), and show it trained."""
+        if self.partner == "demo" and self.demo() is not None:
+            self.notify("the other model is the shipped trained demo: o for an untrained one, then r trains it",
+                        timeout=5, markup=False)
+            return
+        if self.partner == TRAINED and self.trained.busy:
+            return
+        self.partner = TRAINED
+        req = self.other_request()
+        outcome = self.other.result(req) if req is not None else None
+        if outcome is None or not outcome.ready:
+            self.notify("the other model is still being built: r again once it is on screen", timeout=4, markup=False)
+            return
+        self.trained.get(req, outcome.value, req)
+        self.refresh_analysis()
+
     def action_partner(self) -> None:
+        if self.partner == TRAINED:
+            self.partner = "untrained"
+            return
         if self.partner == "untrained" and self.demo() is None:
             cell, _ = self.other_choice()
             self.notify(f"no shipped demo of {cell} trained on {self.task()}: the other model stays untrained",
@@ -374,7 +424,8 @@ class ComparePane(AnalysisPane):
     # ---- the session -------------------------------------------------------------------------------------
     def session_state(self) -> dict:
         """What a saved session keeps of this tab (see rnn_tui.engine.session)."""
-        return {"other_cell": self.other_cell, "other_activation": self.other_activation, "partner": self.partner}
+        partner = "untrained" if self.partner == TRAINED else self.partner  # weights trained here are in no file
+        return {"other_cell": self.other_cell, "other_activation": self.other_activation, "partner": partner}
 
     def restore(self, state: dict) -> None:
         self.other_cell = state.get("other_cell")
