@@ -245,3 +245,17 @@ async def test_in_a_browser_the_session_is_a_download(tmp_path, monkeypatch):
     text, kw = sent[0]
     assert json.loads(text)["request"]["text"] == "abcd" and kw["open_method"] == "download"
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_lesson_screen_saves_no_session(tmp_path, monkeypatch):
+    from rnn_tui.ui.lesson_app import LessonApp
+    from tests.ui.test_lessons_screen import wait_for_view
+
+    monkeypatch.chdir(tmp_path)
+    app = LessonApp(EngineSource(dtype="float64"), "memory")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_view(pilot, key="main")
+        await settle(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+    assert list(tmp_path.iterdir()) == []  # its model is the lesson's own: nothing written
