@@ -198,6 +198,8 @@ class ComparePane(AnalysisPane):
                            keep=4)
         self._scales: dict[tuple, Scale | None] = {}  # shared scales, by (left, right, layer, direction, name)
         self._drawn: tuple | None = None  # (left trace, right trace) whose shared scales are drawn
+        self._demos: dict[tuple, Path | None] = {}  # (task, cell, activation) -> the shipped run
+        self._demo_request: tuple | None = None  # (what it was made of, the request for the shipped run)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -228,7 +230,10 @@ class ComparePane(AnalysisPane):
         if self.request is None:
             return None
         cell, activation = self.other_choice()
-        return demo_for(self.task(), cell, activation)
+        key = (self.task(), cell, activation)
+        if key not in self._demos:  # read from the demos' config.json once, not on every step
+            self._demos[key] = demo_for(*key)
+        return self._demos[key]
 
     def other_request(self) -> TraceRequest | None:
         request = self.request
@@ -237,7 +242,11 @@ class ComparePane(AnalysisPane):
         cell, activation = self.other_choice()
         demo = self.demo() if self.partner == "demo" else None  # (trained: the fresh one, trained)
         if demo is not None:  # the trained run, on the same input (its task's example when the input is)
-            return run_request(str(demo), text=request.text, tokenize=request.tokenize, seed=request.seed)
+            key = (demo, request.text, request.tokenize, request.seed)
+            if self._demo_request is None or self._demo_request[0] != key:
+                self._demo_request = (key, run_request(str(demo), text=request.text, tokenize=request.tokenize,
+                                                       seed=request.seed))  # fmt: skip
+            return self._demo_request[1]
         # a fresh model of this cell on the same task and input (and seed)
         return request.replace(cell=cell, activation=activation, checkpoint=None, task=self.task())
 
