@@ -8,7 +8,7 @@ FILE` opens again to the same screen.
                                                 {} for a fresh model built from "request"
       "request": {"cell": "lstm", "activation": "tanh", "hidden": 32, "layers": 1,
                   "bidirectional": false, "task": "text", "text": "hello", "tokenize": "char",
-                  "seed": 0, "checkpoint": null}
+                  "seed": 0, "checkpoint": null, "fresh": false}
       "view":    {"step": 5, "unit": 2, "layer": 0, "direction": "forward", "matrix": "h",
                   "all_maps": true}
       "tab":     "Compare"                       the open tab, by its title
@@ -199,6 +199,7 @@ def _request(req: dict, need) -> dict:
         "tokenize": one("tokenize", lambda v: v in TOKENIZE, f"one of {', '.join(TOKENIZE)}", "char"),
         "seed": one("seed", ranged(0, 2**31 - 1), "a whole number from 0 to 2147483647", 0),
         "checkpoint": one("checkpoint", lambda v: v is None or isinstance(v, str), "a run directory or null", None),
+        "fresh": one("fresh", lambda v: isinstance(v, bool), "true or false", False),
     }
     unknown = sorted(set(req) - set(out))
     need(not unknown, f"request: unknown entry {shown(unknown[0]) if unknown else ''}")

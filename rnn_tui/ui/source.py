@@ -39,6 +39,7 @@ class TraceRequest:
     tokenize: str = "char"  # "char" | "word"
     seed: int = 0  # weights and examples are repeatable
     checkpoint: str | None = None  # a run directory whose trained model to open (None: the source's own)
+    fresh: bool = False  # a new model of this shape and seed: never the source's file nor weights trained here
 
     def __post_init__(self) -> None:
         if self.tokenize not in TOKENIZE:
@@ -234,7 +235,7 @@ class EngineSource:
                        prefix=None, mapping=(), checkpoint=request.checkpoint)  # fmt: skip
             return base.replace(**{**run, **common})
         origin = self._origin()
-        if request.checkpoint:  # another shape asked of a run: a fresh model of that shape
+        if request.checkpoint or request.fresh:  # another shape asked of a run, or a fresh model asked for
             origin = None
         if origin and (self._origin_shape is None or asked == self._origin_shape):
             if base.scenario and request.text:
@@ -250,7 +251,7 @@ class EngineSource:
 
         spec = self.spec_for(request)
         subject = open_subject(spec)
-        weights = None if spec.checkpoint and spec.checkpoint == request.checkpoint else self.weights
+        weights = None if request.fresh or (spec.checkpoint and spec.checkpoint == request.checkpoint) else self.weights
         if weights:  # (a run named by the request keeps its own weights)
             try:
                 subject.model.load_tensors(weights)

@@ -30,7 +30,7 @@ async def test_the_other_cell_is_built_on_the_same_input_and_follows_the_explore
     app = ExplorerApp(source, request)
     async with app.run_test(size=(140, 40)) as pilot:
         pane = await open_tab(pilot)
-        assert source.requests[-1] == request.replace(cell="rnn", activation="tanh")
+        assert source.requests[-1] == request.replace(cell="rnn", activation="tanh", fresh=True)
         left = pane.query_one("#compare-left-map", HeatmapView)
         right = pane.query_one("#compare-right-map", HeatmapView)
         assert left.view is app.screen.view
@@ -148,7 +148,7 @@ async def test_the_other_cell_is_the_shipped_demo_trained_on_the_same_task_and_o
         assert "recall-rnn" in title  # a fake trace has no title: the run is named
         await pilot.press("o")
         await settle(pilot)
-        assert source.requests[-1] == app.screen.request.replace(cell="rnn", activation="tanh")
+        assert source.requests[-1] == app.screen.request.replace(cell="rnn", activation="tanh", fresh=True)
         assert "untrained, seed 0" in str(pane.query_one("#compare-right-title", Static).render())
         await pilot.press("o")
         await settle(pilot)

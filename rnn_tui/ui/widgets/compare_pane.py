@@ -248,7 +248,7 @@ class ComparePane(AnalysisPane):
                                                        seed=request.seed))  # fmt: skip
             return self._demo_request[1]
         # a fresh model of this cell on the same task and input (and seed)
-        return request.replace(cell=cell, activation=activation, checkpoint=None, task=self.task())
+        return request.replace(cell=cell, activation=activation, checkpoint=None, task=self.task(), fresh=True)
 
     @property
     def other_trace(self) -> Trace | None:
@@ -307,7 +307,7 @@ class ComparePane(AnalysisPane):
             return str(trace.extras.get("title", "trained here"))
         if self.partner == "demo":  # asked for a trained one, and none is shipped: say so
             return f"untrained (no shipped demo for {req.task})"
-        return f"untrained, seed {req.seed}"
+        return f"untrained, seed {req.seed}"  # (a fresh model: never the file's weights nor those trained here)
 
     def _other_view(self, trace: Trace) -> View:
         v = self.view
