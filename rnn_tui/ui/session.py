@@ -20,20 +20,30 @@ from rnn_tui.ui.source import TraceRequest
 REQUEST_FIELDS = tuple(TraceRequest.__dataclass_fields__)
 
 
-def model_of(source, request: TraceRequest, saved_runs: dict) -> dict:
+def weights_on_screen(weights: dict | None, trace) -> bool:
+    """Whether the trace on screen was made with these weights (the ones trained here)."""
+    import numpy as np
+
+    if not weights or trace is None:
+        return False
+    params = trace.params
+    return all(name in params and np.array_equal(params[name], value) for name, value in weights.items())
+
+
+def model_of(source, request: TraceRequest, saved_runs: dict, trace=None) -> dict:
     """Where the model on screen comes from, as a session names it ({} for a fresh model).
 
     Raises SessionError when its weights are in no file (trained here and not saved)."""
     weights = getattr(source, "weights", None)
-    spec_for = getattr(source, "spec_for", None)
-    if request.checkpoint:
-        return {"checkpoint": str(Path(request.checkpoint).resolve())}
-    if weights is not None:
+    if weights_on_screen(weights, trace):  # trained here: in a file only once saved as a run (w)
         saved = saved_runs.get(id(weights))
         if saved is None or saved[0] is not weights:
             raise SessionError("the weights on screen were trained here and are in no file yet: save them as a run "
                                "first (Training tab, w), then save the session")  # fmt: skip
         return {"checkpoint": str(Path(saved[1]).resolve())}
+    if request.checkpoint:
+        return {"checkpoint": str(Path(request.checkpoint).resolve())}
+    spec_for = getattr(source, "spec_for", None)
     if spec_for is None:  # a source without files (a test's)
         return {}
     spec = spec_for(request)
@@ -61,10 +71,10 @@ def gather(screen, saved_runs: dict) -> Session:
     request = screen.request
     if request is None:
         raise SessionError("nothing to save yet: wait for the model")
-    model = model_of(screen.source, request, saved_runs)
+    view = screen.view
+    model = model_of(screen.source, request, saved_runs, view.trace if view is not None else None)
     fields = {name: getattr(request, name) for name in REQUEST_FIELDS}
     fields["checkpoint"] = None  # a run is the session's model (above), opened as the explorer's own
-    view = screen.view
     if view is not None:
         where = dict(step=view.step, unit=view.unit, layer=view.layer, direction=view.direction,
                      matrix=view.matrix, all_maps=view.all_maps)  # fmt: skip
