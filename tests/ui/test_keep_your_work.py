@@ -259,3 +259,20 @@ async def test_a_lesson_screen_saves_no_session(tmp_path, monkeypatch):
         await pilot.press("S")
         await settle(pilot)
     assert list(tmp_path.iterdir()) == []  # its model is the lesson's own: nothing written
+
+
+async def test_after_training_a_run_opened_by_the_compare_key_is_what_the_session_names(tmp_path, monkeypatch):
+    from rnn_tui.engine.assets import MODELS
+
+    monkeypatch.chdir(tmp_path)
+    app = ExplorerApp(EngineSource(), TraceRequest(cell="lstm", hidden=4, text=TEXT), screenshot_dir=str(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_tab(pilot, steps="5")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: pane.state.status == "finished")
+        await settle(pilot)
+        app.screen.run_pane_action("tab-comparepane", "classic")  # the trained weights stay with the source
+        await wait_until(pilot, lambda: app.screen.view.trace.config.hidden_size == 64, timeout=60)
+        await settle(pilot)
+        path = await save_on_screen(pilot, tmp_path)
+    assert json.loads(path.read_text())["model"] == {"checkpoint": str((MODELS / "recall-rnn").resolve())}
