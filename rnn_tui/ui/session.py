@@ -146,12 +146,6 @@ def save_action(screen) -> None:
     from rnn_tui.served import served
     from rnn_tui.ui.lab import lab_for
 
-    from rnn_tui.ui.screens.main import MainScreen
-
-    if type(screen) is not MainScreen:  # a lesson's screen: its model is the lesson's own, in no file
-        screen.notify("a session saves the explorer's screen; a lesson opens again with rnn-tui lesson NAME",
-                      severity="warning", timeout=5, markup=False)
-        return
     try:
         session = gather(screen, lab_for(screen).saved_runs)
         text = session_text(session)

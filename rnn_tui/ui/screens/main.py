@@ -423,6 +423,10 @@ class MainScreen(Screen):
         that `rnn-tui --session FILE` opens again; in a browser, sent as a download."""
         from rnn_tui.ui.session import save_action
 
+        if type(self) is not MainScreen:  # a lesson's screen: its model is the lesson's own, in no file
+            self.notify("a session saves the explorer's screen; a lesson opens again with rnn-tui lesson NAME",
+                        severity="warning", timeout=5, markup=False)
+            return
         save_action(self)
 
     def _screenshot_name(self) -> str:
