@@ -171,6 +171,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"rnn-tui {__version__}")
     add_model_flags(parser)
     parser.add_argument("--theme", default=None, metavar="NAME", help="explorer theme (see the help screen)")
+    parser.add_argument("--session", metavar="FILE",
+                        help="open a session saved in the explorer (S): its model, input, step, tab and holds")
     sub = parser.add_subparsers(title="subcommands", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         if importlib.util.find_spec(f"rnn_tui.commands.{name}") is None:
@@ -181,8 +183,12 @@ def build_parser() -> Parser:
 
 
 def run_explorer(args: argparse.Namespace) -> int:
-    from rnn_tui.ui.launch import check, launch, with_default_demo
+    from rnn_tui.ui.launch import check, launch, launch_session, open_session, with_default_demo
 
+    if getattr(args, "session", None) is not None:
+        opened = open_session(args.session, given_flags(args), args.theme, device=args.device or "cpu")
+        need_terminal("the explorer")
+        return launch_session(opened, theme=args.theme)
     spec = spec_from_args(args)
     check(with_default_demo(spec), args.theme)  # a bad flag is reported before the terminal test
     need_terminal("the explorer")

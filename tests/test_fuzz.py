@@ -326,3 +326,46 @@ def test_the_special_files_a_run_may_hold_are_refused_without_waiting(tmp_path):
         (run / name).symlink_to("/dev/zero")
         with pytest.raises(EngineError, match="not a regular file"):
             reader(run)
+
+
+# ---- explorer sessions (rnn-tui --session FILE) -------------------------------------------------
+SESSION = {
+    "format": "rnn-tui-session", "version": 1, "model": {"checkpoint": str(RUN)},
+    "request": {"cell": "lstm", "activation": "tanh", "hidden": 64, "layers": 1, "bidirectional": False,
+                "task": "recall", "text": "", "tokenize": "char", "seed": 0, "checkpoint": None},
+    "view": {"step": 3, "unit": 1, "layer": 0, "direction": "forward", "matrix": "c", "all_maps": True},
+    "tab": "Compare",
+    "panes": {"Interventions": {"holds": [{"kind": "state", "name": "h", "value": 0.0, "layer": 0,
+                                           "direction": "forward", "unit": 2, "start": 4, "stop": None}]},
+              "Compare": {"other_cell": None, "other_activation": "tanh", "partner": "demo"}},
+}  # fmt: skip
+
+
+def open_session_file(path):
+    from rnn_tui.ui.launch import open_session
+    from rnn_tui.ui.session import request_of
+
+    spec, request, session = open_session(str(path), set())
+    assert request == request_of(session) and spec.checkpoint in (None, str(RUN.resolve()))
+
+
+@fuzz(80)
+@given(where=st.lists(st.integers(0, 50), min_size=1, max_size=4), value=st.one_of(json_values, deep))
+def test_a_session_with_any_entry_replaced(tmp_path, where, value):
+    path = tmp_path / "session.json"
+    path.write_text(dumps(replace_at(json.loads(json.dumps(SESSION)), where, value)))
+    one_line_or_success(lambda: open_session_file(path))
+
+
+@fuzz(40)
+@given(data=st.one_of(st.binary(max_size=300), json_values.map(lambda v: dumps(v).encode())))
+def test_a_session_of_random_content(tmp_path, data):
+    path = tmp_path / "session.json"
+    path.write_bytes(data)
+    one_line_or_success(lambda: open_session_file(path))
+
+
+def test_the_fuzzed_session_itself_opens(tmp_path):
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps(SESSION))
+    open_session_file(path)

@@ -383,6 +383,22 @@ class RunInfo:
         )
 
 
+RUN_TEXT = "text.txt"  # a language model's training text kept inside its run (saved from the explorer)
+
+
+def run_task_options(run_dir: str | os.PathLike, info: RunInfo) -> dict:
+    """A run's task options, with a `text` that names a file inside the run directory (the
+    explorer saves a model trained on its own input with the input as `text.txt`) read there,
+    wherever the run has been moved and whatever the current folder."""
+    options = dict(info.task_options)
+    text = options.get("text")
+    if isinstance(text, str) and not os.path.isabs(text) and "/" not in text and "\\" not in text:
+        inside = Path(run_dir) / text
+        if inside.is_file():
+            options["text"] = str(inside)
+    return options
+
+
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -215,11 +215,11 @@ def _run_task(run_dir: str, info):
     gets a message that names the file."""
     from pathlib import Path
 
-    from rnn_tui.engine.checkpoint import CONFIG_FILE, CheckpointError
+    from rnn_tui.engine.checkpoint import CONFIG_FILE, CheckpointError, run_task_options
     from rnn_tui.engine.tasks.base import TaskError
 
     try:
-        return _task(info.task, info.task_options)
+        return _task(info.task, run_task_options(run_dir, info))
     except TaskError as e:
         raise CheckpointError(f"{Path(run_dir) / CONFIG_FILE}: {e}") from None
 

@@ -848,7 +848,7 @@ class Trainer:
         from rnn_tui.engine.config import ConfigError
         from rnn_tui.engine.tasks import get_task
 
-        from rnn_tui.engine.checkpoint import CONFIG_FILE
+        from rnn_tui.engine.checkpoint import CONFIG_FILE, run_task_options
         from rnn_tui.engine.tasks.base import TaskError
 
         run_dir = Path(run_dir)
@@ -856,7 +856,7 @@ class Trainer:
         info = ckpt.info
         if task is None:
             try:
-                task = get_task(info.task, **info.task_options)
+                task = get_task(info.task, **run_task_options(run_dir, info))
             except TaskError as e:
                 raise CheckpointError(f"{run_dir / CONFIG_FILE}: {e}") from None
         elif task.name != info.task:

@@ -43,6 +43,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("m", "next_pane", "Next pane", "", "switch to the next tab (States, Model, ...)", "m"),
     Action("t", "next_theme", "Next theme", "", "dark, high-contrast, colorblind, mono", "t"),
     Action("s", "screenshot", "Save screenshot", "", "save an SVG screenshot of the screen", "s"),
+    Action("S", "save_session", "Save session", "",
+           "input, model, step, tab and holds, for --session FILE", "S"),
     Action("question_mark", "help", "Help", "help", "keys, mouse and colours", "?", True),
     Action("escape", "escape", "Leave the input", "", "leave the input box / close an overlay", "Esc"),
     Action("q", "quit", "Quit", "quit", "quit rnn-tui (also Ctrl+Q)", "q", True),

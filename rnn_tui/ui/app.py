@@ -44,11 +44,13 @@ class ExplorerApp(App):
         *,
         theme: str = "dark",
         screenshot_dir: str | None = None,
+        restore=None,
     ) -> None:
         super().__init__()
         self.source = source
         self.request = request or TraceRequest()
         self.screenshot_dir = screenshot_dir
+        self.restore = restore  # a saved session to open on (engine.session.Session), or None
         self.heap_frozen = False  # see freeze_heap
         for t in THEMES.values():
             self.register_theme(t)
@@ -79,7 +81,7 @@ class ExplorerApp(App):
             self.push_screen(ExplorerPalette(id="--command-palette"))
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir)
+        return MainScreen(self.source, self.request, screenshot_dir=self.screenshot_dir, restore=self.restore)
 
     @on(OpenLesson)
     def open_lesson(self, message: OpenLesson) -> None:
@@ -100,16 +102,18 @@ def run_explorer(
     *,
     theme: str = "dark",
     screenshot_dir: str | None = None,
+    restore=None,
 ) -> int:
     """Run the explorer in this terminal until the person quits; returns the exit code.
 
     source: builds traces (`EngineSource()` for the real engine).
     request: the model and input to open on (`TraceRequest.from_config(config, text=...)`).
     theme: "dark" | "high-contrast" | "colorblind" | "mono" (ValueError for anything else).
-    screenshot_dir: where `s` saves SVG screenshots (default: the current directory).
+    screenshot_dir: where `s` saves SVG screenshots and `S` sessions (default: the current directory).
+    restore: a saved session (`rnn_tui.engine.session.read_session`) to open on: its place, tab and holds.
     """
     theme_name(theme)  # fail before the terminal is taken over
-    app = ExplorerApp(source, request, theme=theme, screenshot_dir=screenshot_dir)
+    app = ExplorerApp(source, request, theme=theme, screenshot_dir=screenshot_dir, restore=restore)
     run_frozen(app)
     return app.return_code or 0
 

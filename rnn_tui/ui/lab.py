@@ -113,7 +113,7 @@ def retrace(trace: Trace, tensors: dict | None = None, interventions: Sequence =
     return again
 
 
-KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels")
+KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels", "task")
 
 
 def gradflow(trace: Trace) -> "GradFlowReport":
@@ -254,6 +254,7 @@ class Lab:
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     snapshot_config: Any = None  # the ModelConfig the snapshots fit
     run_label: str = ""  # what produced the snapshots ("training in the explorer", a run directory)
+    saved_runs: dict = field(default_factory=dict)  # id(weights) -> (weights, run directory) saved by the Training tab
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_snapshot(self, config, record: SnapshotRecord, label: str) -> None:
@@ -332,3 +333,84 @@ def load_run_snapshots(run_dir: str) -> tuple[Any, list[SnapshotRecord]]:
             tensors={k: v.detach().cpu().numpy() for k, v in tensors.items()},
         ))
     return info.model, records
+
+
+# ---- saving what was trained here -------------------------------------------------------------
+def save_trained(run_dir, base: Trace, request: TraceRequest, task: Task, train: dict, tensors: dict, step: int,
+                 status: str, result: dict | None = None):
+    """Save weights trained in the explorer as a run directory (`engine.checkpoint.save_run`,
+    one atomic commit) that `rnn-tui --checkpoint DIR` opens and `rnn-tui train --resume DIR`
+    trains further. A model trained on its own input (the free-text "task") is saved as the
+    chars task on that input, kept in the run as text.txt; the vocabulary the chars task reads
+    from it must be the model's, or nothing is saved. Returns the run directory."""
+    import shutil
+    from pathlib import Path
+
+    import torch
+
+    from rnn_tui.engine.checkpoint import RUN_TEXT, RunInfo, atomic_write_text, save_run
+    from rnn_tui.engine.tasks import get_task
+
+    run_dir = Path(run_dir)
+    if run_dir.exists():
+        raise LabError(f"{run_dir} exists already: a save never writes over a folder")
+    if isinstance(task, TextTask):
+        vocab = list(base.extras.get("token_vocab") or ())
+        if not vocab or not request.text:
+            raise LabError("this model's tokens are not known as text: it cannot be saved as a language model")
+        options = {"text": RUN_TEXT, "tokenize": request.tokenize, "seq_len": max(1, len(task.ids) - 1),
+                   "max_vocab": max(5000, len(vocab) + 1)}  # fmt: skip
+        run_dir.mkdir(parents=True)
+        try:
+            atomic_write_text(run_dir / RUN_TEXT, request.text)
+            reread = get_task("chars", **{**options, "text": str(run_dir / RUN_TEXT)})
+            if list(reread.vocab) != vocab:
+                raise LabError("the chars task reads this input as another vocabulary than the model's: not saved")
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        name, output_labels = "chars", vocab
+    else:
+        name, options = task.name, {}
+        vocab = list(task.vocab) if getattr(task, "vocab", None) is not None else None
+        labels = getattr(task, "output_labels", None)
+        output_labels = list(labels) if labels is not None else None
+    info = RunInfo(model=base.config, task=name, task_options=options, train=dict(train), vocab=vocab,
+                   output_labels=output_labels, step=int(step), status=status, result=dict(result or {}))  # fmt: skip
+    weights = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in tensors.items()}
+    save_run(run_dir, info, weights)
+    return run_dir
+
+
+def run_archive(save, name: str) -> bytes:
+    """A run saved by `save(folder)` into a temporary folder, as the bytes of a .tar.gz holding
+    `name/` (for a browser: nothing stays on the server)."""
+    import io
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="rnn-tui-run-") as tmp:
+        folder = save(Path(tmp) / name)
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+            tar.add(folder, arcname=name)
+        return out.getvalue()
+
+
+def train_copy(trace: Trace, request: TraceRequest, cancel=None) -> Trace:
+    """The trace's model trained here on its task with the task's own defaults (a new model of
+    the trace's config and weights: nothing else is touched), and the trace's sequence traced
+    through the trained weights. LabError (one line) when the run diverges or is stopped."""
+    from rnn_tui.engine.train import TrainConfig, Trainer
+
+    task = training_task(request, trace)
+    config = TrainConfig.from_defaults(task.defaults)
+    trainer = Trainer(task, config, model_config=trace.config, model=model_for(trace))
+    result = trainer.run(cancel=cancel)
+    if result.status != "finished":
+        raise LabError(result.message or f"training {result.status} at step {result.step}")
+    trained = retrace(trace, numpy_tensors(trainer.model))
+    metric = "" if result.metric is None else f", {result.metric_name} {result.metric:.3g}"
+    trained.extras["title"] = f"trained here: {result.step} steps on {getattr(task, 'name', 'its task')}{metric}"
+    return trained

@@ -72,3 +72,29 @@ def launch(spec: Spec, theme: str | None = None) -> int:
     check(spec, theme)
     source = EngineSource.from_spec(spec)
     return run_explorer(source, source.initial_request(), theme=theme or "dark")
+
+
+def open_session(path: str, given: set[str], theme: str | None = None, device: str = "cpu"):
+    """(spec, request, session) of a saved session (`rnn-tui --session FILE`), checked in full
+    before the terminal is taken over: a bad file, a tab no explorer has or a model that is gone
+    is one line (an EngineError), exit code 2."""
+    from rnn_tui.engine.session import SessionError, read_session
+    from rnn_tui.ui.session import request_of, spec_of, tab_of
+
+    if given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given))
+        raise SessionError(f"--session FILE names its own model and input: leave out {flags}")
+    session = read_session(path)
+    tab_of(session)
+    spec = spec_of(session, device=device)
+    check(spec, theme)
+    return spec, request_of(session), session
+
+
+def launch_session(opened, theme: str | None = None) -> int:
+    """Open the explorer on a session read by `open_session`; returns the exit code."""
+    from rnn_tui.ui.app import run_explorer
+    from rnn_tui.ui.source import EngineSource
+
+    spec, request, session = opened
+    return run_explorer(EngineSource.from_spec(spec), request, theme=theme or "dark", restore=session)

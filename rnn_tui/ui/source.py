@@ -38,6 +38,8 @@ class TraceRequest:
     text: str = DEFAULT_TEXT  # the input; "" asks the task for its own example
     tokenize: str = "char"  # "char" | "word"
     seed: int = 0  # weights and examples are repeatable
+    checkpoint: str | None = None  # a run directory whose trained model to open (None: the source's own)
+    fresh: bool = False  # a new model of this shape and seed: never the source's file nor weights trained here
 
     def __post_init__(self) -> None:
         if self.tokenize not in TOKENIZE:
@@ -102,6 +104,39 @@ def shape_fields(config: ModelConfig) -> dict:
     """The request fields a model's config fixes: cell, activation, hidden, layers, direction."""
     return dict(cell=config.cell, activation=config.activation, hidden=config.hidden_size,
                 layers=config.num_layers, bidirectional=config.bidirectional)
+
+
+def run_shape(run_dir: str) -> dict | None:
+    """The request fields a run directory's model fixes (its config.json: JSON only, no torch);
+    None when the folder is not a readable run (the build then says why)."""
+    from rnn_tui.engine.checkpoint import read_config
+    from rnn_tui.engine.errors import EngineError
+
+    try:
+        return shape_fields(read_config(run_dir).model)
+    except (EngineError, OSError):
+        return None
+
+
+def run_task(run_dir: str) -> str | None:
+    """The task a run directory's model was trained on (None: not a readable run)."""
+    from rnn_tui.engine.checkpoint import read_config
+    from rnn_tui.engine.errors import EngineError
+
+    try:
+        return read_config(run_dir).task
+    except (EngineError, OSError):
+        return None
+
+
+def run_request(run_dir: str, **changes) -> TraceRequest:
+    """A request for a run directory's trained model on its task's own example (or `changes`);
+    ValueError (one line) when the folder is not a readable run."""
+    from rnn_tui.engine.checkpoint import read_config
+
+    info = read_config(run_dir)
+    fields = dict(shape_fields(info.model), task=info.task, text="", checkpoint=str(run_dir))
+    return TraceRequest(**{**fields, **changes})
 
 
 # ---- the real source --------------------------------------------------------------------------
@@ -195,7 +230,15 @@ class EngineSource:
                      layers=request.layers, bidirectional=request.bidirectional)
         if request.text:  # text typed in the explorer replaces ids or vectors given on the command line
             common.update(input_ids=None, vectors=None, targets=None)
+        if request.checkpoint and asked == run_shape(request.checkpoint):
+            # a run named by the request (the Compare tab's trained partner, a session's model):
+            # the run sets the model; what the command line opened is not part of it
+            run = dict(scenario=None, weights=None, vocab=None, input_ids=None, vectors=None, targets=None,
+                       prefix=None, mapping=(), checkpoint=request.checkpoint)  # fmt: skip
+            return base.replace(**{**run, **common})
         origin = self._origin()
+        if request.checkpoint or request.fresh:  # another shape asked of a run, or a fresh model asked for
+            origin = None
         if origin and (self._origin_shape is None or asked == self._origin_shape):
             if base.scenario and request.text:
                 raise SourceError("a scenario sets its own input: change the model's shape to type text")
@@ -210,8 +253,8 @@ class EngineSource:
 
         spec = self.spec_for(request)
         subject = open_subject(spec)
-        weights = self.weights
-        if weights:
+        weights = None if request.fresh or (spec.checkpoint and spec.checkpoint == request.checkpoint) else self.weights
+        if weights:  # (a run named by the request keeps its own weights)
             try:
                 subject.model.load_tensors(weights)
             except (ConfigError, RuntimeError, TypeError):
@@ -227,9 +270,13 @@ class EngineSource:
         # the input's tokens as they are (the Generate tab writes text with them), and whether
         # they are the input's own (a fresh next-token model: another text is another model)
         result.extras.setdefault("token_vocab", subject.token_vocab)
-        result.extras.setdefault("vocab_from_input", not (spec.task or self._origin()))
+        result.extras.setdefault("vocab_from_input", not (spec.task or spec.scenario or spec.checkpoint or spec.weights))
         if subject.vocab is not None:
             result.extras.setdefault("input_labels", [label(v) for v in subject.vocab])
-        if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:
+        task = run_task(spec.checkpoint) if spec.checkpoint else spec.task
+        if task:  # the task the model is on (a run's own, where the request says only "text")
+            result.extras.setdefault("task", task)
+        if (self._origin() and not request.checkpoint and (spec.scenario or spec.checkpoint or spec.weights)
+                and self._origin_shape is None):
             self._origin_shape = shape_fields(result.config)
         return result

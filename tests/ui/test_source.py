@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnn_tui.engine.errors import EngineError
@@ -113,3 +114,36 @@ def test_a_scenario_keeps_its_own_float64_in_the_explorer():
     source = EngineSource.from_spec(Spec(scenario=str(path)))
     trace = source.build(TraceRequest(cell="lstm", hidden=1, text=""))
     assert trace.dtype == "float64"
+
+
+def test_a_request_may_name_a_run_directory_which_keeps_its_own_model_and_task():
+    from rnn_tui.engine.assets import MODELS
+    from rnn_tui.ui.source import run_request
+
+    source = EngineSource.from_spec(Spec(checkpoint=str(MODELS / "chars-lstm")))
+    main = source.build(source.initial_request())
+    assert main.extras["task"] == "chars"  # the run's task, where the request says only "text"
+    source.use_weights({k: v * 0 for k, v in main.params.items()})  # weights "trained" on screen
+    request = run_request(str(MODELS / "recall-rnn"))
+    assert (request.cell, request.hidden, request.task, request.text) == ("rnn", 64, "recall", "")
+    trace = source.build(request)
+    assert trace.config.cell == "rnn" and trace.extras["task"] == "recall"
+    assert "trained 1000 steps" in trace.extras["title"]
+    assert abs(trace.params["weight_hh_l0"]).max() > 0  # its own weights, not the ones handed over
+    fresh = source.build(request.replace(hidden=8))  # another shape asked of a run: a fresh model
+    assert fresh.config.hidden_size == 8 and "untrained" in fresh.extras["title"]
+    with pytest.raises(EngineError):
+        run_request(str(MODELS / "no-such-run"))
+
+
+def test_a_fresh_request_is_never_the_file_nor_the_weights_trained_here():
+    from rnn_tui.engine.assets import MODELS
+
+    source = EngineSource.from_spec(Spec(checkpoint=str(MODELS / "recall-lstm")))
+    trained = source.build(source.initial_request())
+    request = source.initial_request().replace(**shape_fields(trained.config), task="recall")
+    assert "trained 300 steps" in source.build(request).extras["title"]  # same shape: the file's model
+    source.use_weights(dict(trained.params))
+    fresh = source.build(request.replace(fresh=True))  # what the Compare tab asks for its untrained partner
+    assert "untrained" in fresh.extras["title"] and fresh.tokens == trained.tokens
+    assert not np.array_equal(fresh.params["weight_hh_l0"], trained.params["weight_hh_l0"])

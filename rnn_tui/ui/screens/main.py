@@ -60,12 +60,15 @@ class MainScreen(Screen):
     speed: reactive[float] = reactive(4.0, repaint=False)
     error: reactive[str] = reactive("", repaint=False)
 
-    def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None) -> None:
+    def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None,
+                 restore=None) -> None:
         super().__init__()
         self.source = source
         self._first_request = request
         self.screenshot_dir = screenshot_dir
-        self._options: dict = {}  # View options chosen before the first trace arrives
+        self._restore = restore  # a saved session (engine.session.Session) to open on, or None
+        # View options chosen before the first trace arrives (a session's place in it)
+        self._options: dict = dict(restore.view) if restore is not None else {}
         self._timer: Timer | None = None
         self._panes: dict[str, Pane] = {}  # tab id -> its pane, once built
         self._open_tab = PANES[0].tab_id  # the tab whose pane is given the View
@@ -100,6 +103,9 @@ class MainScreen(Screen):
         pane = make_pane(info.load(), {"tasks": self.task_list})
         pane.busy, pane.request = self.busy, self.request
         self._panes[info.tab_id] = pane
+        state = self._restore.panes.get(info.title) if self._restore is not None else None
+        if state and hasattr(pane, "restore"):  # what a saved session kept of this tab
+            pane.restore(state)
         return pane
 
     @property
@@ -162,6 +168,12 @@ class MainScreen(Screen):
             return
         # build after the first frame is on screen: the worker imports torch (~1 s)
         self.call_after_refresh(self.build_trace, self._first_request)
+        if self._restore is not None:  # a saved session's tab
+            from rnn_tui.ui.session import tab_of
+
+            tab = tab_of(self._restore)
+            if tab is not None:
+                self.call_after_refresh(self.action_show_pane, tab)
 
     def on_resize(self, event) -> None:
         self._fit(event.size.width, event.size.height)
@@ -410,6 +422,17 @@ class MainScreen(Screen):
             return
         path = save_svg(svg, self.screenshot_dir, name)
         self.notify(safe(f"saved {path}"), title="screenshot", timeout=4, markup=False)
+
+    def action_save_session(self) -> None:
+        """Input, model, step, tab and each tab's own state (holds, the compared cell) to a file
+        that `rnn-tui --session FILE` opens again; in a browser, sent as a download."""
+        from rnn_tui.ui.session import save_action
+
+        if type(self) is not MainScreen:  # a lesson's screen: its model is the lesson's own, in no file
+            self.notify("a session saves the explorer's screen; a lesson opens again with rnn-tui lesson NAME",
+                        severity="warning", timeout=5, markup=False)
+            return
+        save_action(self)
 
     def _screenshot_name(self) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -264,6 +264,15 @@ class HeatmapView(Widget, can_focus=True):
             self._geometry_key = key[:-2] + (self._top, self._start)
         return self._geometry
 
+    def rescale(self) -> None:
+        """Read every scale again: for a subclass whose `scale` depends on more than the view (the
+        Compare tab's maps share one scale with the other side's)."""
+        self._scales.clear()
+        self._trace_gen += 1
+        self._rows_key = None
+        self._panel_looks = None
+        self.refresh()
+
     def scale(self, view: View, name: str) -> Scale:
         key = (view.layer, view.direction, name)
         if key not in self._scales:

@@ -17,7 +17,7 @@ changed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from rich.text import Text
@@ -288,6 +288,15 @@ class InterventionsPane(AnalysisPane):
 
     def action_drop(self, everything: bool) -> None:
         self.holds = () if everything else self.holds[:-1]
+
+    # ---- the session ---------------------------------------------------------------------------------
+    def session_state(self) -> dict | None:
+        """The holds, for a saved session (rnn_tui.engine.session)."""
+        return {"holds": [asdict(h) for h in self.holds]} if self.holds else None
+
+    def restore(self, state: dict) -> None:
+        fields = Hold.__dataclass_fields__
+        self.holds = tuple(Hold(**{k: v for k, v in h.items() if k in fields}) for h in state.get("holds", ()))
 
     # ---- the held run -----------------------------------------------------------------------------------
     @property

@@ -51,10 +51,15 @@ class Series:
     values: np.ndarray  # (T,)
     log: bool = False  # place log10(value) on the scale
     nan_blank: bool = False  # NaN means "no value here" (an unscored step), drawn empty, not as an error
+    span: tuple[float, float] | None = None  # (lowest, highest) of a scale shared with other rows; None: its own
 
     def scale(self) -> tuple[Scale, float, float]:
         """(the scale the bar levels are read on, lowest and highest value shown)."""
         v = np.asarray(self.values, dtype=np.float64)
+        if self.span is not None and all(math.isfinite(x) for x in self.span) and (not self.log or self.span[0] > 0):
+            lo, hi = map(float, self.span)
+            a, b = (math.log10(lo), math.log10(hi)) if self.log else (lo, hi)
+            return Scale("sequential", a, b if b > a else a + 1.0), lo, hi
         if self.log:
             pos = v[np.isfinite(v) & (v > 0)]
             if pos.size == 0:

@@ -1,6 +1,7 @@
 """Training: train the model on screen on its task, and watch it learn.
 
     r run (or resume)   p pause   x stop   u undo: back to the weights before training
+    w save the trained model as a run directory (`rnn-tui --checkpoint DIR` opens it)
 
 The trainer (`engine.train.Trainer`) runs in a thread worker that checks for cancellation after
 every step (quitting the app cancels it too). It reports by messages that carry the whole state
@@ -33,11 +34,14 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from rnn_tui.engine.records import Trace
-from rnn_tui.ui.lab import SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, training_task
+from rnn_tui.safe_text import safe
+from rnn_tui.ui.lab import (SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, run_archive, save_trained,
+                            training_task)
 from rnn_tui.ui.messages import TraceReady
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.loss_plot import LossPlot, downsample, log10_losses
+from rnn_tui.ui.work import Job as WorkJob
 from rnn_tui.ui.work import one_line
 
 POST_EVERY = 0.05  # seconds between progress messages: at most ~20 a second
@@ -120,6 +124,8 @@ class Job:
     task_name: str = ""
     lab: object = None  # the app's Lab, where snapshots go
     label: str = RUN_LABEL
+    task: object = None  # the engine Task it trains on (made with the trainer)
+    train: dict = field(default_factory=dict)  # its TrainConfig.to_dict(), for a saved run
 
 
 def settings_config(task, settings: TrainSettings):
@@ -145,6 +151,8 @@ class TrainingPane(AnalysisPane):
         Binding("p", "pause", "pause", tooltip="pause training; r resumes"),
         Binding("x", "stop", "stop", tooltip="stop training and keep the weights"),
         Binding("u", "undo", "undo", tooltip="back to the weights from before training"),
+        Binding("w", "save_run", "save run",
+                tooltip="save the trained model as a run directory (rnn-tui --checkpoint DIR opens it)"),
     ]
 
     DEFAULT_CSS = """
@@ -166,6 +174,9 @@ class TrainingPane(AnalysisPane):
         self._ending = ""  # why the worker is being cancelled: "pause" | "stop"
         self._untrained: tuple[TraceRequest, Trace] | None = None  # the trace before training
         self._drawn: TrainingState | None = None  # the state on screen
+        self._trained: tuple[dict, int] | None = None  # (weights, step) last handed to the source: what is on screen
+        self.saver = WorkJob(self, "save-run", lambda save: save(), keep=4)
+        self._saves = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-form"):
@@ -275,6 +286,7 @@ class TrainingPane(AnalysisPane):
         request, trace = self._untrained
         hand_weights(self.source, None)
         self._job = None
+        self._trained = None
         self._set(status="idle", message="back to the weights from before training", step=0, curve=((), ()),
                   metric_curve=((), ()), diverged_at=None, loss=math.nan, metric=None)
         if request == self.request:
@@ -373,8 +385,71 @@ class TrainingPane(AnalysisPane):
         task = training_task(job.request, job.base)
         job.task_name = getattr(task, "name", "")
         config = settings_config(task, job.settings)
+        job.task, job.train = task, config.to_dict()
         model = model_for(job.base)
         return Trainer(task, config, model_config=job.base.config, model=model)
+
+    # ---- saving ----------------------------------------------------------------------------------------
+    def action_save_run(self) -> None:
+        """The weights on screen, trained here, as a run directory under ./runs (never over a
+        folder); in a browser (`rnn-tui serve`) a .tar.gz of it sent as a download, and nothing
+        kept on the server."""
+        import io
+        import os
+        from pathlib import Path
+
+        from rnn_tui.served import served
+        from rnn_tui.ui.session import unique_path
+
+        if self.state.active:
+            self.notify("pause or stop training first, then w saves the run", timeout=4, markup=False)
+            return
+        if self.saver.busy:
+            self.notify("a save is under way", timeout=3, markup=False)
+            return
+        job, trained = self._job, self._trained
+        if job is None or job.task is None or trained is None or job.request != self.request:
+            self.notify("nothing trained here to save: r trains the model on screen", timeout=4, markup=False)
+            return
+        tensors, step = trained
+        status = {"finished": "finished", "diverged": "diverged"}.get(self.state.status, "cancelled")
+        name = f"{job.task.name if job.task.name != 'text' else 'chars'}-{job.base.config.cell}-{time.strftime('%Y%m%d-%H%M%S')}"
+        result = {} if self.state.metric is None else {"metric": self.state.metric_name, "value": self.state.metric}
+
+        def save(folder):
+            return save_trained(folder, job.base, job.request, job.task, job.train, tensors, step, status, result)
+
+        web = served() or self.app.is_web
+        if web and not self.app.is_web:
+            self.notify("runs are sent to the browser, and this is not one", severity="error", markup=False)
+            return
+        if web:
+            work = lambda: ("web", f"{name}.tar.gz", io.BytesIO(run_archive(save, name)))  # noqa: E731
+        else:
+            folder = unique_path(Path(os.getcwd()) / "runs", name)
+            work = lambda: ("disk", str(save(folder)), tensors)  # noqa: E731
+        self.notify("saving the run…", timeout=2, markup=False)
+        self._saves += 1
+        self.saver.get(self._saves, work)  # every press is a save of its own
+
+    def computed(self, job, key) -> None:
+        if job is not self.saver:
+            super().computed(job, key)
+            return
+        outcome = job.result(key)
+        if outcome is None or outcome.running:
+            return
+        if outcome.failed:
+            self.notify(f"could not save the run: {outcome.error}", severity="error", timeout=6, markup=False)
+            return
+        where, name, payload = outcome.value
+        if where == "web":
+            self.app.deliver_binary(payload, save_filename=name, open_method="download", mime_type="application/gzip")
+            self.notify(f"{name}: sent to your browser as a download", title="run saved", timeout=5, markup=False)
+            return
+        self.lab.saved_runs[id(payload)] = (payload, name)  # a session of these weights names this run
+        self.notify(safe(f"saved {name}: rnn-tui --checkpoint {name} opens it"), title="run saved", timeout=6,
+                    markup=False)
 
     # ---- messages from the worker --------------------------------------------------------------------
     def on_training_progress(self, message: TrainingProgress) -> None:
@@ -396,6 +471,7 @@ class TrainingPane(AnalysisPane):
         if message.request != self.request:
             return  # the explorer has moved on to another model
         hand_weights(self.source, message.tensors)
+        self._trained = (message.tensors, message.step)
         self.post_message(TraceReady(message.request, message.trace))
 
     # ---- drawing ------------------------------------------------------------------------------------
