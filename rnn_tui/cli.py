@@ -183,10 +183,10 @@ def build_parser() -> Parser:
 def run_explorer(args: argparse.Namespace) -> int:
     from rnn_tui.ui.launch import check, launch, with_default_demo
 
-    spec = spec_from_args(args)
-    check(with_default_demo(spec), args.theme)  # a bad flag is reported before the terminal test
+    spec, given = spec_from_args(args), given_flags(args)
+    check(with_default_demo(spec, given), args.theme)  # a bad flag is reported before the terminal test
     need_terminal("the explorer")
-    return launch(spec, theme=args.theme)
+    return launch(spec, theme=args.theme, given=given)
 
 
 def need_terminal(what: str) -> None:

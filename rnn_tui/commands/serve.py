@@ -105,11 +105,11 @@ def check_explorer_args(args: argparse.Namespace) -> None:
         raise ServeError("give explorer flags after `--`, not --help or --version") from None
     if getattr(parsed, "run", None) is not None and parsed.run.__module__ != "rnn_tui.cli":
         raise ServeError("only explorer flags go after `--` (use --lesson NAME for a lesson)")
-    from rnn_tui.cli import spec_from_args
+    from rnn_tui.cli import given_flags, spec_from_args
     from rnn_tui.ui.launch import check, with_default_demo
 
     try:  # a missing file, a damaged run or conflicting flags: say so now, not in every visitor's browser
-        spec = with_default_demo(spec_from_args(parsed))
+        spec = with_default_demo(spec_from_args(parsed), given_flags(parsed))
         check(spec, parsed.theme)
         open_explorer_subject(spec)
     except EngineError as e:
