@@ -27,6 +27,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Input, Label, Select, Static
 
+from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import retrace
 from rnn_tui.ui.messages import MoveTo
@@ -168,13 +169,13 @@ class InterventionsPane(AnalysisPane):
                          compact=True)
             yield Select([("h", "h")], id="hold-name", value="h", allow_blank=False, compact=True)
             yield Label("unit")
-            yield Input(id="hold-unit", placeholder="all", type="integer", compact=True)
+            yield OrderedInput(id="hold-unit", placeholder="all", type="integer", compact=True)
             yield Label("value")
-            yield Input(id="hold-value", placeholder="0", compact=True)
+            yield OrderedInput(id="hold-value", placeholder="0", compact=True)
             yield Label("from t")
-            yield Input(id="hold-start", placeholder="now", type="integer", compact=True)
+            yield OrderedInput(id="hold-start", placeholder="now", type="integer", compact=True)
             yield Label("to")
-            yield Input(id="hold-stop", placeholder="end", type="integer", compact=True)
+            yield OrderedInput(id="hold-stop", placeholder="end", type="integer", compact=True)
         yield Static(id="holds")
         yield Static(id="held-summary")
         with Horizontal(id="held-body"):

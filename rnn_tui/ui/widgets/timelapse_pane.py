@@ -34,7 +34,7 @@ from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.state import View
-from rnn_tui.ui.visible_input import VisibleControls
+from rnn_tui.ui.visible_input import OrderedInput, VisibleControls
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
@@ -127,7 +127,7 @@ class TimelapsePane(AnalysisPane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="lapse-open"):
             yield Label("run directory")
-            yield Input(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
+            yield OrderedInput(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
                         compact=True, highlighter=VisibleControls())
         yield Static(id="lapse-head")
         yield Static(id="lapse-scrub")
