@@ -51,3 +51,90 @@ async def test_words_separated_by_spaces_stay_words_in_the_explorer():
         trace = app.screen.view.trace
         assert trace.tokens == ["南开", "大学", "很", "好", "，", "我", "爱", "南开", "大学"]
         assert trace.config.vocab_size == 7
+
+
+# ---- keys ------------------------------------------------------------------------------------------------
+def app_on(**request) -> ExplorerApp:
+    request.setdefault("hidden", 12)
+    request.setdefault("text", "hello world, hello recurrent world")
+    return ExplorerApp(FakeSource(), TraceRequest(**request))
+
+
+def burst(app, *keys: str) -> None:
+    """Keys as a terminal delivers a fast typist's: all queued before the first is handled
+    (pilot.press waits for each key to be handled before sending the next)."""
+    from textual import events
+
+    chars = {"enter": "\r", "backspace": "\x7f", "escape": "\x1b", "tab": "\t"}
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else chars.get(key)))
+
+
+async def open_tab(pilot, tab: str) -> None:
+    pilot.app.screen.query_one(TabbedContent).active = tab
+    await settle(pilot)
+
+
+async def test_keys_typed_fast_into_a_model_field_arrive_in_order():
+    app = app_on(hidden=128)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        app.screen.query_one("#hidden", Input).focus()
+        await pilot.pause()
+        burst(app, "backspace", "backspace", "backspace", "3", "2", "enter")
+        await settle(pilot)
+        assert app.focused.value == "32"
+        assert app.screen.request.hidden == 32
+
+
+@pytest.mark.parametrize("key", ["enter", "escape"])
+async def test_leaving_the_input_box_stays_in_the_open_tab(key):
+    app = app_on()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_tab(pilot, "tab-modelpane")
+        await pilot.press("i", "x", key)
+        await settle(pilot)
+        assert app.screen.query_one(TabbedContent).active == "tab-modelpane"
+        assert not isinstance(app.focused, Input)
+
+
+async def test_escape_in_a_training_field_stays_in_the_training_tab():
+    app = app_on()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_tab(pilot, "tab-trainingpane")
+        app.screen.query_one("#train-steps", Input).focus()
+        await pilot.press("5", "escape")
+        await settle(pilot)
+        assert app.screen.query_one(TabbedContent).active == "tab-trainingpane"
+        assert not isinstance(app.focused, Input)
+
+
+def footer_keys(app) -> dict[str, str]:
+    return {key: b.binding.description for key, b in app.screen.active_bindings.items() if b.binding.show}
+
+
+async def test_ctrl_c_quits_even_while_typing_and_the_footer_says_so():
+    app = app_on()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert footer_keys(app).get("q") == "quit" and "ctrl+c" not in footer_keys(app)
+        await pilot.press("i")
+        await pilot.press("end", "q")  # q is a letter in the box
+        assert app.focused.value.endswith("q") and app.is_running
+        assert footer_keys(app).get("ctrl+c") == "quit"
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_ctrl_c_quits_from_the_maps():
+    app = app_on()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running

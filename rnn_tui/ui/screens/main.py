@@ -219,7 +219,7 @@ class MainScreen(Screen):
         message.stop()
         self._change(**message.changes)
         if isinstance(self.focused, Input) and self.focused.id == "sequence-input":
-            self.query_one("#explore-map", HeatmapView).focus()  # typed and entered: back to stepping
+            self.leave_input()  # typed and entered: back to stepping, in the tab that is open
 
     def _change(self, **changes) -> None:
         current = self.request or self._first_request
@@ -333,7 +333,24 @@ class MainScreen(Screen):
 
     def action_escape(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#explore-map", HeatmapView).focus()
+            self.leave_input()
+
+    def leave_input(self) -> None:
+        """Out of an input box, into the open tab (its pane takes the focus as when it is opened):
+        focusing the States map from another tab would switch to the States tab."""
+        self.set_focus(None)
+        pane = self._panes.get(self._open_tab)
+        if pane is not None and pane.shown:
+            pane.opened()
+
+    @property
+    def active_bindings(self):
+        """What the footer shows: Ctrl+C (the app's, it quits everywhere) only while a box has the
+        focus, where q types a q; elsewhere the footer's "q quit" says it."""
+        shown = super().active_bindings
+        if not isinstance(self.focused, Input):
+            shown.pop("ctrl+c", None)
+        return shown
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
