@@ -3,6 +3,7 @@ found wrong (each failed before its fix)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from textual.widgets import Input, TabbedContent
 
@@ -138,3 +139,112 @@ async def test_ctrl_c_quits_from_the_maps():
         await pilot.press("ctrl+c")
         await pilot.pause()
         assert not app.is_running
+
+
+# ---- status and labels -------------------------------------------------------------------------------------
+async def test_undo_leaves_no_loss_nan_behind():
+    from rnn_tui.ui.widgets.training_pane import TrainingPane, TrainingState
+
+    app = app_on()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_tab(pilot, "tab-trainingpane")
+        pane = app.screen.query_one(TrainingPane)
+        pane._untrained = (app.screen.request, app.screen.view.trace)
+        pane.state = TrainingState(status="stopped", step=40, steps=100, loss=1.25, message="stopped at step 40")
+        await pilot.press("u")
+        await settle(pilot)
+        text = str(pane.query_one("#train-status").render())
+        assert "NaN" not in text and "step 40" not in text
+        assert "back to the weights from before training" in text
+
+
+def test_a_trace_with_nothing_scored_has_no_loss_of_zero():
+    from dataclasses import replace
+
+    from rnn_tui.ui.state import View
+    from rnn_tui.ui.widgets.status_bar import status_line
+    from tests.ui.fakes import make_trace
+
+    trace = make_trace(text="hello")
+    unscored = replace(trace, targets=[None] * len(trace.targets), loss=0.0, extras={})
+    line = "".join(text for text, _ in status_line(View(unscored), "", "", False, 4.0))
+    assert "loss 0.0000" not in line and "nothing scored" in line
+    assert "loss " + f"{trace.loss:.4f}" in "".join(text for text, _ in status_line(View(trace), "", "", False, 4.0))
+
+
+def test_the_advice_after_a_divergence_fits_the_optimizer():
+    from rnn_tui.engine.train import TrainConfig, divergence_advice
+
+    adam = divergence_advice(TrainConfig(optimizer="adam", lr=0.01))
+    assert "--clip" not in adam and "--lr" in adam
+    assert "--clip 1" in divergence_advice(TrainConfig(optimizer="sgd", clip=None))
+    assert "smaller --clip (now 5)" in divergence_advice(TrainConfig(optimizer="sgd", clip=5.0))
+
+
+async def test_the_flow_readout_names_the_value_it_shows():
+    from rnn_tui.ui.widgets.matrix_view import MatrixView
+
+    app = app_on(cell="lstm", hidden=6, text="abcabcab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await open_tab(pilot, "tab-gradientspane")
+        await settle(pilot)
+        mv = app.screen.query_one(MatrixView)
+        r, k = mv.cursor
+        line = mv._readout_line(mv.matrix, 200).text
+        value = float(mv.matrix.raw[r, k])
+        assert "(log10)" not in line.split("=")[0]  # the name before the number is the norm's own
+        assert mv.matrix.value_format.format(value) in line and f"log10 {np.log10(value):.2f}" in line
+
+
+def test_equations_above_the_first_layer_read_the_layer_below():
+    from rnn_tui.ui.equations import step_equations
+    from tests.ui.fakes import make_trace
+
+    for bidirectional, below in ((False, "h⁽⁰⁾_t"), (True, "[h→;h←]⁽⁰⁾_t")):
+        trace = make_trace("gru", layers=2, bidirectional=bidirectional, text="hello")
+        first = [t.symbol for t in step_equations(trace, trace.layer(0), 2, 0).equations[0].terms]
+        upper = [t.symbol for t in step_equations(trace, trace.layer(1), 2, 0).equations[0].terms]
+        assert first[0] == "W_ir x_t"
+        assert upper[0] == f"W_ir {below}" and not any("x_t" in s for s in upper)
+
+
+async def test_x_says_that_it_flipped_the_sign():
+    app = app_on(cell="rnn", hidden=6)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("right", "right")
+        await open_tab(pilot, "tab-interventionspane")
+        await pilot.press("x")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        h = float(app.screen.view.trace.layer(0).h[2, 0])
+        assert any("sign flipped" in m and f"{-h:+.4g}" in m for m in said), said
+
+
+async def test_t_names_the_theme_it_chose():
+    app = app_on()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert any(n.message.startswith("theme: high-contrast (2 of") for n in app._notifications)
+
+
+async def test_a_run_that_diverged_early_is_drawn_as_dots_and_says_where():
+    from textual.app import App
+
+    from rnn_tui.ui.widgets.loss_plot import LossPlot
+
+    class One(App):
+        def compose(self):
+            yield LossPlot()
+
+    app = One()
+    async with app.run_test(size=(60, 16)) as pilot:
+        plot = app.query_one(LossPlot)
+        plot.show(((1, 2), (0.4, 0.9)), marker_step=3)
+        await pilot.pause(0.3)
+        drawn = plot.plt.build()
+        assert "diverged at step 3" in drawn and "●" in drawn

@@ -389,7 +389,9 @@ class MainScreen(Screen):
 
     def action_set_theme(self, name: str) -> None:
         self.app.theme = theme_name(name)
-        self.notify(f"theme: {name}", timeout=2)
+        names = list(THEME_NAMES)
+        where = f" ({names.index(name) + 1} of {len(names)}: {', '.join(names)})" if name in names else ""
+        self.notify(f"theme: {name}{where}", title="t: next theme", timeout=3, markup=False)
 
     def action_set_cell(self, cell: str) -> None:
         changes: dict = {"cell": cell}

@@ -276,8 +276,8 @@ class TrainingPane(AnalysisPane):
         request, trace = self._untrained
         hand_weights(self.source, None)
         self._job = None
-        self._set(status="idle", message="back to the weights from before training", step=0, curve=((), ()),
-                  metric_curve=((), ()), diverged_at=None, loss=math.nan, metric=None)
+        # a fresh state: no step count, so no "loss NaN" line for a run that is no more
+        self.state = TrainingState(status="idle", message="back to the weights from before training")
         if request == self.request:
             self.post_message(TraceReady(request, trace))
 
