@@ -248,3 +248,23 @@ async def test_a_run_that_diverged_early_is_drawn_as_dots_and_says_where():
         await pilot.pause(0.3)
         drawn = plot.plt.build()
         assert "diverged at step 3" in drawn and "●" in drawn
+
+
+# ---- the palette -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("query, check", [
+    ("hidden 48", lambda app: app.screen.request.hidden == 48),
+    ("Layers: 2", lambda app: app.screen.request.layers == 2),
+    ("Direction: bidirectional", lambda app: app.screen.request.bidirectional),
+    ("Theme: colorblind", lambda app: app.theme == "rnn-colorblind"),
+])
+async def test_the_palette_sets_size_layers_direction_and_theme(query, check):
+    app = app_on()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*query)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert check(app)

@@ -393,6 +393,11 @@ class MainScreen(Screen):
         where = f" ({names.index(name) + 1} of {len(names)}: {', '.join(names)})" if name in names else ""
         self.notify(f"theme: {name}{where}", title="t: next theme", timeout=3, markup=False)
 
+    def action_set_shape(self, field: str, value) -> None:
+        """The palette's hidden size, layers and direction (the Model tab's fields)."""
+        if field in ("hidden", "layers", "bidirectional"):
+            self._change(**{field: value})
+
     def action_set_cell(self, cell: str) -> None:
         changes: dict = {"cell": cell}
         if cell != "rnn":
