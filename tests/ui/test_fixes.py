@@ -268,3 +268,37 @@ async def test_the_palette_sets_size_layers_direction_and_theme(query, check):
         await pilot.press("enter")
         await settle(pilot)
         assert check(app)
+
+
+# ---- at 80x24 ---------------------------------------------------------------------------------------------
+async def test_every_tab_name_is_on_the_bar_at_80_columns_and_the_full_ones_at_200():
+    from textual.widgets import Tab
+
+    from rnn_tui.ui.panes import PANES, SHORT_TITLES
+
+    app = app_on()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tabs = list(app.screen.query(Tab))
+        assert [t.label_text for t in tabs] == [SHORT_TITLES.get(i.title, i.title) for i in PANES]
+        assert max(t.region.right for t in tabs) <= 80 and all(t.region.width >= len(t.label_text) for t in tabs)
+        await pilot.resize_terminal(200, 60)
+        await settle(pilot)
+        assert [t.label_text for t in app.screen.query(Tab)] == [i.title for i in PANES]
+
+
+async def test_the_footer_fits_80_columns_on_every_tab_and_keeps_help_and_quit():
+    from rnn_tui.ui.panes import PANES
+    from rnn_tui.ui.screens.main import PALETTE_HINT
+
+    app = app_on()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for info in PANES:
+            await open_tab(pilot, info.tab_id)
+            shown = {}
+            for key, b in app.screen.active_bindings.items():
+                if b.binding.show and key != "ctrl+p":
+                    shown.setdefault(b.binding.action, len(app.get_key_display(b.binding)) + len(b.binding.description) + 2)
+            assert sum(shown.values()) <= 80 - PALETTE_HINT, (info.title, shown)
+            assert "help" in shown and "quit" in shown, info.title

@@ -32,7 +32,7 @@ from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
-from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab
+from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab, tab_titles
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
@@ -171,12 +171,31 @@ class MainScreen(Screen):
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
         self.set_class(height < 30, "-short")
+        self._fit_tabs(width)
+        if self.is_mounted and getattr(self, "_footer_width", None) != width:
+            self._footer_width = width
+            self.refresh_bindings()  # the footer fits its keys to the width (active_bindings)
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}×{height}.\n"
                 f"rnn-tui needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
                 "Make it larger, or press q to quit."
             )
+
+    def _fit_tabs(self, width: int) -> None:
+        """Every tab's name on the bar: the short names, one space apart, where the full ones
+        would run past the edge (at 80 columns the bar stopped at "Saturatio")."""
+        titles = tab_titles(width)
+        narrow = titles != [info.title for info in PANES]
+        self.set_class(narrow, "-narrow-tabs")
+        try:
+            tabs = self.query_one(TabbedContent)
+        except Exception:  # noqa: BLE001 - not composed yet
+            return
+        for info, title in zip(PANES, titles):
+            tab = tabs.get_tab(info.tab_id)
+            if tab.label_text != title:
+                tab.label = title
 
     # ---- traces ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
@@ -350,7 +369,7 @@ class MainScreen(Screen):
         shown = super().active_bindings
         if not isinstance(self.focused, Input):
             shown.pop("ctrl+c", None)
-        return shown
+        return fit_footer(shown, self.size.width, self.app.get_key_display, self)
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
@@ -440,6 +459,39 @@ class MainScreen(Screen):
     async def action_quit(self) -> None:
         self._stop()
         await self.app.action_quit()
+
+
+FOOTER_KEEPS = ("help", "quit", "quit_or_copy")  # actions the footer shows at any width
+PALETTE_HINT = 14  # columns the footer's "^p palette" takes at its right edge
+
+
+def fit_footer(shown: dict, width: int, key_display, screen) -> dict:
+    """The bindings the footer shows, cut to its width: past the width its keys ran on under the
+    palette hint and overprinted it. The screen's stepping keys go first (the help lists them),
+    then the open tab's own from the last; help and quit stay."""
+    from dataclasses import replace
+
+    actions: dict[str, list[str]] = {}  # action -> its keys, in the footer's order
+    for key, active in shown.items():
+        if active.binding.show and key != "ctrl+p":
+            actions.setdefault(active.binding.action, []).append(key)
+    cost = {a: len(key_display(shown[keys[0]].binding)) + len(shown[keys[0]].binding.description) + 2
+            for a, keys in actions.items()}  # fmt: skip
+    total, budget = sum(cost.values()), max(width - PALETTE_HINT, 0)
+    if total <= budget:
+        return shown
+    order = [a for a in reversed(actions) if shown[actions[a][0]].node is screen]
+    order += [a for a in reversed(actions) if a not in order]
+    out = dict(shown)
+    for action in order:
+        if total <= budget:
+            break
+        if action in FOOTER_KEEPS:
+            continue
+        for key in actions[action]:
+            out[key] = out[key]._replace(binding=replace(out[key].binding, show=False))
+        total -= cost[action]
+    return out
 
 
 def save_svg(svg: str, directory: str | None, name: str) -> Path:
