@@ -302,3 +302,57 @@ async def test_the_footer_fits_80_columns_on_every_tab_and_keeps_help_and_quit()
                     shown.setdefault(b.binding.action, len(app.get_key_display(b.binding)) + len(b.binding.description) + 2)
             assert sum(shown.values()) <= 80 - PALETTE_HINT, (info.title, shown)
             assert "help" in shown and "quit" in shown, info.title
+
+
+# ---- heatmaps ------------------------------------------------------------------------------------------
+def test_a_few_large_values_do_not_set_the_scale_and_are_marked():
+    from rnn_tui.engine.config import ModelConfig
+    from rnn_tui.ui.palette import ABOVE, BELOW, LEVELS, robust_bound, scale_for
+
+    rng = np.random.default_rng(0)
+    c = rng.uniform(-3, 3, size=(40, 16))
+    c[7, 3], c[9, 1] = 26.5, -20.0
+    cfg = ModelConfig(cell="lstm", input_size=4, hidden_size=16, output_size=4, vocab_size=4)
+    scale = scale_for("c", cfg, c)
+    assert scale.hi == pytest.approx(np.percentile(np.abs(c), 98)) and scale.peak == pytest.approx(26.5)
+    assert scale.label() == f"±{scale.hi:.2f} (+ to 26.5)".replace(".00 ", " ") and scale.label(brief=True).endswith("+")
+    levels = scale.levels(c, mark_clipped=True)
+    assert levels[7, 3] == ABOVE and levels[9, 1] == BELOW
+    assert scale.levels(c)[7, 3] == LEVELS - 1  # other maps (the Present tab's) clip as before
+    assert (levels[np.abs(c) <= scale.hi] < LEVELS).all()
+    even = rng.uniform(-3, 3, size=(40, 16))  # no outliers: the data's own range, nothing marked
+    assert robust_bound(even) == (pytest.approx(np.abs(even).max()), None)
+
+
+class OutlierSource(FakeSource):
+    def build(self, request):
+        trace = super().build(request)
+        trace.layers[0].c[3, 2] = 50.0  # one cell far beyond the rest
+        return trace
+
+
+async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
+    from rnn_tui.ui.widgets.heatmap_legend import HeatmapLegend
+    from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+
+    app = ExplorerApp(OutlierSource(), TraceRequest(cell="lstm", hidden=8, text="hello world, hello recurrent world"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("v", "a")  # c alone, wide
+        await pilot.press("right", "right", "right", "down", "down")
+        await settle(pilot)
+        hm = app.screen.query_one("#explore-map", HeatmapView)
+        title, axis = hm.render_line(0).text, hm.render_line(1).text
+        assert "c ±" in title and "(+ to 50)" in title
+        assert axis.lstrip().startswith("u╲t")  # the corner names both axes
+        g = hm.geometry()
+        x = g.gutter + (3 - g.start) * g.cell
+        for step, unit, drawn in ((5, 1, "+"), (3, 1, "▏+"), (3, 2, "▏◆")):  # plain, its step's column, the cursor
+            app.screen.view = app.screen.view.moved(step=step, unit=unit)
+            await pilot.pause()
+            row = hm.render_line(2 + 2 - g.top).text
+            assert row[x:x + g.cell].strip() == drawn, row
+        app.screen.view = app.screen.view.moved(step=3, unit=2)
+        await pilot.pause()
+        readout = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[1])
+        assert "= 50" in readout  # the true value, not the scale's end
