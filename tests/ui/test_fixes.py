@@ -356,3 +356,17 @@ async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
         await pilot.pause()
         readout = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[1])
         assert "= 50" in readout  # the true value, not the scale's end
+
+
+# ---- a new input on a model made for its input ------------------------------------------------------------
+async def test_a_new_text_with_other_tokens_says_it_is_a_new_model():
+    app = app_on(text="hello")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("i", "ctrl+u", *"olleh", "enter")  # the same tokens: the same model, nothing said
+        await settle(pilot)
+        assert not [n for n in app._notifications if "new model" in n.message]
+        await pilot.press("i", "ctrl+u", *"help", "enter")
+        await settle(pilot)
+        said = [n.message for n in app._notifications if "new model" in n.message]
+        assert len(said) == 1 and "adds p" in said[0] and "drops o" in said[0] and "(4 tokens, were 4)" in said[0]

@@ -222,7 +222,10 @@ class MainScreen(Screen):
             # a scenario, run directory or imported weights sets the model's shape: show it
             self.request = self.request.replace(**shape_fields(message.trace.config))
         else:
+            said = new_vocabulary(self.view.trace, message.trace, message.request.seed)
             self.view = self.view.with_trace(message.trace)
+            if said:
+                self.notify(said, title="a new model", timeout=8, markup=False)
         self.busy = ""
         self.error = ""
 
@@ -459,6 +462,27 @@ class MainScreen(Screen):
     async def action_quit(self) -> None:
         self._stop()
         await self.app.action_quit()
+
+
+def new_vocabulary(before, after, seed: int) -> str | None:
+    """One line when a new input made a new model without being asked: a next-token model made
+    for its input (no task, no file) has the input's own tokens as its vocabulary, so another
+    text with other tokens is another model, with weights drawn afresh (the Generate tab keeps
+    such a model's sequence for the same reason). None when the model is the same."""
+    if not (before.extras.get("vocab_from_input") and after.extras.get("vocab_from_input")):
+        return None
+    old, new = before.extras.get("token_vocab"), after.extras.get("token_vocab")
+    if old is None or new is None or tuple(old) == tuple(new):
+        return None
+    from rnn_tui.engine.tokens import label
+
+    gained = [label(t) for t in new if t not in set(old)][:4]
+    lost = [label(t) for t in old if t not in set(new)][:4]
+    change = ", ".join(part for part in (f"adds {' '.join(gained)}" if gained else "",
+                                         f"drops {' '.join(lost)}" if lost else "") if part)
+    return (f"new vocabulary, new model: this untrained model's vocabulary is its input's own tokens, and this "
+            f"text {change} ({len(new)} tokens, were {len(old)}), so it is another model, its weights drawn "
+            f"afresh (seed {seed})")
 
 
 FOOTER_KEEPS = ("help", "quit", "quit_or_copy")  # actions the footer shows at any width
