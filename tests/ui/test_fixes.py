@@ -370,3 +370,35 @@ async def test_a_new_text_with_other_tokens_says_it_is_a_new_model():
         await settle(pilot)
         said = [n.message for n in app._notifications if "new model" in n.message]
         assert len(said) == 1 and "adds p" in said[0] and "drops o" in said[0] and "(4 tokens, were 4)" in said[0]
+
+
+# ---- Time-lapse -----------------------------------------------------------------------------------------
+async def test_the_header_and_the_token_strip_follow_the_snapshot_on_screen():
+    from rnn_tui.ui.lab import SnapshotRecord, lab_for
+    from rnn_tui.ui.widgets.status_bar import StatusBar
+    from rnn_tui.ui.widgets.timelapse_pane import TimelapsePane
+    from rnn_tui.ui.widgets.token_strip import TokenStrip
+
+    app = ExplorerApp(FakeSource(), TraceRequest(cell="lstm", hidden=5, text="abcdabcd"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        trace = app.screen.view.trace
+        lab = lab_for(app.screen)
+        for step, k in ((0, 0.25), (20, 1.0)):
+            tensors = {n: (v * k).astype(v.dtype) for n, v in trace.params.items()}
+            lab.add_snapshot(trace.config, SnapshotRecord(step, 1.0, None, tensors), "a test run")
+        await open_tab(pilot, "tab-timelapsepane")
+        await pilot.press("comma")
+        await settle(pilot)
+        pane = app.screen.query_one(TimelapsePane)
+        first = pane.snapshot_trace()
+        status = "".join(t for t, _ in app.screen.query_one(StatusBar).lines[0])
+        assert f"loss {first.loss:.4f}" in status and "snapshot at step 0" in status
+        strip = app.screen.query_one(TokenStrip)
+        assert strip.view.trace.params["weight_hh_l0"] is first.params["weight_hh_l0"]
+        await pilot.press("right")
+        await settle(pilot)
+        assert strip.view.step == 1 and strip.view.trace.params["weight_hh_l0"] is first.params["weight_hh_l0"]
+        await open_tab(pilot, "tab-modelpane")  # another tab: the explorer's own trace again
+        assert strip.view.trace is app.screen.view.trace
+        assert f"loss {trace.loss:.4f}" in "".join(t for t, _ in app.screen.query_one(StatusBar).lines[0])

@@ -30,7 +30,7 @@ from textual.worker import get_current_worker
 from rnn_tui.safe_text import safe
 from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
-from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
+from rnn_tui.ui.messages import MoveTo, RequestChange, ShowTrace, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
 from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab, tab_titles
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
@@ -54,6 +54,9 @@ class MainScreen(Screen):
     # the screen draws nothing itself: its state is handed down to the panes (repaint=False, or
     # every step would redraw the whole screen)
     view: reactive[View | None] = reactive(None, repaint=False)
+    # what the status line and the token strip show: the view, or (ShowTrace) the same place in
+    # the trace the open tab shows instead, a Time-lapse snapshot's
+    shown_view: reactive[View | None] = reactive(None, repaint=False)
     busy: reactive[str] = reactive(LOADING, repaint=False)
     request: reactive[TraceRequest | None] = reactive(None, repaint=False)
     playing: reactive[bool] = reactive(False, repaint=False)
@@ -84,10 +87,10 @@ class MainScreen(Screen):
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar().data_bind(
-            MainScreen.view, MainScreen.busy, MainScreen.request, MainScreen.playing,
-            MainScreen.speed, MainScreen.error,
+            MainScreen.busy, MainScreen.request, MainScreen.playing, MainScreen.speed, MainScreen.error,
+            view=MainScreen.shown_view,
         )
-        yield SequencePane().data_bind(MainScreen.view, MainScreen.busy, MainScreen.request)
+        yield SequencePane().data_bind(MainScreen.busy, MainScreen.request, view=MainScreen.shown_view)
         with TabbedContent(id="panes"):
             for k, info in enumerate(PANES):
                 with TabPane(info.title, id=info.tab_id):
@@ -142,6 +145,26 @@ class MainScreen(Screen):
         pane = self._panes.get(self._open_tab)
         if pane is not None:
             pane.view = view
+        self.shown_view = self._shown(view)
+
+    _shown_trace = None  # see ShowTrace
+
+    def _shown(self, view: View | None) -> View | None:
+        trace = self._shown_trace
+        if view is None or trace is None or trace.config != view.trace.config or trace.T != view.trace.T:
+            return view
+        return View(trace, step=view.step, unit=view.unit, layer=view.layer, direction=view.direction,
+                    matrix=view.matrix, all_maps=view.all_maps, equations=view.equations)
+
+    @on(ShowTrace)
+    def show_trace(self, message: ShowTrace) -> None:
+        message.stop()
+        if message.trace is not None and message._sender is not self._panes.get(self._open_tab):
+            return  # from a tab closed since: the explorer's own trace stays
+        if message.trace is self._shown_trace:
+            return
+        self._shown_trace = message.trace
+        self.shown_view = self._shown(self.view)
 
     def watch_busy(self, busy: str) -> None:
         for pane in self._panes.values():
@@ -391,6 +414,9 @@ class MainScreen(Screen):
         if info is None:
             return
         self._open_tab = info.tab_id
+        if self._shown_trace is not None:  # the tab that showed another trace is closed
+            self._shown_trace = None
+            self.shown_view = self.view
         pane = self._panes.get(info.tab_id)
         if pane is None:
             pane = self._new_pane(info)
