@@ -402,3 +402,35 @@ async def test_the_header_and_the_token_strip_follow_the_snapshot_on_screen():
         await open_tab(pilot, "tab-modelpane")  # another tab: the explorer's own trace again
         assert strip.view.trace is app.screen.view.trace
         assert f"loss {trace.loss:.4f}" in "".join(t for t, _ in app.screen.query_one(StatusBar).lines[0])
+
+
+# ---- the memory lesson's phase portrait -------------------------------------------------------------------
+async def test_the_phase_portrait_describes_the_input_typed_in_the_lesson():
+    from rnn_tui.ui.lesson_app import LessonApp
+    from rnn_tui.ui.widgets.braille_plot import PhasePlot, legend_line, render_phase
+    from rnn_tui.ui.widgets.lessons_panel import LessonPanel
+    from tests.ui.test_lessons_screen import wait_for_view
+
+    app = LessonApp(EngineSource(dtype="float64"), "memory")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_view(pilot, key="main")
+        await pilot.press("n", "n", "n")
+        await wait_for_view(pilot, key="flipflop")
+        await pilot.press("n")  # the phase portrait
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("i", "ctrl+u", *"ad--", "enter")  # unit 0 up, unit 1 down: the (+, -) corner
+        await settle(pilot)
+        for _ in range(40):
+            if screen.view is not None and screen.view.trace.tokens == list("ad--"):
+                break
+            await pilot.pause(0.1)
+        await pilot.press("end")
+        await settle(pilot)
+        h = screen.view.trace.layers[0].h[-1]
+        assert h[0] > 0.5 and h[1] < -0.5
+        plot = screen.query_one(PhasePlot)
+        text = render_phase(plot.portrait, 120, 30, step=plot.step).plain
+        assert "nearest: stable (+0.96,-0.96)" in text, text.splitlines()[-2:]
+        np.testing.assert_allclose(plot.portrait.path[-1], h)
+        assert screen.query_one(LessonPanel).display
