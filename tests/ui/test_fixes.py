@@ -434,3 +434,28 @@ async def test_the_phase_portrait_describes_the_input_typed_in_the_lesson():
         assert "nearest: stable (+0.96,-0.96)" in text, text.splitlines()[-2:]
         np.testing.assert_allclose(plot.portrait.path[-1], h)
         assert screen.query_one(LessonPanel).display
+
+
+# ---- Present at 80x24 -------------------------------------------------------------------------------------
+async def test_the_present_tab_wraps_its_narration_and_shows_the_narrated_unit():
+    from rnn_tui.engine.narrate import narrate
+    from rnn_tui.ui.widgets.narration_bar import NarrationBar
+    from rnn_tui.ui.widgets.zoom_map import ZoomMap
+
+    app = app_on(cell="lstm", hidden=64, text="the quick brown fox jumps over the lazy dog " * 2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_tab(pilot, "tab-presenterpane")
+        trace = app.screen.view.trace
+        step = next(t for t in range(1, trace.T) if (narrate(trace, t).main.unit or 0) > 20)
+        told = narrate(trace, step)
+        app.screen.view = app.screen.view.moved(step=step, unit=0)
+        await settle(pilot)
+        bar = app.screen.query_one(NarrationBar)
+        drawn = " ".join(line.text.strip() for line in [bar.render_line(y) for y in range(bar.size.height)])
+        assert told.text in " ".join(drawn.split()) or told.text.replace(" ", "") in drawn.replace(" ", "")
+        assert "…" not in drawn
+        zoom = app.screen.query_one(ZoomMap)
+        text = zoom.draw(zoom.size.width, zoom.size.height).plain
+        assert f"» {told.main.unit:>2}" in text or f"»{told.main.unit:>3}" in text, text
+        assert "▶ " in text  # the selected unit stays too
