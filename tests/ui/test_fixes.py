@@ -459,3 +459,32 @@ async def test_the_present_tab_wraps_its_narration_and_shows_the_narrated_unit()
         text = zoom.draw(zoom.size.width, zoom.size.height).plain
         assert f"» {told.main.unit:>2}" in text or f"»{told.main.unit:>3}" in text, text
         assert "▶ " in text  # the selected unit stays too
+
+
+class LastTargetSource(FakeSource):
+    """A trace scored at its last step only, as the recall task's."""
+
+    def build(self, request):
+        from dataclasses import replace
+
+        trace = super().build(request)
+        targets = [None] * (len(trace.targets) - 1) + [trace.targets[-2]]
+        return replace(trace, targets=targets)
+
+
+async def test_a_target_at_the_end_of_a_long_sequence_is_named_on_screen():
+    from rnn_tui.ui.widgets.token_strip import TokenStrip
+
+    text = "abcdefghij" * 5
+    app = ExplorerApp(LastTargetSource(), TraceRequest(cell="lstm", hidden=4, text=text))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        strip = app.screen.query_one(TokenStrip)
+        rows = ["".join(t for t, _ in line) for line in strip.lines]
+        target = app.screen.view.trace.targets[-1]
+        want = f"→ t={len(text) - 1}: {app.screen.view.trace.vocab[target]}"
+        assert rows[1].rstrip().endswith(want) and len(rows[1].rstrip()) <= 80, rows[1]
+        await pilot.press("end")
+        await settle(pilot)
+        rows = ["".join(t for t, _ in line) for line in strip.lines]
+        assert "t=" not in rows[1]  # the target's own column is on screen now
