@@ -169,7 +169,7 @@ def test_a_trace_with_nothing_scored_has_no_loss_of_zero():
     trace = make_trace(text="hello")
     unscored = replace(trace, targets=[None] * len(trace.targets), loss=0.0, extras={})
     line = "".join(text for text, _ in status_line(View(unscored), "", "", False, 4.0))
-    assert "loss 0.0000" not in line and "nothing scored" in line
+    assert "loss 0.0000" not in line and "no targets, no loss" in line
     assert "loss " + f"{trace.loss:.4f}" in "".join(text for text, _ in status_line(View(trace), "", "", False, 4.0))
 
 
@@ -488,3 +488,26 @@ async def test_a_target_at_the_end_of_a_long_sequence_is_named_on_screen():
         await settle(pilot)
         rows = ["".join(t for t, _ in line) for line in strip.lines]
         assert "t=" not in rows[1]  # the target's own column is on screen now
+
+
+# ---- lessons at 80x24 -------------------------------------------------------------------------------------
+async def test_a_lesson_at_80x24_leaves_the_maps_their_rows_and_scrolls_by_keyboard():
+    from rnn_tui.ui.lesson_app import LessonApp
+    from rnn_tui.ui.widgets.heatmap_view import HEADER_ROWS, HeatmapView
+    from rnn_tui.ui.widgets.lessons_panel import LessonPanel
+    from tests.ui.test_lessons_screen import wait_for_view
+
+    app = LessonApp(EngineSource(dtype="float64"), "memory")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_view(pilot, key="main")
+        await settle(pilot)
+        hm = app.screen.query_one("#explore-map", HeatmapView)
+        assert hm.size.height - HEADER_ROWS >= 8  # under the maps the panel left two rows
+        panel = app.screen.query_one(LessonPanel)
+        assert panel.max_scroll_y > 0 and panel.scroll_y == 0
+        await pilot.press("J")
+        await settle(pilot)
+        assert panel.scroll_y > 0
+        await pilot.press("K")
+        await settle(pilot)
+        assert panel.scroll_y == 0

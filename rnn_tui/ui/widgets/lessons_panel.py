@@ -31,7 +31,7 @@ PANE_IDS = {  # a lesson step's `pane` -> the tab id of that pane (when the expl
     "training": "tab-trainingpane",
     "model": "tab-modelpane",
 }
-KEYS_HELP = "n next · b back · 1-4 answer · r reveal · L hide · Esc leave"
+KEYS_HELP = "n next · b back · 1-4 answer · r reveal · ⇧↓/⇧↑ (J/K) scroll · L hide · Esc leave"
 
 
 @dataclass

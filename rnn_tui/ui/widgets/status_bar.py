@@ -31,7 +31,7 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
         if cfg.bidirectional:
             pieces.append((" · bi", "bold", ""))
         pieces.append((f" · {params:,} params", "", "params"))
-        pieces.append((f" · loss {number(trace.loss, '.4f')}" if scored(trace) else " · loss – (nothing scored)", "", ""))
+        pieces.append((f" · loss {number(trace.loss, '.4f')}" if scored(trace) else " · no targets, no loss", "", ""))
         pieces.append((f" │ t {view.step}/{trace.T - 1} · unit {view.unit} · {view.entry.name}", "", ""))
         pieces.append((f" │ {'▶' if playing else '‖'}", "", ""))
         pieces.append((f" {speed:g}/s", "", "speed"))
