@@ -2,8 +2,8 @@
 
 Characters, or words: runs of letters and digits (an apostrophe inside a word stays in it), with
 every punctuation mark, full-width included, a token of its own; whitespace separates words and
-is dropped. CJK characters follow the writer, line by line: on a line where a CJK character
-touches a space the words were separated by hand (`南开 大学 很 好 ， 我 爱 南开 大学`, nine
+is dropped. CJK characters follow the writer, line by line: on a line where two CJK characters
+have a space between them the words were separated by hand (`南开 大学 很 好 ， 我 爱 南开 大学`, nine
 words), so a run of them is one word, as a run of letters is; on a line without such a space
 (Chinese as it is usually written, `南开大学很好`) each CJK character is a token of its own. Or
 `space`: split on whitespace only, as the PyTorch examples read their corpora (a model's own
@@ -39,10 +39,23 @@ def tokenize(text: str, mode: str = "char") -> list[str]:
 
 
 def spaced_by_hand(line: str) -> bool:
-    """A CJK letter (wide and alphanumeric) next to whitespace somewhere on the line: its writer
-    separated the words (see the module doc)."""
-    return any((a.isspace() and b.isalnum() and is_wide(b)) or (b.isspace() and a.isalnum() and is_wide(a))
-               for a, b in zip(line, line[1:]))  # fmt: skip
+    """Two CJK letters (wide and alphanumeric) with only whitespace between them somewhere on the
+    line: its writer separated the words (see the module doc). A space after punctuation (the
+    ideographic space after a full stop) is no word boundary drawn by hand."""
+    last = None  # the last character that is not whitespace, and whether whitespace followed it
+    gap = False
+    for ch in line:
+        if ch.isspace():
+            gap = last is not None
+            continue
+        if gap and _cjk_letter(last) and _cjk_letter(ch):
+            return True
+        last, gap = ch, False
+    return False
+
+
+def _cjk_letter(ch: str | None) -> bool:
+    return ch is not None and ch.isalnum() and is_wide(ch)
 
 
 def _words(line: str, spaced: bool) -> list[str]:
