@@ -185,14 +185,15 @@ def build_parser() -> Parser:
 def run_explorer(args: argparse.Namespace) -> int:
     from rnn_tui.ui.launch import check, launch, launch_session, open_session, with_default_demo
 
+    given = given_flags(args)
     if getattr(args, "session", None) is not None:
-        opened = open_session(args.session, given_flags(args), args.theme, device=args.device or "cpu")
+        opened = open_session(args.session, given, args.theme, device=args.device or "cpu")
         need_terminal("the explorer")
         return launch_session(opened, theme=args.theme)
     spec = spec_from_args(args)
-    check(with_default_demo(spec), args.theme)  # a bad flag is reported before the terminal test
+    check(with_default_demo(spec, given), args.theme)  # a bad flag is reported before the terminal test
     need_terminal("the explorer")
-    return launch(spec, theme=args.theme)
+    return launch(spec, theme=args.theme, given=given)
 
 
 def need_terminal(what: str) -> None:

@@ -104,11 +104,11 @@ def check_explorer_args(args: argparse.Namespace) -> None:
     if getattr(parsed, "device", None) == "cuda":
         raise ServeError("--device cuda: serve computes on the CPU (every visitor is forked from one preloaded "
                          "process, and CUDA does not survive a fork); leave --device out")
-    from rnn_tui.cli import spec_from_args
+    from rnn_tui.cli import given_flags, spec_from_args
     from rnn_tui.ui.launch import check, with_default_demo
 
     try:  # a missing file or conflicting flags: said now; what only the model build finds, by the preloader
-        check(with_default_demo(spec_from_args(parsed)), parsed.theme)
+        check(with_default_demo(spec_from_args(parsed), given_flags(parsed)), parsed.theme)
     except EngineError as e:
         raise ServeError(f"bad explorer flags after `--`: {e}") from None
 

@@ -601,7 +601,7 @@ class Trainer:
             after = " after the update" if what == "weights" else ""
             message = (
                 f"diverged at step {self.diverged_at}: the {what} became {value}{after}; "
-                f"kept the weights of step {self.step}; try a lower --lr or --clip"
+                f"kept the weights of step {self.step}; {divergence_advice(c)}"
             )
             self._acc = [0.0, 0.0, 0]
             self._pending = None
@@ -1023,3 +1023,14 @@ class _writing:
 
 def _show(x: float) -> str:
     return "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
+
+
+def divergence_advice(c: TrainConfig) -> str:
+    """What to try after a divergence, for the optimizer that diverged. Adam scales every step by
+    the gradient's own running size, so clipping the gradient's norm barely changes its steps:
+    its step size is the learning rate. SGD's step is the gradient, which a clip bounds."""
+    if c.optimizer == "adam":
+        return f"try a lower --lr (now {c.lr:g}; Adam's steps are about lr in size, so clipping barely helps)"
+    if c.clip is None:
+        return f"try a lower --lr (now {c.lr:g}) or --clip 1"
+    return f"try a lower --lr (now {c.lr:g}) or a smaller --clip (now {c.clip:g})"

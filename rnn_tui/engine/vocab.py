@@ -14,8 +14,9 @@ Files, told apart by their suffix:
 How text becomes tokens (`--tokenize`):
 - `char`:  one token per character (line ends read as "\\n"; as <eos> where the vocabulary has
   <eos> and no "\\n");
-- `word`:  rnn-tui's word tokenizer (`engine.tokens`: punctuation and CJK characters are tokens of
-  their own), each line then ending in <eos> where the vocabulary has it;
+- `word`:  rnn-tui's word tokenizer (`engine.tokens`: punctuation marks are tokens of their own;
+  CJK characters are too, except on a line whose writer separated them by spaces, where a run of
+  them is one word), each line then ending in <eos> where the vocabulary has it;
 - `space`: split on whitespace only, each line ending in <eos> where the vocabulary has it. This
   is the PyTorch examples' corpus convention (word_language_model/data.py reads
   `line.split() + ['<eos>']` for every line, so its vocabulary always holds <eos>).

@@ -68,7 +68,7 @@ def prepare(setup: dict) -> Prepared:
 
 
 def prepare_explorer(args: list[str], theme: str | None) -> Prepared:
-    from rnn_tui.cli import build_parser, spec_from_args
+    from rnn_tui.cli import build_parser, given_flags, spec_from_args
     from rnn_tui.ui.app import ExplorerApp
     from rnn_tui.ui.launch import check, with_default_demo
 
@@ -76,7 +76,7 @@ def prepare_explorer(args: list[str], theme: str | None) -> Prepared:
 
     parsed = build_parser().parse_args(args)  # the server parsed these already
     theme = theme or parsed.theme or "dark"  # serve's --theme, else the explorer flags' own
-    spec = with_default_demo(spec_from_args(parsed))
+    spec = with_default_demo(spec_from_args(parsed), given_flags(parsed))  # a typed flag is a choice made
     warnings = []
     if spec.device != "cpu":  # auto (the server refused cuda): visitors are forks, and CUDA does not survive one
         spec = spec.replace(device="cpu")

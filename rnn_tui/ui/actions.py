@@ -47,7 +47,7 @@ ACTIONS: tuple[Action, ...] = (
            "input, model, step, tab and holds, for --session FILE", "S"),
     Action("question_mark", "help", "Help", "help", "keys, mouse and colours", "?", True),
     Action("escape", "escape", "Leave the input", "", "leave the input box / close an overlay", "Esc"),
-    Action("q", "quit", "Quit", "quit", "quit rnn-tui (also Ctrl+Q)", "q", True),
+    Action("q", "quit", "Quit", "quit", "quit rnn-tui (Ctrl+C or Ctrl+Q also while typing in a box, where q is a letter)", "q", True),
 )
 
 

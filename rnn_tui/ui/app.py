@@ -14,6 +14,7 @@ import sys
 
 from textual import on
 from textual.app import App
+from textual.binding import Binding
 from textual.screen import Screen
 
 from rnn_tui.ui.messages import OpenLesson
@@ -36,6 +37,10 @@ class ExplorerApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "rnn-tui"
     COMMANDS = App.COMMANDS | {explorer_commands}
+    # Ctrl+C quits, as in any terminal program, wherever the focus is (Textual's own shows a
+    # toast, and an input box takes it for copying); text selected in a box is copied instead
+    BINDINGS = [Binding("ctrl+c", "quit_or_copy", "quit", key_display="^c", priority=True,
+                        tooltip="quit rnn-tui (q too, while no box has the focus)")]
 
     def __init__(
         self,
@@ -72,6 +77,17 @@ class ExplorerApp(App):
             return
         gc.freeze()
         self.heap_frozen = True
+
+    async def action_quit_or_copy(self) -> None:
+        from textual.widgets import Input
+
+        focused = self.focused
+        if isinstance(focused, Input) and focused.selected_text:
+            focused.action_copy()
+            return
+        if hasattr(self.screen, "_stop"):
+            self.screen._stop()  # the play timer
+        await self.action_quit()
 
     def action_command_palette(self) -> None:
         """Ctrl+P: the palette with paging that cannot fail on a short terminal (ExplorerPalette)."""

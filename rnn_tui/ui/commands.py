@@ -27,6 +27,43 @@ def binding_help(binding) -> str:
     return with_keys(binding.tooltip or binding.description, binding_keys(binding))
 
 
+HIDDEN_SIZES = (4, 8, 16, 32, 64, 128, 256)
+LAYER_COUNTS = (1, 2, 3, 4)
+SHAPE_WORDS = {"hidden": "hidden", "hidden size": "hidden", "units": "hidden", "h": "hidden", "layers": "layers",
+               "layer": "layers"}
+
+
+def shape_command(screen, field: str, value: int) -> tuple[str, str, Callable[[], object]]:
+    if field == "hidden":
+        return (f"Hidden size: {value}", f"rebuild the model with {value} units per layer",
+                partial(screen.run_action, f"set_shape('hidden', {value})"))
+    return (f"Layers: {value}", f"rebuild the model with {value} stacked layer{'s' * (value != 1)}",
+            partial(screen.run_action, f"set_shape('layers', {value})"))
+
+
+def shape_commands(screen) -> list[tuple[str, str, Callable[[], object]]]:
+    """Hidden size, layers and direction: the Model tab's fields, from the palette."""
+    out = [shape_command(screen, "hidden", n) for n in HIDDEN_SIZES]
+    out += [shape_command(screen, "layers", n) for n in LAYER_COUNTS]
+    out.append(("Direction: bidirectional", "add a reverse-time direction to every layer",
+                partial(screen.run_action, "set_shape('bidirectional', True)")))
+    out.append(("Direction: forward only", "one direction, forward in time",
+                partial(screen.run_action, "set_shape('bidirectional', False)")))
+    return out
+
+
+def typed_shape(query: str) -> tuple[str, int] | None:
+    """("hidden", 48) for "hidden 48" or "hidden size: 48", ("layers", 3) for "layers 3"; else None."""
+    import re
+
+    m = re.fullmatch(r"\s*([a-z ]+?)\s*[:=]?\s*(\d{1,5})\s*", query.lower())
+    if m is None or m.group(1) not in SHAPE_WORDS:
+        return None
+    field, value = SHAPE_WORDS[m.group(1)], int(m.group(2))
+    limit = 4096 if field == "hidden" else 16
+    return (field, value) if 1 <= value <= limit else None
+
+
 class ExplorerCommands(Provider):
     """Commands of the explorer's main screen (other screens get none)."""
 
@@ -49,11 +86,12 @@ class ExplorerCommands(Provider):
         for pane_id, title, description in screen.explorer_commands():
             out.append((f"Show pane: {title}", description, partial(screen.run_action, f"show_pane('{pane_id}')")))
         for name in THEMES:
-            out.append((f"Theme: {name}", "colours of the app and the heatmaps",
+            out.append((f"Theme: {name}", f"switch to the {name} theme: colours of the app and the heatmaps",
                         partial(screen.run_action, f"set_theme('{name}')")))
         for cell in CELLS:
             out.append((f"Cell: {cell}", "rebuild the model with this cell",
                         partial(screen.run_action, f"set_cell('{cell}')")))
+        out += shape_commands(screen)
         return out
 
     async def discover(self) -> Hits:
@@ -62,7 +100,11 @@ class ExplorerCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in self.commands():
+        commands = self.commands()
+        typed = typed_shape(query)  # "hidden 48", "layers 3": any size, not only the listed ones
+        if typed is not None and hasattr(self.screen, "explorer_commands"):
+            commands = [shape_command(self.screen, *typed), *commands]
+        for title, help_text, callback in commands:
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -70,6 +70,15 @@ def layer_input_at(trace: Trace, entry: LayerTrace, t: int) -> np.ndarray:
     return np.concatenate([np.asarray(e.h[t], dtype=np.float64) for e in trace.layers if e.layer == entry.layer - 1])
 
 
+def layer_input_symbol(cfg, layer: int) -> str:
+    """What a layer reads at step t, as its equations write it: x_t for the first layer; above
+    it, the output of the layer below, h⁽ˡ⁻¹⁾_t (both directions' side by side when bidirectional)."""
+    if layer == 0:
+        return "x_t"
+    below = "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(layer - 1))
+    return f"[h→;h←]⁽{below}⁾_t" if cfg.bidirectional else f"h⁽{below}⁾_t"
+
+
 def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEquations:
     cfg = trace.config
     cell = cfg.cell_spec
@@ -77,8 +86,10 @@ def step_equations(trace: Trace, entry: LayerTrace, t: int, unit: int) -> StepEq
     w = cell.layer_weights(trace.params, "_" + entry.name)  # "_l0", "_l1_reverse"
     reads, eqs = cell.equations_at(w, layer_input_at(trace, entry, t), entry, t, unit, prev, cfg.activation)
     token = trace.tokens[t] if t < len(trace.tokens) else ""
+    x = layer_input_symbol(cfg, entry.layer)
     shown = tuple(
-        Equation(e.lhs, e.fn, tuple(Term(m.symbol, m.value, detail(m.factors)) for m in e.terms), e.pre, e.value)
+        Equation(e.lhs, e.fn, tuple(Term(m.symbol.replace("x_t", x), m.value, detail(m.factors)) for m in e.terms),
+                 e.pre, e.value)
         for e in eqs
     )
     return StepEquations(cfg.cell, t, unit, token, prev, tuple(reads), shown)

@@ -17,9 +17,16 @@ from rnn_tui.ui.themes import THEMES
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "models" / "chars-lstm"
 
 
-def with_default_demo(spec: Spec) -> Spec:
-    """The demo run directory when the command line chose nothing (and the demo is there)."""
-    if spec.replace(device="cpu") == Spec() and (DEMO / "model.safetensors").is_file():  # `rnn-tui --device cuda` too
+def with_default_demo(spec: Spec, given: set[str] | frozenset[str] | None = None) -> Spec:
+    """The demo run directory when the command line chose nothing (and the demo is there).
+
+    given: the model flags that were typed (`cli.given_flags`); a flag typed with its default's
+    value (`--hidden 16`, `--seed 0`) is a choice made, so no demo. Without it (a caller holding
+    only a Spec) a spec equal to the defaults counts as nothing chosen. --device is no choice of
+    model: `rnn-tui --device cuda` opens the demo too.
+    """
+    chosen = bool(given) if given is not None else spec.replace(device="cpu") != Spec()
+    if not chosen and (DEMO / "model.safetensors").is_file():
         return spec.replace(checkpoint=str(DEMO))
     return spec
 
@@ -63,12 +70,13 @@ def check(spec: Spec, theme: str | None) -> None:
         load_scenario(spec.scenario)
 
 
-def launch(spec: Spec, theme: str | None = None) -> int:
-    """Open the explorer on `spec`; returns the exit code when the person quits."""
+def launch(spec: Spec, theme: str | None = None, given: set[str] | None = None) -> int:
+    """Open the explorer on `spec` (given: the model flags typed, see `with_default_demo`);
+    returns the exit code when the person quits."""
     from rnn_tui.ui.app import run_explorer
     from rnn_tui.ui.source import EngineSource
 
-    spec = with_default_demo(spec)
+    spec = with_default_demo(spec, given)
     check(spec, theme)
     source = EngineSource.from_spec(spec)
     return run_explorer(source, source.initial_request(), theme=theme or "dark")

@@ -48,3 +48,11 @@ class OpenLesson(Message):
     """Open a guided lesson on a screen of its own (the app does it)."""
 
     name: str
+
+
+@dataclass
+class ShowTrace(Message):
+    """A pane shows another trace of the same sequence (the Time-lapse tab: a snapshot's): the
+    status line and the token strip follow it while that tab is open; None: back to the explorer's."""
+
+    trace: Trace | None

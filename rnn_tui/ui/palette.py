@@ -20,6 +20,7 @@ from rnn_tui.engine.config import ModelConfig
 from rnn_tui.engine.records import LayerTrace
 
 LEVELS = 33  # odd, so a diverging scale has a level exactly at zero
+ABOVE, BELOW = LEVELS, LEVELS + 1  # cells beyond a robust scale (Scale.levels(mark_clipped=True))
 GLYPH_RAMP = " ▁▂▃▄▅▆▇█"  # monochrome: the bar height is the value's place on its scale
 
 MODES = ("colour", "glyph", "glyph+colour")  # background colour | glyph ramp | glyph in colour
@@ -118,22 +119,36 @@ class Scale:
     kind: str  # "diverging" | "sequential"
     lo: float
     hi: float
+    peak: float | None = None  # a robust scale (see robust_bound): the largest |value|, beyond it
 
-    def levels(self, values: np.ndarray) -> np.ndarray:
-        """Level index per value, 0 .. LEVELS-1 (clipped to the scale); -1 for NaN/inf."""
+    @property
+    def clipped(self) -> bool:
+        """Some values lie beyond the scale (a robust scale cut at a percentile)."""
+        return self.peak is not None
+
+    def levels(self, values: np.ndarray, mark_clipped: bool = False) -> np.ndarray:
+        """Level index per value, 0 .. LEVELS-1 (clipped to the scale); -1 for NaN/inf.
+        mark_clipped: a value beyond the scale is ABOVE or BELOW instead of the end level."""
         v = np.asarray(values, dtype=np.float64)
         span = self.hi - self.lo
         with np.errstate(invalid="ignore"):
             x = (v - self.lo) / span if span > 0 else np.zeros_like(v)
             out = np.rint(np.clip(x, 0.0, 1.0) * (LEVELS - 1))
+            if mark_clipped and self.clipped:
+                out = np.where(v > self.hi, ABOVE, np.where(v < self.lo, BELOW, out))
         out = np.where(np.isfinite(v), out, -1)
         return out.astype(np.int16)
 
-    def label(self) -> str:
-        """"±1", "±2.37", "0…1": the range in a few cells."""
+    def label(self, brief: bool = False) -> str:
+        """"±1", "±2.37", "0…1": the range in a few cells; a robust scale adds how far the values
+        beyond it go, "±2.37 (+ to 26.5)", or (brief) only that some do, "±2.37+"."""
         if self.kind == "diverging" and self.lo == -self.hi:
-            return f"±{_short(self.hi)}"
-        return f"{_short(self.lo)}…{_short(self.hi)}"
+            text = f"±{_short(self.hi)}"
+        else:
+            text = f"{_short(self.lo)}…{_short(self.hi)}"
+        if self.peak is None:
+            return text
+        return f"{text}+" if brief else f"{text} (+ to {_short(self.peak)})"
 
     def ends(self) -> tuple[str, str]:
         return _short(self.lo), _short(self.hi)
@@ -153,6 +168,28 @@ def _bound(values: np.ndarray) -> float:
     return m if m > 0 else 1.0
 
 
+ROBUST_PERCENTILE = 98.0  # an unbounded map's scale: this percentile of |v| ...
+ROBUST_RATIO = 1.5  # ... where the largest |v| is more than this many times it
+
+
+def robust_bound(values: np.ndarray) -> tuple[float, float | None]:
+    """(the scale's bound, the largest |value| where it is beyond the bound, else None).
+
+    A few large values (the demo's c reaches 26.5 while half its values are within ±2.4) set
+    the whole map's scale and left the rest nearly black: where the largest |v| is more than
+    ROBUST_RATIO times the ROBUST_PERCENTILE-th percentile of |v|, the scale ends at that
+    percentile, and the cells beyond it are drawn marked, + or − (heatmap_view), their true
+    values still in the readout under the cursor."""
+    finite = np.abs(np.asarray(values, dtype=np.float64)[np.isfinite(values)])
+    if not finite.size:
+        return 1.0, None
+    peak = float(finite.max())
+    cut = float(np.percentile(finite, ROBUST_PERCENTILE))
+    if cut > 0 and peak > ROBUST_RATIO * cut:
+        return cut, peak
+    return (peak if peak > 0 else 1.0), None
+
+
 def scale_for(name: str, config: ModelConfig, values: np.ndarray) -> Scale:
     """The fixed range a gate's nonlinearity gives it, or the data's own range where unbounded."""
     cell = config.cell_spec  # each gate's nonlinearity, from the cell's registry entry
@@ -167,9 +204,10 @@ def scale_for(name: str, config: ModelConfig, values: np.ndarray) -> Scale:
         if config.activation == "sigmoid":
             return Scale("sequential", 0.0, 1.0)
         if config.activation == "relu":
-            return Scale("sequential", 0.0, _bound(values))
-    m = _bound(values)  # c, a, identity h: symmetric about zero
-    return Scale("diverging", -m, m)
+            m, peak = robust_bound(values)
+            return Scale("sequential", 0.0, m, peak)
+    m, peak = robust_bound(values)  # c, a, identity h: symmetric about zero
+    return Scale("diverging", -m, m, peak)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,8 +232,8 @@ def glyph(level: int) -> str:
 
 @dataclass(frozen=True)
 class CellLook:
-    """One heatmap cell of each level, ready to draw: index by level (0 .. LEVELS-1; -1, the
-    last entry, is NaN). `marked` is the current step's column, `cursor` the cell at the
+    """One heatmap cell of each level, ready to draw: index by level (0 .. LEVELS-1; ABOVE and
+    BELOW, beyond a robust scale; -1, the last entry, is NaN). `marked` is the current step's column, `cursor` the cell at the
     current step and selected unit."""
 
     plain: tuple[Segment, ...]
@@ -222,11 +260,21 @@ def cell_look(palette: Palette, kind: str, mode: str, width: int, base: Style) -
     if palette.glyphs:
         mode = "glyph"
     colours = _ramp(palette.diverging if kind == "diverging" else palette.sequential, LEVELS)
+    colours += [colours[-1], colours[0]]  # ABOVE, BELOW: the end colours, marked + and −
     colours.append(Color.parse(palette.nan))
     marker = Style(color=Color.parse(palette.marker), bold=True)
     plain, marked, cursor = [], [], []
     for level, colour in enumerate(colours):
         lvl = level if level < LEVELS else -1
+        beyond = {ABOVE: "+", BELOW: "−"}.get(level)
+        if beyond is not None:  # a cell beyond a robust scale: its end colour (glyph), and a sign
+            style = base + (Style(bgcolor=colour) + marker if mode == "colour" else
+                            Style(color=colour, bold=True) if mode == "glyph+colour" else Style(bold=True))
+            text = (beyond * min(width, 1)).ljust(width)
+            plain.append(Segment(text, style))
+            marked.append(Segment(("▏" + beyond if width >= 2 else beyond).ljust(width), style))
+            cursor.append(Segment(("▏◆" if width >= 2 else "◆").ljust(width), style + Style(reverse=mode != "colour")))
+            continue
         if mode == "colour":
             style = base + Style(bgcolor=colour)
             plain.append(Segment(" " * width, style))

@@ -62,6 +62,19 @@ PANES: tuple[PaneInfo, ...] = (
              "guided lessons on live models: memory, BPTT, exploding gradients, gates, task modes, unit finder"),
 )
 
+# the tab bar's words where the full titles do not fit (80 columns): every tab named, none cut
+SHORT_TITLES = {"Gradients": "Grads", "Training": "Train", "Generate": "Gen", "Interventions": "Interv",
+                "Saturation": "Satur", "Time-lapse": "Time"}
+
+
+def tab_titles(width: int) -> list[str]:
+    """The tab bar's titles for a screen `width` columns wide: the full ones where they fit (each
+    tab is its title and a space either side), else the short ones."""
+    full = [info.title for info in PANES]
+    if sum(len(t) + 2 for t in full) <= width:
+        return full
+    return [SHORT_TITLES.get(t, t) for t in full]
+
 
 def tab_id(pane: PaneInfo | type) -> str:
     """The id of a pane's tab (from its PaneInfo or its class)."""

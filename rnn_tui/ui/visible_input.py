@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from rich.highlighter import Highlighter
 from rich.text import Text
+from textual import events
+from textual.widgets import Input
 
 from rnn_tui.safe_text import one_cell
 
@@ -20,3 +22,23 @@ class VisibleControls(Highlighter):
         shown = one_cell(text.plain)
         if shown != text.plain:
             text.plain = shown
+
+
+class OrderedInput(Input):
+    """An Input that handles every key in the order typed.
+
+    Textual's Input types a printable key at once, while any other key (Backspace, Enter, the
+    arrows) bubbles up through the widget tree to the app before its binding runs: keys that
+    arrive together, as a fast typist's or a terminal multiplexer's do, came out of order
+    (`Backspace Backspace Backspace 3 2 Enter` typed "32", then erased it, then entered an empty
+    field). Here a key that is not typed runs its binding (the box's own, or its pane's, the
+    screen's, the app's) before the next key is read.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not event.is_printable:
+            if await self.app._check_bindings(event.key):
+                event.stop()
+                event.prevent_default()
+                return
+        await super()._on_key(event)

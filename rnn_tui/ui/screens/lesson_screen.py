@@ -23,6 +23,7 @@ from rnn_tui.ui.screens.main import MainScreen
 from rnn_tui.ui.widgets.lessons_panel import LessonPanel
 
 WIDE = 140  # from this width the panel sits at the right; below, under the explorer
+SHORT = 30  # ... unless the terminal is also this short: then at the right, narrower
 
 
 @dataclass
@@ -37,6 +38,9 @@ class LessonScreen(MainScreen):
     LessonScreen #lesson-panel { dock: right; width: 64; border-left: vkey $panel; }
     LessonScreen.-lesson-narrow #lesson-panel { dock: bottom; width: 1fr; height: 45%;
                                                 border-left: none; border-top: hkey $panel; }
+    /* narrow and short (80x24): beside the maps, not under them (under, it left two rows) */
+    LessonScreen.-lesson-narrow.-lesson-short #lesson-panel { dock: right; width: 36; height: 1fr;
+                                                             border-top: none; border-left: vkey $panel; }
     LessonScreen.-lesson-hidden #lesson-panel { display: none; }
     """
 
@@ -50,6 +54,9 @@ class LessonScreen(MainScreen):
         Binding("4", "lesson_answer(3)", "answer 4", show=False),
         Binding("r", "lesson_answer(-1)", "reveal", show=False, tooltip="reveal the answer"),
         Binding("L", "toggle_lesson", "hide lesson", show=False, tooltip="hide or show the lesson panel"),
+        Binding("shift+down,J", "lesson_scroll(1)", "scroll lesson", key_display="⇧↓↑",
+                tooltip="scroll the lesson panel down (shift+up or K: up)"),
+        Binding("shift+up,K", "lesson_scroll(-1)", "scroll lesson up", show=False, tooltip="scroll the lesson panel up"),
     ]
 
     def __init__(self, source: LessonSource, *, screenshot_dir: str | None = None) -> None:
@@ -66,14 +73,15 @@ class LessonScreen(MainScreen):
         # progress lines come from the build worker's thread: post_message is thread-safe
         self.lesson_source.on_progress = lambda text: self.post_message(LessonProgress(text))
         super().on_mount()
-        self._fit_lesson(self.size.width)
+        self._fit_lesson(self.size.width, self.size.height)
 
     def on_resize(self, event) -> None:
         super().on_resize(event)
-        self._fit_lesson(event.size.width)
+        self._fit_lesson(event.size.width, event.size.height)
 
-    def _fit_lesson(self, width: int) -> None:
+    def _fit_lesson(self, width: int, height: int | None = None) -> None:
         self.set_class(width < WIDE, "-lesson-narrow")
+        self.set_class((height if height is not None else self.size.height) < SHORT, "-lesson-short")
 
     def on_unmount(self) -> None:
         self.lesson_source.cancel.set()  # a lesson still training stops with its screen
@@ -95,6 +103,11 @@ class LessonScreen(MainScreen):
 
     def action_lesson_answer(self, choice: int) -> None:
         self.query_one(LessonPanel).answer(None if choice < 0 else choice)
+
+    def action_lesson_scroll(self, delta: int) -> None:
+        """The lesson panel by keyboard (it scrolled only with the mouse): a few lines a press."""
+        panel = self.query_one(LessonPanel)
+        panel.scroll_relative(y=delta * max(panel.size.height // 2, 1), animate=False)
 
     def action_toggle_lesson(self) -> None:
         self.toggle_class("-lesson-hidden")

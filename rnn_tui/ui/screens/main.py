@@ -30,9 +30,9 @@ from textual.worker import get_current_worker
 from rnn_tui.safe_text import safe
 from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
-from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
+from rnn_tui.ui.messages import MoveTo, RequestChange, ShowTrace, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
-from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab
+from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab, tab_titles
 from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
@@ -54,6 +54,9 @@ class MainScreen(Screen):
     # the screen draws nothing itself: its state is handed down to the panes (repaint=False, or
     # every step would redraw the whole screen)
     view: reactive[View | None] = reactive(None, repaint=False)
+    # what the status line and the token strip show: the view, or (ShowTrace) the same place in
+    # the trace the open tab shows instead, a Time-lapse snapshot's
+    shown_view: reactive[View | None] = reactive(None, repaint=False)
     busy: reactive[str] = reactive(LOADING, repaint=False)
     request: reactive[TraceRequest | None] = reactive(None, repaint=False)
     playing: reactive[bool] = reactive(False, repaint=False)
@@ -87,10 +90,10 @@ class MainScreen(Screen):
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar().data_bind(
-            MainScreen.view, MainScreen.busy, MainScreen.request, MainScreen.playing,
-            MainScreen.speed, MainScreen.error,
+            MainScreen.busy, MainScreen.request, MainScreen.playing, MainScreen.speed, MainScreen.error,
+            view=MainScreen.shown_view,
         )
-        yield SequencePane().data_bind(MainScreen.view, MainScreen.busy, MainScreen.request)
+        yield SequencePane().data_bind(MainScreen.busy, MainScreen.request, view=MainScreen.shown_view)
         with TabbedContent(id="panes"):
             for k, info in enumerate(PANES):
                 with TabPane(info.title, id=info.tab_id):
@@ -148,6 +151,26 @@ class MainScreen(Screen):
         pane = self._panes.get(self._open_tab)
         if pane is not None:
             pane.view = view
+        self.shown_view = self._shown(view)
+
+    _shown_trace = None  # see ShowTrace
+
+    def _shown(self, view: View | None) -> View | None:
+        trace = self._shown_trace
+        if view is None or trace is None or trace.config != view.trace.config or trace.T != view.trace.T:
+            return view
+        return View(trace, step=view.step, unit=view.unit, layer=view.layer, direction=view.direction,
+                    matrix=view.matrix, all_maps=view.all_maps, equations=view.equations)
+
+    @on(ShowTrace)
+    def show_trace(self, message: ShowTrace) -> None:
+        message.stop()
+        if message.trace is not None and message._sender is not self._panes.get(self._open_tab):
+            return  # from a tab closed since: the explorer's own trace stays
+        if message.trace is self._shown_trace:
+            return
+        self._shown_trace = message.trace
+        self.shown_view = self._shown(self.view)
 
     def watch_busy(self, busy: str) -> None:
         for pane in self._panes.values():
@@ -188,12 +211,31 @@ class MainScreen(Screen):
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
         self.set_class(height < 30, "-short")
+        self._fit_tabs(width)
+        if self.is_mounted and getattr(self, "_footer_width", None) != width:
+            self._footer_width = width
+            self.refresh_bindings()  # the footer fits its keys to the width (active_bindings)
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}×{height}.\n"
                 f"rnn-tui needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
                 "Make it larger, or press q to quit."
             )
+
+    def _fit_tabs(self, width: int) -> None:
+        """Every tab's name on the bar: the short names, one space apart, where the full ones
+        would run past the edge (at 80 columns the bar stopped at "Saturatio")."""
+        titles = tab_titles(width)
+        narrow = titles != [info.title for info in PANES]
+        self.set_class(narrow, "-narrow-tabs")
+        try:
+            tabs = self.query_one(TabbedContent)
+        except Exception:  # noqa: BLE001 - not composed yet
+            return
+        for info, title in zip(PANES, titles):
+            tab = tabs.get_tab(info.tab_id)
+            if tab.label_text != title:
+                tab.label = title
 
     # ---- traces ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
@@ -220,7 +262,10 @@ class MainScreen(Screen):
             # a scenario, run directory or imported weights sets the model's shape: show it
             self.request = self.request.replace(**shape_fields(message.trace.config))
         else:
+            said = new_vocabulary(self.view.trace, message.trace, message.request.seed)
             self.view = self.view.with_trace(message.trace)
+            if said:
+                self.notify(said, title="a new model", timeout=8, markup=False)
         self.busy = ""
         self.error = ""
 
@@ -236,7 +281,7 @@ class MainScreen(Screen):
         message.stop()
         self._change(**message.changes)
         if isinstance(self.focused, Input) and self.focused.id == "sequence-input":
-            self.query_one("#explore-map", HeatmapView).focus()  # typed and entered: back to stepping
+            self.leave_input()  # typed and entered: back to stepping, in the tab that is open
 
     def _change(self, **changes) -> None:
         current = self.request or self._first_request
@@ -350,7 +395,24 @@ class MainScreen(Screen):
 
     def action_escape(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#explore-map", HeatmapView).focus()
+            self.leave_input()
+
+    def leave_input(self) -> None:
+        """Out of an input box, into the open tab (its pane takes the focus as when it is opened):
+        focusing the States map from another tab would switch to the States tab."""
+        self.set_focus(None)
+        pane = self._panes.get(self._open_tab)
+        if pane is not None and pane.shown:
+            pane.opened()
+
+    @property
+    def active_bindings(self):
+        """What the footer shows: Ctrl+C (the app's, it quits everywhere) only while a box has the
+        focus, where q types a q; elsewhere the footer's "q quit" says it."""
+        shown = super().active_bindings
+        if not isinstance(self.focused, Input):
+            shown.pop("ctrl+c", None)
+        return fit_footer(shown, self.size.width, self.app.get_key_display, self)
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
@@ -369,6 +431,9 @@ class MainScreen(Screen):
         if info is None:
             return
         self._open_tab = info.tab_id
+        if self._shown_trace is not None:  # the tab that showed another trace is closed
+            self._shown_trace = None
+            self.shown_view = self.view
         pane = self._panes.get(info.tab_id)
         if pane is None:
             pane = self._new_pane(info)
@@ -389,7 +454,14 @@ class MainScreen(Screen):
 
     def action_set_theme(self, name: str) -> None:
         self.app.theme = theme_name(name)
-        self.notify(f"theme: {name}", timeout=2)
+        names = list(THEME_NAMES)
+        where = f" ({names.index(name) + 1} of {len(names)}: {', '.join(names)})" if name in names else ""
+        self.notify(f"theme: {name}{where}", title="t: next theme", timeout=3, markup=False)
+
+    def action_set_shape(self, field: str, value) -> None:
+        """The palette's hidden size, layers and direction (the Model tab's fields)."""
+        if field in ("hidden", "layers", "bidirectional"):
+            self._change(**{field: value})
 
     def action_set_cell(self, cell: str) -> None:
         changes: dict = {"cell": cell}
@@ -444,6 +516,60 @@ class MainScreen(Screen):
     async def action_quit(self) -> None:
         self._stop()
         await self.app.action_quit()
+
+
+def new_vocabulary(before, after, seed: int) -> str | None:
+    """One line when a new input made a new model without being asked: a next-token model made
+    for its input (no task, no file) has the input's own tokens as its vocabulary, so another
+    text with other tokens is another model, with weights drawn afresh (the Generate tab keeps
+    such a model's sequence for the same reason). None when the model is the same."""
+    if not (before.extras.get("vocab_from_input") and after.extras.get("vocab_from_input")):
+        return None
+    old, new = before.extras.get("token_vocab"), after.extras.get("token_vocab")
+    if old is None or new is None or tuple(old) == tuple(new):
+        return None
+    from rnn_tui.engine.tokens import label
+
+    gained = [label(t) for t in new if t not in set(old)][:4]
+    lost = [label(t) for t in old if t not in set(new)][:4]
+    change = ", ".join(part for part in (f"adds {' '.join(gained)}" if gained else "",
+                                         f"drops {' '.join(lost)}" if lost else "") if part)
+    return (f"new vocabulary, new model: this untrained model's vocabulary is its input's own tokens, and this "
+            f"text {change} ({len(new)} tokens, were {len(old)}), so it is another model, its weights drawn "
+            f"afresh (seed {seed})")
+
+
+FOOTER_KEEPS = ("help", "quit", "quit_or_copy")  # actions the footer shows at any width
+PALETTE_HINT = 14  # columns the footer's "^p palette" takes at its right edge
+
+
+def fit_footer(shown: dict, width: int, key_display, screen) -> dict:
+    """The bindings the footer shows, cut to its width: past the width its keys ran on under the
+    palette hint and overprinted it. The screen's stepping keys go first (the help lists them),
+    then the open tab's own from the last; help and quit stay."""
+    from dataclasses import replace
+
+    actions: dict[str, list[str]] = {}  # action -> its keys, in the footer's order
+    for key, active in shown.items():
+        if active.binding.show and key != "ctrl+p":
+            actions.setdefault(active.binding.action, []).append(key)
+    cost = {a: len(key_display(shown[keys[0]].binding)) + len(shown[keys[0]].binding.description) + 2
+            for a, keys in actions.items()}  # fmt: skip
+    total, budget = sum(cost.values()), max(width - PALETTE_HINT, 0)
+    if total <= budget:
+        return shown
+    order = [a for a in reversed(actions) if shown[actions[a][0]].node is screen]
+    order += [a for a in reversed(actions) if a not in order]
+    out = dict(shown)
+    for action in order:
+        if total <= budget:
+            break
+        if action in FOOTER_KEEPS:
+            continue
+        for key in actions[action]:
+            out[key] = out[key]._replace(binding=replace(out[key].binding, show=False))
+        total -= cost[action]
+    return out
 
 
 def save_svg(svg: str, directory: str | None, name: str) -> Path:

@@ -34,7 +34,7 @@ from rnn_tui.engine.tokens import label
 from rnn_tui.safe_text import safe
 from rnn_tui.ui.messages import RequestChange
 from rnn_tui.ui.source import TraceRequest
-from rnn_tui.ui.visible_input import VisibleControls
+from rnn_tui.ui.visible_input import OrderedInput, VisibleControls
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.work import one_line
 
@@ -157,14 +157,14 @@ class GeneratePane(AnalysisPane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="gen-form"):
             yield Label("prime")
-            yield Input(id="gen-prime", placeholder="empty: the explorer's sequence", compact=True,
+            yield OrderedInput(id="gen-prime", placeholder="empty: the explorer's sequence", compact=True,
                         highlighter=VisibleControls())
             yield Label("length")
-            yield Input(str(DEFAULT_LENGTH), id="gen-length", type="integer", compact=True)
+            yield OrderedInput(str(DEFAULT_LENGTH), id="gen-length", type="integer", compact=True)
             yield Label("top-p")
-            yield Input(id="gen-top-p", placeholder="1", type="number", compact=True)
+            yield OrderedInput(id="gen-top-p", placeholder="1", type="number", compact=True)
             yield Label("seed")
-            yield Input(id="gen-seed", placeholder="new", type="integer", compact=True)
+            yield OrderedInput(id="gen-seed", placeholder="new", type="integer", compact=True)
         yield Static(id="gen-status")
         with VerticalScroll(id="gen-scroll"):
             yield Static(id="gen-text")

@@ -391,6 +391,7 @@ class GradientsPane(AnalysisPane):
                 row_labels=("y",) if pooled and R == 1 else None,
                 raw=raw,
                 unit_name="r",
+                raw_title=f"‖d l_r / d {what}_k‖",
             )
         R = mv.matrix.shape[0] if mv.matrix is not None else 0
         row = view.step if R == trace.T else 0

@@ -319,7 +319,7 @@ class HeatmapView(Widget, can_focus=True):
             entry = view.entry
             t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
             self._window_levels = [
-                self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T).tolist()  # (rows, steps)
+                self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T, mark_clipped=True).tolist()
                 for name in g.panels
             ]
         cached = self._rows.get(row)
@@ -411,7 +411,10 @@ class HeatmapView(Widget, can_focus=True):
         segments = [Segment(" " * g.gutter, base)]
         pw = g.steps * g.cell
         for p, name in enumerate(g.panels):
-            text = f" {matrix_label(name)} {self.scale(view, name).label()}"
+            scale = self.scale(view, name)
+            text = f" {matrix_label(name)} {scale.label()}"
+            if len(text) > pw:  # a number is never cut: the brief label ("±2.37+") instead
+                text = f" {matrix_label(name)} {scale.label(brief=True)}"
             text = text[:pw].ljust(pw)
             segments.append(Segment(text, self.style("focus-title" if name == view.matrix else "title")))
             if p < len(g.panels) - 1:
@@ -432,7 +435,7 @@ class HeatmapView(Widget, can_focus=True):
                     chars[x : x + len(label)] = label
         cursor_x = (view.step - g.start) * g.cell
         row = "".join(chars)
-        segments = [Segment("t".rjust(g.gutter - 1) + " ", axis)]
+        segments = [Segment(axis_corner(g.gutter), axis)]
         for p in range(len(g.panels)):
             segments.append(Segment(row[:cursor_x], axis))
             segments.append(Segment("▼" + " " * (g.cell - 1), marker))
@@ -476,3 +479,9 @@ class HeatmapView(Widget, can_focus=True):
         rows = max(self.size.height - HEADER_ROWS, 1)
         self._top = min(max(self._top + delta, 0), max(H - rows, 0))
         self.refresh()
+
+
+def axis_corner(gutter: int) -> str:
+    """The corner over the unit numbers and before the time ticks: rows are units, columns t."""
+    label = "unit╲t" if gutter >= 7 else "u╲t"
+    return label.rjust(gutter - 1) + " " if len(label) < gutter else label[:gutter].ljust(gutter)

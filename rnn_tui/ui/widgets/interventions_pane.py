@@ -4,7 +4,7 @@
     n   close the input gate (LSTM i = 0; GRU r = 0: ignore the old state) from this step on
     z   zero the selected unit's h from this step on
     p   pin the selected unit's h at its value now, from this step on
-    x   edit h_t: flip the selected unit's h at this step only (h -> -h)
+    x   flip h_t: the selected unit's h at this step only changes sign (h -> -h)
     d   drop the last hold      D  drop them all
     the form: any gate or state, unit (blank: all), value, steps — Enter adds it
 
@@ -27,6 +27,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Input, Label, Select, Static
 
+from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.records import Trace
 from rnn_tui.ui.lab import retrace
 from rnn_tui.ui.messages import MoveTo
@@ -138,7 +139,7 @@ class InterventionsPane(AnalysisPane):
         Binding("n", "preset('input')", "i=0", tooltip="close the input gate from this step (GRU: r=0)"),
         Binding("z", "preset('zero')", "zero unit", tooltip="zero the selected unit's h from this step"),
         Binding("p", "preset('pin')", "pin unit", tooltip="pin the selected unit's h at its value now"),
-        Binding("x", "preset('flip')", "edit h_t", tooltip="flip the selected unit's h at this step only"),
+        Binding("x", "preset('flip')", "flip h_t", tooltip="flip the sign of the selected unit's h at this step only (h -> -h)"),
         Binding("d", "drop(False)", "drop last", tooltip="remove the last hold"),
         Binding("D", "drop(True)", "drop all", show=False, tooltip="remove every hold"),
     ]
@@ -168,13 +169,13 @@ class InterventionsPane(AnalysisPane):
                          compact=True)
             yield Select([("h", "h")], id="hold-name", value="h", allow_blank=False, compact=True)
             yield Label("unit")
-            yield Input(id="hold-unit", placeholder="all", type="integer", compact=True)
+            yield OrderedInput(id="hold-unit", placeholder="all", type="integer", compact=True)
             yield Label("value")
-            yield Input(id="hold-value", placeholder="0", compact=True)
+            yield OrderedInput(id="hold-value", placeholder="0", compact=True)
             yield Label("from t")
-            yield Input(id="hold-start", placeholder="now", type="integer", compact=True)
+            yield OrderedInput(id="hold-start", placeholder="now", type="integer", compact=True)
             yield Label("to")
-            yield Input(id="hold-stop", placeholder="end", type="integer", compact=True)
+            yield OrderedInput(id="hold-stop", placeholder="end", type="integer", compact=True)
         yield Static(id="holds")
         yield Static(id="held-summary")
         with Horizontal(id="held-body"):
@@ -285,6 +286,10 @@ class InterventionsPane(AnalysisPane):
             self.notify("the Elman cell has no gates to clamp: z, p or x hold its state", timeout=4)
             return
         self.holds = self.holds + (hold,)
+        if what == "flip":  # say what the key did: a sign flipped, and only here
+            was = float(self.view.entry.h[hold.start, hold.unit])
+            self.notify(f"h[t={hold.start}, unit {hold.unit}] set to {hold.value:+.4g} (was {was:+.4g}): its sign "
+                        "flipped at this step only", timeout=4, markup=False)
 
     def action_drop(self, everything: bool) -> None:
         self.holds = () if everything else self.holds[:-1]

@@ -31,7 +31,7 @@ PANE_IDS = {  # a lesson step's `pane` -> the tab id of that pane (when the expl
     "training": "tab-trainingpane",
     "model": "tab-modelpane",
 }
-KEYS_HELP = "n next · b back · 1-4 answer · r reveal · L hide · Esc leave"
+KEYS_HELP = "n next · b back · 1-4 answer · r reveal · ⇧↓/⇧↑ (J/K) scroll · L hide · Esc leave"
 
 
 @dataclass
@@ -199,8 +199,33 @@ class LessonPanel(VerticalScroll, can_focus=False):
     def _update_phase(self) -> None:
         if self.step is None or not self.step.phase or self.view is None:
             return
-        if self._current_key() == (self.step.trace or self.run.lesson.first_trace):
-            self.query_one(PhasePlot).step = self.view.step
+        key = self.step.trace or self.run.lesson.first_trace
+        if self._current_key() == key:
+            plot = self.query_one(PhasePlot)
+            plot.portrait = self._portrait(key)
+            plot.step = self.view.step
+
+    def _portrait(self, key: str):
+        """The step's phase portrait for the input on screen: the lesson's own, or, once the
+        person typed their own input, the same map (the same input held) with that input's path,
+        so the ◉ and "nearest" describe the state the model is in now."""
+        own = self.run.phases[self.step.phase]
+        lesson_trace = self.run.traces.get(key)
+        trace = self.view.trace
+        if lesson_trace is None or (trace.tokens == lesson_trace.tokens and trace.T == lesson_trace.T):
+            return own
+        cached = getattr(self, "_typed_portrait", None)
+        if cached is not None and cached[0] is trace.layers[0].h:
+            return cached[1]
+        from rnn_tui.engine.phase import PhaseError, portrait_from_trace
+
+        held = [t for t, tok in enumerate(trace.tokens) if tok == own.input_label]
+        try:
+            portrait = portrait_from_trace(trace, held[-1] if held else trace.T - 1)
+        except PhaseError:
+            portrait = own
+        self._typed_portrait = (trace.layers[0].h, portrait)
+        return portrait
 
     # ---- moving through the lesson -----------------------------------------------------------
     def move(self, delta: int) -> None:

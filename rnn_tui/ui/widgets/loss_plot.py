@@ -38,6 +38,9 @@ def downsample(steps: Sequence[int], values: Sequence[float], max_points: int = 
     return tuple(xs), tuple(ys)
 
 
+FEW_POINTS = 12  # a curve of at most this many points is drawn as dots
+
+
 def log10_losses(losses: Sequence[float]) -> list[float]:
     """log10 of each loss; a non-positive or non-finite loss becomes NaN (left off the curve)."""
     return [math.log10(x) if x > 0 and math.isfinite(x) else math.nan for x in losses]
@@ -82,11 +85,15 @@ class LossPlot(PlotextPlot):
         self._drawn_at = time.monotonic()
         plt = self.plt
         plt.clear_figure()
-        plt.title("log10(loss)" + (f" and {self.metric_name}" if self.metric_curve[0] else ""))
+        plt.title("log10(loss)" + (f" and {self.metric_name}" if self.metric_curve[0] else "")
+                  + (f" · diverged at step {self.marker_step}" if self.marker_step is not None else ""))
         plt.xlabel("step")
         xs, ys = self.curve
         if xs:
-            plt.plot(list(xs), list(ys), marker="braille", label="log10 loss")
+            # a short run (one that diverged early) is a few points: drawn as dots a person sees,
+            # where a braille line would be a speck or two
+            marker = "braille" if sum(math.isfinite(y) for y in ys) > FEW_POINTS else "●"
+            plt.plot(list(xs), list(ys), marker=marker, label="log10 loss")
         mx, my = self.metric_curve
         if mx:
             plt.plot(list(mx), list(my), marker="braille", label=self.metric_name, yside="right")

@@ -62,6 +62,7 @@ class Matrix:
     value_format: str = "{:.4g}"  # the readout
     raw: np.ndarray | None = None  # the values the readout shows, when `values` are transformed (log10)
     unit_name: str = "row"  # the readout names a row with this
+    raw_title: str | None = None  # the readout's name for a `raw` value (the title names the colours: "(log10)")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -300,7 +301,12 @@ class MatrixView(Widget):
         v = float((m.values if m.raw is None else m.raw)[r, c])
         rname = m.row_labels[r] if m.row_labels is not None else str(r)
         cname = m.col_labels[c] if m.col_labels is not None else str(c)
-        text = f" {m.title} [{m.unit_name} {rname}, {m.col_axis} {cname}] = {m.value_format.format(v)}   ({source})"
+        title = m.title if m.raw is None or m.raw_title is None else m.raw_title
+        shown = m.value_format.format(v)
+        if m.raw is not None and m.raw_title is not None:  # the number itself, then what the colour reads
+            coloured = float(m.values[r, c])
+            shown += f" (log10 {coloured:.2f})" if np.isfinite(coloured) else ""
+        text = f" {title} [{m.unit_name} {rname}, {m.col_axis} {cname}] = {shown}   ({source})"
         return Strip([Segment(fit(text, width), style)], width)
 
     # ---- mouse ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
+from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.config import ACTIVATIONS, CELLS, ModelConfig, layer_names
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
@@ -103,9 +104,9 @@ class ModelPane(Pane):
                     yield Label("activation")
                     yield Select([(a, a) for a in ACTIVATIONS], id="activation", allow_blank=False, compact=True)
                     yield Label("hidden")
-                    yield Input(id="hidden", type="integer", compact=True)
+                    yield OrderedInput(id="hidden", type="integer", compact=True)
                     yield Label("layers")
-                    yield Input(id="layers", type="integer", compact=True)
+                    yield OrderedInput(id="layers", type="integer", compact=True)
                     yield Label("direction")
                     yield Select([("forward", False), ("bidirectional", True)], id="bidirectional",
                                  allow_blank=False, compact=True)
@@ -115,7 +116,7 @@ class ModelPane(Pane):
                     yield Label("tokens")
                     yield Select([(t, t) for t in TOKENIZE], id="tokenize", allow_blank=False, compact=True)
                     yield Label("seed")
-                    yield Input(id="seed", type="integer", compact=True)
+                    yield OrderedInput(id="seed", type="integer", compact=True)
                 yield Static(id="model-error")
                 yield Static(id="task-help")
             with VerticalScroll(id="model-params"):

@@ -20,10 +20,17 @@ class NarrationBar(Widget):
     view: reactive[View | None] = reactive(None)
     frozen: reactive[bool] = reactive(False)
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None, wrap: bool = False) -> None:
         super().__init__(id=id, classes=classes)
         self._key: tuple | None = None
         self._line = ""
+        self._unit: int | None = None
+        self.wrap = wrap  # wrap onto the lines the bar's height allows (the Present tab), else one line
+
+    def unit(self) -> int | None:
+        """The unit the line is about (None: no one unit)."""
+        self.line()
+        return self._unit
 
     def line(self) -> str:
         """The narration of the view's step (cached per trace, step, layer and direction)."""
@@ -37,14 +44,15 @@ class NarrationBar(Widget):
             from rnn_tui.engine.narrate import narrate
 
             try:
-                self._line = narrate(view.trace, view.step, view.layer, view.direction).text
+                told = narrate(view.trace, view.step, view.layer, view.direction)
+                self._line, self._unit = told.text, told.main.unit
             except ValueError as error:  # an engine error: say it, never crash the bar
-                self._line = str(error)
+                self._line, self._unit = str(error), None
             self._key = key
         return self._line
 
     def render(self) -> Text:
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text(no_wrap=not self.wrap, overflow="fold" if self.wrap else "ellipsis")
         if self.frozen:
             out.append("❚❚ frozen  ", style="bold reverse")
         out.append(self.line())

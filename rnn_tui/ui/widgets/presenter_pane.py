@@ -27,7 +27,7 @@ class PresenterPane(Pane):
 
     DEFAULT_CSS = """
     PresenterPane { layout: vertical; height: 1fr; }
-    PresenterPane > NarrationBar { height: 1; text-style: bold; }
+    PresenterPane > NarrationBar { height: auto; max-height: 3; text-style: bold; }
     PresenterPane > #presenter-hint { height: 1; color: $foreground-muted; }
     """
 
@@ -45,7 +45,7 @@ class PresenterPane(Pane):
         self._theme_before: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield NarrationBar()
+        yield NarrationBar(wrap=True)  # a projected line is never cut: it wraps
         yield ZoomMap()
         yield Static(HINT, id="presenter-hint")
 
@@ -59,8 +59,10 @@ class PresenterPane(Pane):
     def _pass_down(self) -> None:
         if not self.is_mounted:
             return
-        self.query_one(ZoomMap).view = self.view
-        self.query_one(NarrationBar).view = self.view
+        bar, zoom = self.query_one(NarrationBar), self.query_one(ZoomMap)
+        bar.view = self.view
+        zoom.narrated = bar.unit()  # the unit the line names is on the map too
+        zoom.view = self.view
 
     def on_mount(self) -> None:
         self._pass_down()

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input
 
 from rnn_tui.ui.messages import RequestChange
-from rnn_tui.ui.visible_input import VisibleControls
+from rnn_tui.ui.visible_input import OrderedInput, VisibleControls
 from rnn_tui.ui.widgets.pane import Pane
 from rnn_tui.ui.widgets.token_strip import TokenStrip
 
@@ -21,7 +21,7 @@ class SequencePane(Pane):
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=PLACEHOLDER, id="sequence-input", compact=True, highlighter=VisibleControls())
+        yield OrderedInput(placeholder=PLACEHOLDER, id="sequence-input", compact=True, highlighter=VisibleControls())
         yield TokenStrip().data_bind(SequencePane.view, SequencePane.busy)
 
     def watch_request(self) -> None:

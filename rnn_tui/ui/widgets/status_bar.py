@@ -31,7 +31,7 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
         if cfg.bidirectional:
             pieces.append((" · bi", "bold", ""))
         pieces.append((f" · {params:,} params", "", "params"))
-        pieces.append((f" · loss {number(trace.loss, '.4f')}", "", ""))
+        pieces.append((f" · loss {number(trace.loss, '.4f')}" if scored(trace) else " · no targets, no loss", "", ""))
         pieces.append((f" │ t {view.step}/{trace.T - 1} · unit {view.unit} · {view.entry.name}", "", ""))
         pieces.append((f" │ {'▶' if playing else '‖'}", "", ""))
         pieces.append((f" {speed:g}/s", "", "speed"))
@@ -48,6 +48,15 @@ def status_line(view: View | None, busy: str, error: str, playing: bool, speed: 
                 break
             pieces = [p for p in pieces if p[2] != drop]
     return tuple((text, style) for text, style, _ in pieces)
+
+
+def scored(trace) -> bool:
+    """Some row has a target: without one the trace's loss is a mean of nothing (kept in the
+    trace's extras, so a step does not walk the targets again)."""
+    known = trace.extras.get("scored")
+    if known is None:
+        known = trace.extras["scored"] = any(t is not None for t in trace.targets)
+    return known
 
 
 class StatusBar(LinesView):

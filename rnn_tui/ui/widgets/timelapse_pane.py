@@ -32,9 +32,9 @@ from rnn_tui import served
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import SnapshotRecord, load_run_snapshots, retrace
-from rnn_tui.ui.messages import MoveTo
+from rnn_tui.ui.messages import MoveTo, ShowTrace
 from rnn_tui.ui.state import View
-from rnn_tui.ui.visible_input import VisibleControls
+from rnn_tui.ui.visible_input import OrderedInput, VisibleControls
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from rnn_tui.ui.widgets.step_bars import Series, StepBars
@@ -127,7 +127,7 @@ class TimelapsePane(AnalysisPane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="lapse-open"):
             yield Label("run directory")
-            yield Input(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
+            yield OrderedInput(id="lapse-path", placeholder="o, then a run directory and Enter (blank: training here)",
                         compact=True, highlighter=VisibleControls())
         yield Static(id="lapse-head")
         yield Static(id="lapse-scrub")
@@ -311,6 +311,7 @@ class TimelapsePane(AnalysisPane):
 
     # ---- drawing ------------------------------------------------------------------------------------------------
     def _message(self, text: str) -> None:
+        self._show_in_header(None)
         self.query_one("#lapse-head", Static).update(Text(text, style="dim italic"))
         self.query_one("#lapse-scrub", Static).update("")
         heatmap = self.query_one(HeatmapView)
@@ -337,9 +338,29 @@ class TimelapsePane(AnalysisPane):
         self.query_one("#lapse-head", Static).update(head)
         self.query_one("#lapse-scrub", Static).update(scrubber(self.records, k, max(self.size.width - 2, 10)))
 
+    def _show_in_header(self, trace: Trace | None) -> None:
+        """The status line and the token strip follow the snapshot on screen (its loss, its
+        predictions), titled with its step; None: the explorer's own trace again."""
+        if trace is not None:
+            snap = self.current
+            key = (id(trace), snap.step if snap is not None else None)
+            if getattr(self, "_header_key", None) == key:
+                return
+            self._header_key = key
+            from dataclasses import replace
+
+            title = f"Time-lapse: snapshot at step {snap.step}" if snap is not None else "Time-lapse snapshot"
+            trace = replace(trace, extras={**trace.extras, "title": title})
+        else:
+            if getattr(self, "_header_key", None) is None:
+                return
+            self._header_key = None
+        self.post_message(ShowTrace(trace))
+
     def _draw(self, trace: Trace) -> None:
         v = self.view
         with self.app.batch_update():
+            self._show_in_header(trace)
             self._draw_head(trace)
             heatmap = self.query_one(HeatmapView)
             heatmap.view = View(trace, step=v.step, unit=v.unit, layer=v.layer, direction=v.direction,

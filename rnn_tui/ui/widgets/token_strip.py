@@ -68,6 +68,18 @@ class Cells:
     widths: list[int]  # per step, in terminal cells, gap included
 
 
+def target_hint(cells: Cells, start: int, stop: int) -> str:
+    """"→ t=41: 3" when no step in the window [start, stop) has a target and one lies beyond it
+    (the nearest after, else before): a sparse task's target stays on screen; "" otherwise."""
+    if any(cells.targets[t].strip() for t in range(start, stop)):
+        return ""
+    after = next((t for t in range(stop, len(cells.targets)) if cells.targets[t].strip()), None)
+    if after is not None:
+        return f"→ t={after}: {cells.targets[after].strip()}"
+    before = next((t for t in range(start - 1, -1, -1) if cells.targets[t].strip()), None)
+    return "" if before is None else f"← t={before}: {cells.targets[before].strip()}"
+
+
 def strip_cells(trace: Trace, k: int) -> Cells:
     T = trace.T
     rows = trace.outputs.shape[0]
@@ -194,6 +206,10 @@ class TokenStrip(LinesView):
         cells = self.cells(view.trace, k)
         room = max(self.size.width - LABEL_WIDTH, 1)
         start, stop = window(cells.widths, view.step, room)
+        hint = target_hint(cells, start, stop)  # a target off screen (recall's at the end) is named
+        if hint:
+            start, stop = window(cells.widths, view.step, max(room - cell_len(hint), 1))
+            hint = target_hint(cells, start, stop)
         label, current = self.style("label"), self.style("current")
         right, wrong, dim = self.style("right"), self.style("wrong"), self.style("dim")
         plain = Style()
@@ -225,6 +241,8 @@ class TokenStrip(LinesView):
                 else:
                     pieces.append((row[t], style))
                     pieces.append((" ", plain))
+            if r == 1 and hint:
+                pieces.append((hint, label))
             lines.append(tuple(pieces))
         return lines
 

@@ -33,6 +33,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
+from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import (SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, run_archive, save_trained,
@@ -181,13 +182,13 @@ class TrainingPane(AnalysisPane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-form"):
             yield Label("steps")
-            yield Input(id="train-steps", placeholder="task", type="integer", compact=True)
+            yield OrderedInput(id="train-steps", placeholder="task", type="integer", compact=True)
             yield Label("lr")
-            yield Input(id="train-lr", placeholder="task", type="number", compact=True)
+            yield OrderedInput(id="train-lr", placeholder="task", type="number", compact=True)
             yield Label("batch")
-            yield Input(id="train-batch", placeholder="task", type="integer", compact=True)
+            yield OrderedInput(id="train-batch", placeholder="task", type="integer", compact=True)
             yield Label("clip")
-            yield Input(id="train-clip", placeholder="task", compact=True)
+            yield OrderedInput(id="train-clip", placeholder="task", compact=True)
             yield Label("opt")
             yield Select([("default", "default"), ("adam", "adam"), ("sgd", "sgd")], id="train-optimizer",
                          value="default", allow_blank=False, compact=True)
@@ -287,8 +288,8 @@ class TrainingPane(AnalysisPane):
         hand_weights(self.source, None)
         self._job = None
         self._trained = None
-        self._set(status="idle", message="back to the weights from before training", step=0, curve=((), ()),
-                  metric_curve=((), ()), diverged_at=None, loss=math.nan, metric=None)
+        # a fresh state: no step count, so no "loss NaN" line for a run that is no more
+        self.state = TrainingState(status="idle", message="back to the weights from before training")
         if request == self.request:
             self.post_message(TraceReady(request, trace))
 

@@ -55,6 +55,17 @@ def window(center: int, count: int, total: int) -> tuple[int, int]:
     return start, start + count
 
 
+def shown_units(unit: int, narrated: int | None, rows: int, total: int) -> list[int]:
+    """The unit rows on screen: a window around the selected unit, and the unit the narration
+    names (marked »), in place of the window's last row where it lies outside it."""
+    u0, u1 = window(unit, rows, total)
+    units = list(range(u0, u1))
+    if narrated is None or not 0 <= narrated < total or narrated in units or rows < 2:
+        return units
+    u0, u1 = window(unit, rows - 1, total)
+    return sorted([*range(u0, u1), narrated])
+
+
 class ZoomMap(Widget, can_focus=True):
     """The focused matrix of a View, zoomed."""
 
@@ -64,6 +75,7 @@ class ZoomMap(Widget, can_focus=True):
 
     view: reactive[View | None] = reactive(None)
     zoom: reactive[int] = reactive(1)
+    narrated: reactive[int | None] = reactive(None)  # the unit the narration names: kept on screen
 
     def validate_zoom(self, value: int) -> int:
         return min(max(int(value), 0), len(ZOOMS) - 1)
@@ -90,8 +102,8 @@ class ZoomMap(Widget, can_focus=True):
         gutter = len(str(cfg.hidden_size - 1)) + 3
         t0, t1 = window(view.step, max(1, (width - gutter) // cw), trace.T)
         rows = max(1, (height - HEADER) // ch)
-        u0, u1 = window(view.unit, rows, cfg.hidden_size)
-        levels = scale.levels(values[t0:t1, u0:u1])  # (steps, units)
+        units = shown_units(view.unit, self.narrated, rows, cfg.hidden_size)
+        levels = scale.levels(values[t0:t1][:, units])  # (steps, units)
         colours = _ramp(palette.diverging if scale.kind == "diverging" else palette.sequential)
         nan = Color.parse(palette.nan)
         from rnn_tui.ui.widgets.heatmap_view import render_mode
@@ -107,15 +119,15 @@ class ZoomMap(Widget, can_focus=True):
         for t in range(t0, t1):
             label = _fit(trace.tokens[t] if t < len(trace.tokens) else str(t), cw)
             out.append(label, Style(bold=True, reverse=True) if t == view.step else Style(dim=True))
-        for u in range(u0, u1):
+        for row, u in enumerate(units):
             for line in range(ch):
                 out.append("\n")
                 mid = line == ch // 2
-                mark = "▶" if u == view.unit else " "
+                mark = "▶" if u == view.unit else "»" if u == self.narrated else " "
                 out.append(f"{mark}{u:>{gutter - 2}} " if mid else " " * gutter,
                            Style(bold=True) if u == view.unit else Style(dim=True))
                 for k, t in enumerate(range(t0, t1)):
-                    level = int(levels[k, u - u0])
+                    level = int(levels[k, row])
                     v = float(values[t, u])
                     text = _fit(_value(v, cw - 1), cw) if mid else " " * cw
                     here = t == view.step and u == view.unit
