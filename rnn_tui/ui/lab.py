@@ -125,7 +125,7 @@ def gradflow_window(trace: Trace, rows: tuple[int, int] | None, steps: tuple[int
     """The flow-matrix rows of the scored outputs in rows [a, b), and the step Jacobian norms at
     steps [a, b) (either may be None: none), with each entry's W_hh spectrum (cheap). The engine's
     functions for each piece, so the numbers are those of the whole analysis."""
-    from rnn_tui.engine.gradflow import default_sources, flow_matrix, jacobian_norms, w_hh_spectrum
+    from rnn_tui.engine.gradflow import default_sources, flow_matrix, jacobian_norms, recurrent_spectrum
 
     cfg = trace.config
     sources = default_sources(trace, window=rows) if rows is not None else np.zeros(0, dtype=np.int64)
@@ -138,7 +138,7 @@ def gradflow_window(trace: Trace, rows: tuple[int, int] | None, steps: tuple[int
     picked = np.arange(*steps) if steps is not None else np.zeros(0, dtype=np.int64)
     norms = (jacobian_norms(trace, steps=picked.tolist()) if picked.size
              else [np.full(trace.T, np.nan) for _ in trace.layers])
-    spectra = [w_hh_spectrum(trace.params[f"weight_hh_{e.name}"], cfg.gates) for e in trace.layers]
+    spectra = [recurrent_spectrum(cfg, trace.params, f"_{e.name}") for e in trace.layers]
     return FlowWindow(rows=np.asarray(sources), steps=picked, flow=[f for f, _ in flows],
                       flow_c=[c for _, c in flows], jacobian_norm=list(norms), spectrum=spectra)
 

@@ -201,6 +201,12 @@ class EngineSource:
         # a new shape: a fresh model, so what belonged to the file (its vocabulary, its map) goes too
         fresh = dict(scenario=None, checkpoint=None, weights=None, vocab=None, input_ids=None, vectors=None,
                      targets=None, prefix=None, mapping=())  # fmt: skip
+        from rnn_tui.engine.cells import get_cell
+
+        if base.scan is not None and base.scan not in get_cell(request.cell).scans:
+            fresh["scan"] = None  # --scan belongs to the cells with a linear recurrence; another cell has none
+        if base.attention is not None and (info is None or info.mode != "encdec"):
+            fresh["attention"] = None  # --attention belongs to the encoder-decoder task
         return base.replace(**{**fresh, **asked, **common})
 
     def _build(self, request: TraceRequest) -> Trace:
