@@ -151,6 +151,8 @@ def print_encdec(both, args) -> int:
     from rnn_tui.engine.records import SCHEMA
 
     if args.format == "json":
+        from rnn_tui.engine.export import attention_to_json
+
         doc = {
             "schema": SCHEMA,
             "mode": "encdec",
@@ -159,6 +161,8 @@ def print_encdec(both, args) -> int:
             "encoder": trace_to_json(both.encoder),
             "decoder": trace_to_json(both.decoder),
         }
+        if both.attention is not None:
+            doc["attention"] = attention_to_json(both.attention)
         write_json(doc)
         sys.stdout.write("\n")
         return 0
@@ -166,7 +170,29 @@ def print_encdec(both, args) -> int:
     print_summary(both.encoder, show_outputs=False)
     print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {safe(' '.join(both.predicted))}")
     print_summary(both.decoder)
+    if both.attention is not None:
+        print_attention(both.attention, both.decoder.tokens)
     return 0
+
+
+def print_attention(record, dec_tokens) -> None:
+    """α as a table: a row per decoder step, a column per encoder token, percent (rows sum to 100)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(f"attention ({record.kind}): α_t,k in % (a row per decoder step reading y_t-1, a column per "
+                  f"encoder token); mean on the anti-diagonal {record.anti_diagonal_mass:.3f}")
+    table = Table(box=None, pad_edge=False)
+    table.add_column("t", justify="right")
+    table.add_column("reads")
+    for tok in record.encoder_tokens:
+        table.add_column(Text(quoted(tok)), justify="right")
+    for t, row in enumerate(record.weights):
+        held = " (held)" if any(ft == t for ft, _ in record.forced) else ""
+        table.add_row(str(t), Text(quoted(dec_tokens[t]) + held), *(f"{100 * a:.0f}" for a in row))
+    console.print(table)
 
 
 def gradient_flow(subject, trace, args):

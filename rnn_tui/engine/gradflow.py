@@ -59,6 +59,7 @@ from rnn_tui.engine.numerics import eigenvalue_moduli, norm, singular_values
 from rnn_tui.engine.records import Trace
 
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
+CONNECTIVITY_WINDOW = 128  # rows of ||dy_r/dx_k|| computed by default (each row is min(O, D*H) sources)
 MAX_ELEMENTS = 1 << 25  # working numbers per batched backward pass (128 MiB in float32)
 MAX_FLOW_BYTES = 1 << 30  # the (rows, T) flow matrices kept in float64; a 100000-step trace would need 75 GB
 MAX_STATE = 2048  # widest state s (H, or 2H for LSTMs) whose step Jacobians are analysed
@@ -550,6 +551,115 @@ def source_gradients(trace: Trace, rows: Sequence[int]) -> list[SourceGradients]
 
     _stack_backward(trace, recs, _top_sources(trace, list(rows), E), visit)
     return out
+
+
+# ---- 1b. input connectivity
+def default_connectivity_rows(trace: Trace, window: tuple[int, int] | None = None) -> np.ndarray:
+    """The output rows whose connectivity is computed by default: every row of a short sequence,
+    else the last CONNECTIVITY_WINDOW (or rows window[0] .. window[1]-1). Every row has one,
+    scored or not: it is a derivative of the outputs, not of the loss."""
+    R = trace.outputs.shape[0]
+    if window is None:
+        window = (max(0, R - CONNECTIVITY_WINDOW), R)
+    a, b = max(0, int(window[0])), min(R, int(window[1]))
+    return np.arange(a, b, dtype=np.int64)
+
+
+@_quiet
+def input_connectivity(trace: Trace, rows: Sequence[int] | None = None, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
+    """(R, T) C[r, k] = ||∂y_r/∂x_k||_F: how much the input at step k moves output row r (the
+    connectivity of Distill's "Memorization in RNNs"). y_r is the head's output (logits), x_k the
+    vector layer 0 reads at step k (one-hot, embedding row or raw vector); nan for rows not
+    computed (`rows`; default `default_connectivity_rows`).
+
+    ∂y_r/∂x_k = V ∂pooled_r/∂x_k, and with V = Q R (QR, R of m = min(O, D*H) rows)
+    ||V M||_F = ||R M||_F, so each row needs m gradient sources, R's rows at the top of the
+    network, pushed back through time by the cells' vjp (and the attention, for a decoder with it);
+    at step k each source's W_ih^T δa_k is one row of ∂(R pooled_r)/∂x_k. A per-step head on a
+    causal stack is one sweep back through time, the sources of row r joining at step r.
+    """
+    cfg = trace.config
+    R, T = trace.outputs.shape[0], trace.T
+    rows = default_connectivity_rows(trace) if rows is None else np.asarray(sorted(set(int(r) for r in rows)), np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= R):
+        raise GradFlowError(f"connectivity rows must be output rows 0..{R - 1}")
+    check_flow_size(cfg, T, R)
+    out = np.full((R, T), np.nan)
+    if not rows.size:
+        return out
+    recs = _records(trace)
+    Vw = np.asarray(trace.params["head.weight"], dtype=np.float64)  # (O, D*H)
+    Rm = np.linalg.qr(Vw, mode="r").astype(_dtype(trace))  # (m, D*H): ||V M|| = ||R M||
+    m = Rm.shape[0]
+    G, H, D = cfg.cell_spec.G, cfg.hidden_size, cfg.num_directions
+    per_step = (G + 3) * H * D + D * H + cfg.input_size
+    if cfg.head == "step" and not cfg.bidirectional and "attention" not in trace.extras:
+        size = max(1, max_elements // (per_step * cfg.num_layers * m))
+        out[rows] = 0.0  # a later input cannot move an earlier output
+        for a in range(0, len(rows), size):
+            _connectivity_sweep(trace, recs, rows[a : a + size], Rm, out)
+        return out
+    size = max(1, max_elements // (T * per_step * m))
+    for a in range(0, len(rows), size):
+        part = rows[a : a + size]
+        n = len(part)
+        top = np.zeros((n * m, T, Vw.shape[1]), Rm.dtype)
+        for i, r in enumerate(part):  # the m sources of row r: R's rows on pooled_r, back onto the steps
+            top[i * m : (i + 1) * m] = _at_step(Rm, r, T) if cfg.head == "step" else _pool_adjoint(trace, Rm[:, None, :])
+        dX = np.zeros((n * m, T, cfg.input_size))
+
+        def visit(idx, rec, grads, dX=dX):
+            if rec.layer == 0:
+                d = grads.dA @ rec.w.W_ih  # (S, T, I) in the direction's reading order
+                dX += np.flip(d, axis=-2) if rec.reverse else d
+
+        _stack_backward(trace, recs, top, visit)
+        sq = np.einsum("stI,stI->st", dX, dX, dtype=np.float64).reshape(n, m, T).sum(1)
+        out[part] = np.sqrt(sq)
+    return out
+
+
+def _at_step(Rm: np.ndarray, r: int, T: int) -> np.ndarray:
+    """(m, T, D*H): R's rows placed at step r (a per-step head's row r reads only step r)."""
+    top = np.zeros((Rm.shape[0], T, Rm.shape[1]), Rm.dtype)
+    top[:, r] = Rm
+    return top
+
+
+def _connectivity_sweep(trace: Trace, recs: list[LayerForward], rows: np.ndarray, Rm: np.ndarray, out) -> None:
+    """`input_connectivity` of a per-step head on a causal stack: one sweep from the last row's step
+    down to 0, the m sources of row r joining at step r (newest last, so the alive are a prefix),
+    every layer's vjp at each step, and at layer 0 the input gradients W_ih^T δa_t of every alive
+    source, whose norms (over the m of each row) are C[r, t]. Rescaled by powers of two as the
+    flow sweep is."""
+    cfg = trace.config
+    cell = cfg.cell_spec
+    H, L = cfg.hidden_size, cfg.num_layers
+    dt = _dtype(trace)
+    m = Rm.shape[0]
+    order = rows[::-1]
+    n = len(order) * m
+    ks = [cell.coefficients(rec) for rec in recs]
+    carry = [[np.zeros((n, H), dt) for _ in cell.states] for _ in recs]
+    exps = np.zeros(n, dtype=np.int64)
+    alive = 0
+    for t in range(int(order[0]), -1, -1):
+        while alive < n and order[alive // m] == t:
+            carry[L - 1][0][alive : alive + m] += Rm
+            alive += m
+        below = None
+        for k in reversed(range(L)):
+            u = tuple(c[:alive] for c in carry[k])
+            if below is not None:
+                u = (u[0] + below,) + u[1:]
+            dA, before, _ = cell.vjp(ks[k], t, recs[k].w, u)
+            for c, b in zip(carry[k], before):
+                c[:alive] = b
+            below = dA @ recs[k].w.W_ih  # (alive, I_k)
+        sq = np.ldexp(np.einsum("ni,ni->n", below, below, dtype=np.float64), -2 * exps[:alive])
+        out[order[: alive // m], t] = np.sqrt(sq.reshape(-1, m).sum(1))
+        if t % RESCALE_EVERY == 0:
+            _rescale([c[:alive] for layer in carry for c in layer], exps[:alive])
 
 
 # ---- 2. one-step Jacobians
