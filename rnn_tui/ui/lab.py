@@ -78,6 +78,9 @@ def model_for(trace: Trace, tensors: dict | None = None):
 
     from rnn_tui.engine.model import build_model
 
+    if "attention" in trace.extras:  # its inputs [y_{t-1}; c_t] follow its own states: not a model on its own
+        raise LabError("this decoder attends to its encoder, which the tab does not hold: hold its attention in "
+                       "the Attention tab, or train it with rnn-tui train --task reverse --attention ...")
     model = build_model(trace.config, seed=0)
     if trace.dtype == "float64":
         model = model.double()
@@ -106,6 +109,13 @@ def gradflow(trace: Trace) -> "GradFlowReport":
     from rnn_tui.engine.gradflow import analyze_gradflow
 
     return analyze_gradflow(trace, token_ids=token_ids(trace) if trace.config.input_mode == "embedding" else None)
+
+
+def connectivity_rows(trace: Trace, rows: tuple[int, int]) -> np.ndarray:
+    """(R, T) ||∂y_r/∂x_k|| for output rows [a, b) (nan elsewhere): `engine.gradflow.input_connectivity`."""
+    from rnn_tui.engine.gradflow import input_connectivity
+
+    return input_connectivity(trace, rows=range(*rows))
 
 
 @dataclass(frozen=True)

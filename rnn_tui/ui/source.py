@@ -223,8 +223,10 @@ class EngineSource:
         result = trace_subject(subject)  # the subject's own precision: a scenario keeps its float64
         title = subject.title
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
+            attends = result.attention is not None
             result = result.decoder
-            title += " (decoder half; its h0 is the encoder's final state)"
+            title += (f" (decoder half, {result.extras['attention'].kind} attention over the encoder's states: "
+                      "the Attention tab)" if attends else " (decoder half; its h0 is the encoder's final state)")
         result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))

@@ -225,6 +225,7 @@ class Cell:
     # spectrum is |w_hh|), "none" (no recurrent weight: h_{t-1} enters only through a gated sum)
     recurrence: str = "matrix"
     scans: tuple[str, ...] = ()  # --scan choices, for cells whose recurrence is linear in h (first: default)
+    step_jacobian: str = ""  # J_t in a few symbols, for a cell without a recurrent weight to show it instead
     # the holds the explorer offers by name: (preset, gate, value); "forget" keeps the state
     # (nothing forgotten), "input" shuts out what the step would write
     presets: tuple[tuple[str, str, float], ...] = ()

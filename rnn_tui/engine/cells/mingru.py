@@ -197,5 +197,6 @@ CELL = MinGRU(
     tensors="weight_ih_l{k} (2H, I), bias_ih_l{k} (2H); rows z, n; no weight_hh",
     weights=INPUT_ONLY,
     recurrence="none",
+    step_jacobian="diag(1 - z_t)",
     scans=("sequential", "parallel"),
 )

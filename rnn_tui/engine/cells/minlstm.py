@@ -97,5 +97,6 @@ CELL = MinLSTM(
     tensors="weight_ih_l{k} (3H, I), bias_ih_l{k} (3H); rows f, i, n; no weight_hh",
     weights=INPUT_ONLY,
     recurrence="none",
+    step_jacobian="diag(f_t/(f_t+i_t))",
     scans=("sequential", "parallel"),
 )
