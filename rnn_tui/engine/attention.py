@@ -56,12 +56,18 @@ class AttentionRecord:
     def anti_diagonal_mass(self) -> float:
         """The mean over decoder steps t < T_enc of α_{t, T_enc-1-t}: how much of each row lies where
         a reversal reads (1.0: exactly on the anti-diagonal)."""
+        return self.diagonal_mass(0)
+
+    def diagonal_mass(self, offset: int = 0) -> float:
+        """The mean of α_{t, T_enc-1-t+offset} over the decoder steps t where that k is a source step:
+        offset 0 is the anti-diagonal, 1 the line just right of it (where the symbol written at t-1 was
+        read: α_t is scored from s_{t-1}, the state that wrote it)."""
         import numpy as np
 
         A = np.asarray(self.weights)
         S = A.shape[1]
-        n = min(A.shape[0], S)
-        return float(np.mean([A[t, S - 1 - t] for t in range(n)])) if n else float("nan")
+        picks = [A[t, S - 1 - t + offset] for t in range(A.shape[0]) if 0 <= S - 1 - t + offset < S]
+        return float(np.mean(picks)) if picks else float("nan")
 
 
 # ---- the score, the weights and the context, one step (any leading axes on s) ----------------------

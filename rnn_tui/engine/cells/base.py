@@ -229,9 +229,9 @@ class Cell:
     # the holds the explorer offers by name: (preset, gate, value); "forget" keeps the state
     # (nothing forgotten), "input" shuts out what the step would write
     presets: tuple[tuple[str, str, float], ...] = ()
-    # the gate whose bias a task may start high so the state is kept (LSTM f, GRU z), and the sign
-    # that keeps it (+1: a larger gate keeps more; -1: minGRU's z, where a smaller one does)
-    keep_gate: tuple[str, int] | None = None
+    # the gates whose biases a task may start away from 0 so the state is kept (LSTM f, GRU z), each
+    # with the sign that keeps it (+1: a larger gate keeps more; -1: minGRU's z, minLSTM's i)
+    keep_gates: tuple[tuple[str, int], ...] = ()
 
     # ---- facts derived from the above
     @property

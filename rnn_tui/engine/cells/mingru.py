@@ -187,7 +187,7 @@ CELL = MinGRU(
     summary="minGRU: a GRU whose gates read only x_t; h_t is a linear scan",
     gates=("z", "n"),
     gate_fns=("σ", ""),
-    keep_gate=("z", -1),
+    keep_gates=(("z", -1),),
     presets=(("forget", "z", 0.0), ("input", "z", 0.0)),  # z = 0: h_t = h_{t-1}, nothing written
     equations=(
         "z_t = σ(W_iz x_t + b_iz)",

@@ -86,7 +86,7 @@ CELL = MinLSTM(
     summary="minLSTM: gates read only x_t, f and i normalised to sum to 1; a linear scan",
     gates=("f", "i", "n"),
     gate_fns=("σ", "σ", ""),
-    keep_gate=("f", 1),
+    keep_gates=(("f", 1), ("i", -1)),  # f/(f + i) = σ(1)/(σ(1) + σ(-1)) = 0.73 at the start
     presets=(("forget", "f", 1.0), ("input", "i", 0.0)),  # f = 1 keeps 1/(1 + i) of h; i = 0 keeps all of it
     equations=(
         "f_t = σ(W_if x_t + b_if)",

@@ -246,30 +246,31 @@ class Task:
 
 
 def set_keep_gate_bias(tensors: dict, config: "ModelConfig", value: float) -> None:
-    """Start the gate that keeps the state open (the cell's `keep_gate`: LSTM and minLSTM f, GRU z,
-    minGRU z with the sign that keeps), its bias = value, in place.
+    """Start the gates that keep the state open (the cell's `keep_gates`: LSTM f, GRU z, minGRU z
+    with the sign that keeps, minLSTM f and i), their biases = ±value, in place.
 
     The forget gate f_t = σ(... + b_if + b_hf) starts near σ(value) instead of σ(0) = 0.5, so
     c_{t-1} survives many steps before training has taught the gate anything (Gers et al. 2000;
     Jozefowicz et al. 2015); the GRU's z_t plays the same part in h_t = (1 - z_t) n_t + z_t h_{t-1},
-    and minGRU's in h_t = (1 - z_t) h_{t-1} + z_t n_t with -value. b_hh's rows (where the cell has
-    b_hh) are zeroed so the sum is exactly the value. A cell without such a gate is left as it is.
+    minGRU's in h_t = (1 - z_t) h_{t-1} + z_t n_t with -value, and minLSTM's f_t/(f_t + i_t) with
+    +value on f and -value on i. b_hh's rows (where the cell has b_hh) are zeroed so the sum is
+    exactly the value. A cell without such a gate is left as it is.
     """
     import torch
 
     from rnn_tui.engine.config import layer_names
 
-    keep = config.cell_spec.keep_gate
-    if not value or keep is None or not config.bias:
+    keep = config.cell_spec.keep_gates
+    if not value or not keep or not config.bias:
         return
-    gate, sign = keep
     H = config.hidden_size
-    rows = slice(config.gates.index(gate) * H, (config.gates.index(gate) + 1) * H)
     with torch.no_grad():
-        for _, _, sfx in layer_names(config):
-            tensors[f"bias_ih{sfx}"][rows].fill_(sign * value)  # (H,) the keeping gate's rows
-            if f"bias_hh{sfx}" in tensors:
-                tensors[f"bias_hh{sfx}"][rows].zero_()
+        for gate, sign in keep:
+            rows = slice(config.gates.index(gate) * H, (config.gates.index(gate) + 1) * H)
+            for _, _, sfx in layer_names(config):
+                tensors[f"bias_ih{sfx}"][rows].fill_(sign * value)  # (H,) the keeping gate's rows
+                if f"bias_hh{sfx}" in tensors:
+                    tensors[f"bias_hh{sfx}"][rows].zero_()
 
 
 # ---- option parsing shared by the tasks: each raises TaskError with a one-line message ------
