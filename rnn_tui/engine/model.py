@@ -40,10 +40,13 @@ class CellStack(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch's initialisation for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)) for everything."""
+        """torch's initialisation for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)) for everything,
+        except the tensors a cell starts otherwise (`Cell.init_ranges`: IndRNN's w_hh in [0, 1])."""
         bound = 1.0 / math.sqrt(self.config.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        ranges = self.config.cell_spec.init_ranges
+        for name, p in self.named_parameters():
+            lo, hi = next(((a, b) for prefix, a, b in ranges if name.startswith(prefix + "_l")), (-bound, bound))
+            nn.init.uniform_(p, lo, hi)
 
     def weights(self, sfx: str) -> LayerWeights:
         """The tensors of one layer and direction, by their equation names."""

@@ -681,7 +681,7 @@ async def test_every_tab_opened_with_m_takes_the_focus_and_draws():
                 assert app.focused is not None and pane in (app.focused, *app.focused.ancestors), cls.__name__
             if cls.TITLE == "Time-lapse":
                 assert "no snapshots yet" in str(pane.query_one("#lapse-head").render())
-        assert tabs.active == "tab-lessonspane"
+        assert tabs.active == PANES[-1].tab_id
 
 
 async def test_every_palette_help_line_shows_its_keys():

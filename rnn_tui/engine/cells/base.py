@@ -226,6 +226,8 @@ class Cell:
     recurrence: str = "matrix"
     scans: tuple[str, ...] = ()  # --scan choices, for cells whose recurrence is linear in h (first: default)
     step_jacobian: str = ""  # J_t in a few symbols, for a cell without a recurrent weight to show it instead
+    # tensors a fresh model starts uniform in [lo, hi] rather than torch's ±1/sqrt(H): (prefix, lo, hi)
+    init_ranges: tuple[tuple[str, float, float], ...] = ()
     # the holds the explorer offers by name: (preset, gate, value); "forget" keeps the state
     # (nothing forgotten), "input" shuts out what the step would write
     presets: tuple[tuple[str, str, float], ...] = ()

@@ -9,6 +9,10 @@ its memory fades or grows (with relu, act' is 0 or 1: exactly |w_hh[j]|^k on its
 The spectrum of diag(w_hh) is |w_hh| itself: its singular values and eigenvalue moduli. Units mix
 only through W_ih of the layer above, so IndRNNs are stacked.
 
+A fresh IndRNN starts with w_hh uniform in [0, 1], as Li et al. initialise it: every unit keeps a
+share of its own state from the first step (torch's ±1/sqrt(H) would forget within a few steps,
+and a relu unit with w_hh < 0 cannot hold anything).
+
 torch has no such module: training runs this step (`model.CellStack`); the trace runs it in numpy.
 """
 
@@ -124,4 +128,5 @@ CELL = IndRNN(
     activations=("tanh", "relu", "sigmoid", "identity"),  # as the rnn's; relu is IndRNN's usual choice
     weights=WEIGHTS,
     recurrence="diagonal",
+    init_ranges=(("weight_hh", 0.0, 1.0),),
 )

@@ -492,7 +492,9 @@ class GradientsPane(AnalysisPane):
                 series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]
                 if entry.dL_dc is not None:
                     series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
-                series.append(Series("‖J_t‖", shown.jacobian_norm[index], nan_blank=not shown.complete))
+                # a decoder that attends: its cell's J_t, the input [y_{t-1}; c_t] held (gradflow.ATTENTION_NOTE)
+                jname = "‖J_t‖ cell" if "attention" in trace.extras else "‖J_t‖"
+                series.append(Series(jname, shown.jacobian_norm[index], nan_blank=not shown.complete))
                 step_norm = None if shown.report is None else shown.report.layers[index].dW_hh_step_norm
                 if step_norm is not None:
                     diagonal = trace.config.cell_spec.recurrence == "diagonal"
@@ -524,7 +526,8 @@ class GradientsPane(AnalysisPane):
             mv.matrix = Matrix(
                 values=values,
                 scale=scale,
-                title=f"‖d l_r / d {what}_k‖ (log10)" + (f" · {rows} computed" if rows else ""),
+                title=f"‖d l_r / d {what}_k‖ (log10)" + (f" · {rows} computed" if rows else "")
+                + (" · through cells and attention" if "attention" in trace.extras else ""),
                 row_axis="r",
                 col_axis="k",
                 row_labels=("y",) if pooled and R == 1 else None,
