@@ -176,23 +176,26 @@ def print_encdec(both, args) -> int:
 
 
 def print_attention(record, dec_tokens) -> None:
-    """α as a table: a row per decoder step, a column per encoder token, percent (rows sum to 100)."""
+    """α as a compact table: a row per decoder step, a column per encoder token, each weight in
+    tenths (0-9, 9 for 0.85 and above; · below 0.05), so 40 source tokens fit in 80 columns."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
+    from rnn_tui.safe_text import one_cell
+
     console = Console(highlight=False)
-    console.print(f"attention ({record.kind}): α_t,k in % (a row per decoder step reading y_t-1, a column per "
-                  f"encoder token); mean on the anti-diagonal {record.anti_diagonal_mass:.3f}")
-    table = Table(box=None, pad_edge=False)
-    table.add_column("t", justify="right")
-    table.add_column("reads")
-    for tok in record.encoder_tokens:
-        table.add_column(Text(quoted(tok)), justify="right")
+    console.print(f"attention ({record.kind}): α_t,k in tenths (· below 0.05), a row per decoder step (what it "
+                  f"reads), a column per encoder token; mean on the anti-diagonal k = T-1-t "
+                  f"{record.anti_diagonal_mass:.3f}, on k = T-t beside it {record.diagonal_mass(1):.3f}")
+    width = max([len(safe(one_cell(t))) for t in dec_tokens] + [5])
+    console.print(Text(" " * (4 + width + 1) + " ".join(safe(one_cell(tok))[:1] for tok in record.encoder_tokens)))
+    held = {t for t, _ in record.forced}
     for t, row in enumerate(record.weights):
-        held = " (held)" if any(ft == t for ft, _ in record.forced) else ""
-        table.add_row(str(t), Text(quoted(dec_tokens[t]) + held), *(f"{100 * a:.0f}" for a in row))
-    console.print(table)
+        cells = " ".join("·" if a < 0.05 else str(min(int(a * 10 + 0.5), 9)) for a in row)
+        mark = "*" if t in held else " "
+        console.print(Text(f"{t:>3}{mark}{safe(one_cell(dec_tokens[t])):<{width}} {cells}"))
+    if held:
+        console.print("* held by hand")
 
 
 def gradient_flow(subject, trace, args):
