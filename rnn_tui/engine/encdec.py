@@ -137,13 +137,16 @@ class EncoderDecoder(nn.Module):
         output `stop`. `feed` maps an output id to the decoder input id that reads it back
         (the two vocabularies differ: <s> is only read, </s> only written); identity when None.
         """
+        device = self.decoder.head.weight.device  # the model's device: the ids go there
+        x = torch.as_tensor(x).to(device)
+        feed = None if feed is None else feed.to(device)
         if self.attention == "none":
             state, keys = self.encode(x), None
         else:
             keys, state = self.encode_keys(x)
-        token = torch.full((x.shape[0], 1), start, dtype=torch.long)
+        token = torch.full((x.shape[0], 1), start, dtype=torch.long, device=device)
         out = []
-        done = torch.zeros(x.shape[0], dtype=torch.bool)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=device)
         for _ in range(steps):
             if keys is None:
                 logits, state = self.decoder(token, state=state, return_state=True)  # (B, 1, O)
@@ -239,6 +242,7 @@ def trace_encdec(
     dec_vocab=None,
     feed: Tensor | None = None,
     forced=(),
+    device=None,
 ) -> EncDecTrace:
     """Trace the encoder and the decoder as one backward pass.
 
@@ -246,7 +250,9 @@ def trace_encdec(
     targets: one class per decoder step (None where unscored). With decoder_inputs="greedy" the
     decoder reads <s> then its own previous argmax instead (`feed` maps an output id to the input
     id that reads it back, `dec_vocab` labels those inputs), and is still scored against the
-    targets.
+    targets. device: where the traces' torch work runs (`run_trace`); None: where the model is
+    (with attention the encoder's trace runs there, the decoder's steps in numpy on the CPU).
+    forced: (t, k) pairs, decoder step t's attention held on encoder step k.
     """
     from rnn_tui.engine.trace import TraceError, run_trace
 
@@ -256,17 +262,17 @@ def trace_encdec(
     dec_x = torch.as_tensor(dec_x).long()
     if model.attention != "none":
         return _trace_attention(model, x, dec_x, targets, tokens, dec_tokens, vocab, dtype, decoder_inputs, dec_vocab,
-                                feed, forced)  # fmt: skip
+                                feed, forced, device)  # fmt: skip
     if forced:
         raise TraceError("attention can be held only in a decoder with attention")
     if decoder_inputs == "greedy":
-        written = model.greedy(x[None], start=int(dec_x[0]), steps=len(dec_x), feed=feed)[0]  # (T,)
+        written = model.greedy(x[None], start=int(dec_x[0]), steps=len(dec_x), feed=feed)[0].cpu()  # (T,)
         fed = written if feed is None else feed[written]
         dec_x = torch.cat([dec_x[:1], fed[:-1]])
         if dec_vocab is not None:
             dec_tokens = [dec_vocab[i] for i in dec_x.tolist()]
     # the encoder's final state, computed by the tracer itself so float64 traces stay float64
-    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype)
+    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, device=device)
     h_n, c_n = final_state(forward_only)
     decoder = run_trace(
         model.decoder,
@@ -276,11 +282,12 @@ def trace_encdec(
         vocab=vocab,
         dtype=dtype,
         initial_state=(h_n, c_n),
+        device=device,
     )
     dh0 = torch.as_tensor(decoder.extras["dL_dh0"])
     dc0 = decoder.extras.get("dL_dc0")
     dc0 = None if dc0 is None else torch.as_tensor(dc0)
-    encoder = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, final_state_grad=(dh0, dc0))
+    encoder = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, final_state_grad=(dh0, dc0), device=device)
     labels = vocab if vocab is not None else [str(i) for i in range(decoder.outputs.shape[1])]
     predicted_labels = [labels[i] for i in decoder.outputs.argmax(axis=1).tolist()]
     return EncDecTrace(encoder=encoder, decoder=decoder, predicted=predicted_labels, decoder_inputs=decoder_inputs)
@@ -296,7 +303,7 @@ def final_state(trace: Trace) -> tuple[Tensor, Tensor | None]:
 
 # ---- tracing with attention -------------------------------------------------------------------------
 def _trace_attention(model, x, dec_x, targets, tokens, dec_tokens, vocab, dtype, decoder_inputs, dec_vocab, feed,
-                     forced) -> EncDecTrace:  # fmt: skip
+                     forced, device=None) -> EncDecTrace:  # fmt: skip
     """Both halves with attention: the encoder forward, the decoder step by step (numpy, the cells'
     maths), its backward through the cells and the attention, then the encoder's BPTT with the
     gradient of its final state and of every state the decoder attended to."""
@@ -304,7 +311,7 @@ def _trace_attention(model, x, dec_x, targets, tokens, dec_tokens, vocab, dtype,
 
     from rnn_tui.engine.trace import DTYPES, run_trace
 
-    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype)
+    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, device=device)
     h_n, c_n = final_state(forward_only)
     keys = np.asarray(forward_only.layers[-1].h)  # (S, H) the top layer's states
     dt = DTYPES[dtype]
@@ -324,7 +331,7 @@ def _trace_attention(model, x, dec_x, targets, tokens, dec_tokens, vocab, dtype,
     record = decoder.extras["attention"]
     dh0, dc0 = decoder.extras["dL_dh0"], decoder.extras.get("dL_dc0")
     encoder = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype,
-                        final_state_grad=(dh0, dc0), output_grad=record.dL_dkeys)  # fmt: skip
+                        final_state_grad=(dh0, dc0), output_grad=record.dL_dkeys, device=device)  # fmt: skip
     out_labels = vocab if vocab is not None else [str(i) for i in range(decoder.outputs.shape[1])]
     predicted = [out_labels[i] for i in decoder.outputs.argmax(axis=1).tolist()]
     return EncDecTrace(encoder=encoder, decoder=decoder, predicted=predicted, decoder_inputs=decoder_inputs,
@@ -361,7 +368,7 @@ def attention_trace(cfg: ModelConfig, P: dict, base: AttentionRecord, h0_all, c0
     if greedy or tokens is None:
         tokens = [base.input_labels[i] for i in dp.fed]
     record = replace(base, weights=dp.weights, scores=dp.scores, dL_dkeys=dK, param_grads=pgrads)
-    extras = {"dL_dh0": dh0, "dL_dc0": dc0, "interventions": [], "attention": record}
+    extras = {"dL_dh0": dh0, "dL_dc0": dc0, "interventions": [], "attention": record, "device": "cpu"}  # numpy steps
     return trace_record(cfg, dtype, list(tokens), dp.layers[0].X, run, P, vocab, extras)
 
 

@@ -129,8 +129,8 @@ class ReverseTask(Task):
         )
 
     def trace(self, model, example: EncDecExample | None = None, dtype: str = "float32", decoder_inputs: str = "greedy",
-              forced=()):
-        """Trace one example through both halves (see `encdec.trace_encdec`)."""
+              forced=(), device=None):  # fmt: skip
+        """Trace one example through both halves (see `encdec.trace_encdec`; forced: attention held; device: where)."""
         from rnn_tui.engine.encdec import trace_encdec
 
         ex = example if example is not None else self.example()
@@ -147,6 +147,7 @@ class ReverseTask(Task):
             dtype=dtype,
             decoder_inputs=decoder_inputs,
             forced=forced,
+            device=device,
         )
 
     def reverse(self, model, text: str) -> str:
