@@ -389,7 +389,8 @@ class MainScreen(Screen):
 
         def focus_settled() -> None:  # ... and before this: no new focus inside it, no TabPane.Focused to expect
             now = self.focused
-            if tabs.opening_focus == getattr(tab, "id", None) and (now is before or now is None or pane not in (now, *now.ancestors)):
+            unmoved = now is before or now is None or pane not in (now, *now.ancestors)
+            if unmoved and tabs.opening_focus == getattr(tab, "id", None):
                 tabs.opening_focus = None
 
         self.app.call_later(focus_settled)
