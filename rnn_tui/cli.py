@@ -13,7 +13,7 @@ import os
 import sys
 
 from rnn_tui import __version__
-from rnn_tui.engine.cells import ACTIVATIONS, CELLS
+from rnn_tui.engine.cells import ACTIVATIONS, CELLS, SCANS
 from rnn_tui.engine.device import CHOICES as DEVICE_NAMES
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
@@ -21,6 +21,7 @@ COMMANDS = ("trace", "generate", "eval", "cells", "train", "export", "tasks", "s
 CELL_NAMES = CELLS  # the cell registry's names (rnn_tui.engine.cells: no numpy, no torch)
 ACTIVATION_NAMES = ACTIVATIONS
 TOKENIZE_NAMES = ("char", "word", "space")
+ATTENTION_NAMES = ("none", "dot", "additive")
 
 
 class UsageError(Exception):
@@ -56,6 +57,11 @@ def add_model_flags(p: argparse.ArgumentParser, seed_help: str | None = None) ->
     g.add_argument("--activation", choices=ACTIVATION_NAMES,
                    help="rnn activation (default tanh; imported weights: tanh is assumed unless given)")
     # defaults are None so a flag that was typed can be told from one that was not (see given_flags)
+    g.add_argument("--scan", choices=SCANS, help="mingru, minlstm: run the linear recurrence as the step-by-step loop "
+                   "or the chunked parallel scan (the same numbers; default sequential)")
+    g.add_argument("--attention", choices=ATTENTION_NAMES,
+                   help="reverse task (encoder-decoder): the decoder attends to the encoder's states by a dot "
+                   "product (Luong) or an additive score (Bahdanau); default none")
     g.add_argument("--hidden", type=int_in(1, 4096), metavar="N", help="units per layer (default 16)")
     g.add_argument("--layers", type=int_in(1, 16), metavar="N", help="stacked layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
@@ -99,7 +105,7 @@ def add_weights_flags(p: argparse.ArgumentParser) -> None:
 def given_flags(args: argparse.Namespace) -> set[str]:
     """The model flags typed on the command line, by their Spec field names."""
     given = {n for n in ("cell", "activation", "hidden", "layers", "seed", "input", "scenario", "checkpoint",
-                         "weights", "task", "tokenize", "vocab", "vectors", "targets", "prefix")
+                         "weights", "task", "tokenize", "vocab", "vectors", "targets", "prefix", "scan", "attention")
              if getattr(args, n, None) is not None}  # fmt: skip
     if getattr(args, "text", None) is not None:
         given.add("input")
@@ -156,6 +162,8 @@ def spec_from_args(args: argparse.Namespace):
         targets=getattr(args, "targets", None),
         prefix=getattr(args, "prefix", None),
         mapping=parse_map(getattr(args, "map", None)),
+        scan=getattr(args, "scan", None),
+        attention=getattr(args, "attention", None),
         device=getattr(args, "device", None) or "cpu",
     )
     check_spec(spec, given_flags(args))

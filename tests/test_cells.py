@@ -57,7 +57,7 @@ def test_the_registry_is_what_every_part_reads():
     from rnn_tui.commands import train
     from rnn_tui.engine import config, equations, weights
 
-    assert CELLS == ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook")
+    assert CELLS == ("rnn", "lstm", "lstm-peephole", "gru", "gru-textbook", "indrnn", "mingru", "minlstm")
     assert cli.CELL_NAMES == CELLS == config.CELLS == train.CELL_NAMES
     assert set(equations.EQUATIONS) == set(CELLS) and set(weights.GATE_ROWS) == set(CELLS)
     for name, cell in REGISTRY.items():
@@ -78,8 +78,10 @@ def test_the_registry_is_what_every_part_reads():
 
 
 def test_cells_refuse_an_activation_they_do_not_have():
-    with pytest.raises(ConfigError, match="--activation applies to the rnn cell only"):
+    with pytest.raises(ConfigError, match="--activation applies to the rnn and indrnn cells only"):
         ModelConfig(cell="gru", activation="relu")
+    with pytest.raises(ConfigError, match="--scan parallel applies to the mingru and minlstm cells only"):
+        ModelConfig(cell="gru", scan="parallel")
     with pytest.raises(KeyError, match="unknown cell 'transformer'"):
         get_cell("transformer")
 
@@ -230,7 +232,7 @@ def test_equation_terms_add_up_to_the_traces_numbers(name, bias, bidirectional, 
                 for eq in eqs:
                     total = sum(term.value for term in eq.terms)
                     if eq.pre is not None:  # a gate: its terms are its pre-activation
-                        gate = "a" if name == "rnn" else eq.lhs[0]
+                        gate = "a" if name in ("rnn", "indrnn") else eq.lhs[0]
                         assert eq.pre == entry.preacts[gate][t, j]
                         assert total == pytest.approx(eq.pre, rel=1e-12, abs=1e-12)
                     else:  # c_t or h_t as a sum of products

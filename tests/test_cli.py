@@ -77,7 +77,7 @@ def test_trace_text_and_cells(capsys):
         (["trace", "--bogus"], "unrecognized arguments"),
         (["trace", "--input", ""], "input text is empty"),
         (["trace", "--scenario", "/nonexistent/x.toml"], "does not exist"),
-        (["trace", "--cell", "lstm", "--activation", "relu"], "--activation applies to the rnn cell only"),
+        (["trace", "--cell", "lstm", "--activation", "relu"], "--activation applies to the rnn and indrnn cells only"),
         (["trace", "--format", "xml"], "invalid choice"),
         (["nosuchcommand"], "invalid choice"),
     ],

@@ -32,7 +32,8 @@ from rnn_tui.engine.train import TrainConfig, Trainer
 
 CUDA = torch.cuda.is_available()
 CELL_ACTS = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "identity"), ("lstm", "tanh"),
-             ("lstm-peephole", "tanh"), ("gru", "tanh"), ("gru-textbook", "tanh")]  # fmt: skip
+             ("lstm-peephole", "tanh"), ("gru", "tanh"), ("gru-textbook", "tanh"), ("indrnn", "relu"),
+             ("indrnn", "tanh"), ("mingru", "tanh"), ("minlstm", "tanh")]  # fmt: skip
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                            HealthCheck.function_scoped_fixture])
 
@@ -155,6 +156,7 @@ def configs(draw):
         bias=draw(st.booleans()), output_size=draw(st.integers(1, 4)), input_mode=mode,
         vocab_size=0 if mode == "vectors" else V, head=draw(st.sampled_from(["step", "step", "last", "mean"])),
         loss=draw(st.sampled_from(["ce", "mse"])), head_bias=draw(st.booleans()),
+        scan="parallel" if cell in ("mingru", "minlstm") and draw(st.booleans()) else "sequential",
     )  # fmt: skip
 
 
@@ -363,6 +365,41 @@ def test_the_encoder_decoder_traces_on_the_device(monkeypatch):
     assert both.predicted == plain.predicted
     assert_same_trace(plain.encoder, both.encoder, rtol=2e-5, atol=1e-6)
     assert_same_trace(plain.decoder, both.decoder, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,attention", [("gru", "dot"), ("lstm", "additive"), ("mingru", "dot")])
+def test_the_attending_encoder_decoder_traces_on_the_device(monkeypatch, cell, attention):
+    """The encoder on the device (its gradient from every state the decoder attended to arriving
+    there), the decoder's steps in numpy: the same numbers, and the decoder says it ran on the CPU."""
+    fake_cuda(monkeypatch)
+    spec = Spec(task="reverse", cell=cell, attention=attention, dtype="float64")
+    both = trace_subject(open_subject(spec.replace(device="cuda")))
+    plain = trace_subject(open_subject(spec))
+    assert both.predicted == plain.predicted
+    assert_same_trace(plain.encoder, both.encoder, rtol=1e-10, atol=1e-12)
+    assert both.decoder.extras["device"] == plain.decoder.extras["device"] == "cpu"
+    np.testing.assert_allclose(both.attention.weights, plain.attention.weights, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(both.attention.dL_dkeys, plain.attention.dL_dkeys, rtol=1e-10, atol=1e-12)
+    assert np.abs(plain.attention.dL_dkeys).sum() > 0  # the gradient through the attention is there to compare
+
+
+@pytest.mark.parametrize("cell,scan", [("mingru", "parallel"), ("minlstm", "parallel"), ("indrnn", "sequential")])
+def test_the_new_cells_train_on_the_device(monkeypatch, cell, scan):
+    """The chunked scan and IndRNN's diagonal recurrence keep every tensor on the device ("cuda" on
+    meta, where a CPU tensor meeting a device one raises), and on the CPU stand-in train as on the CPU."""
+    task = get_task("recall", distance=10)
+    cfg = task.model_config(cell=cell, activation="relu" if cell == "indrnn" else "tanh").replace(scan=scan)
+    config = TrainConfig.from_defaults(task.defaults, steps=4, batch=3, log_every=1)
+    cpu = Trainer(task, config, model_config=cfg).run()
+    meta = fake_cuda(monkeypatch, "meta")
+    trainer = Trainer(task, config, model_config=cfg, device=meta)
+    out, batch, _ = trainer._forward()
+    assert out.device.type == "meta"
+    trainer.task.loss(out, batch).backward()
+    assert all(p.grad.device.type == "meta" for p in trainer.params)
+    cuda = fake_cuda(monkeypatch)
+    result = Trainer(task, config, model_config=cfg, device=cuda).run()
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in cpu.history]
 
 
 def test_the_explorer_builds_and_retraces_on_the_device(monkeypatch):

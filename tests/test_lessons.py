@@ -13,7 +13,8 @@ from rnn_tui.cli import main
 from rnn_tui.lessons import LESSONS, LessonError, fill, get_lesson, run_lesson
 from rnn_tui.lessons.base import TIME_LIMIT
 
-REQUIRED = {"memory", "bptt", "exploding", "lstm-gates", "gru", "bidirectional", "task-modes", "unit-finder"}
+REQUIRED = {"memory", "bptt", "exploding", "lstm-gates", "gru", "bidirectional", "task-modes", "unit-finder", "attention",
+            "scan"}
 
 
 def test_the_catalog_has_the_lessons_of_the_issue():

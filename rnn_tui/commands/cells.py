@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"    {line}")
         console.print(Text(f"    tensors: {cell.tensors}", style="dim"))
         fused = "no torch.nn module: run step by step"
+        if cell.scans:
+            fused = "no torch.nn module: the loop or the chunked parallel scan (--scan sequential|parallel)"
         if cell.fused:
             fused = f"fused in torch.nn.{cell.fused}" + (
                 f" ({', '.join(cell.fused_activations)})" if len(cell.activations) > 1 else "")

@@ -151,6 +151,8 @@ def print_encdec(both, args) -> int:
     from rnn_tui.engine.records import SCHEMA
 
     if args.format == "json":
+        from rnn_tui.engine.export import attention_to_json
+
         doc = {
             "schema": SCHEMA,
             "mode": "encdec",
@@ -159,6 +161,8 @@ def print_encdec(both, args) -> int:
             "encoder": trace_to_json(both.encoder),
             "decoder": trace_to_json(both.decoder),
         }
+        if both.attention is not None:
+            doc["attention"] = attention_to_json(both.attention)
         write_json(doc)
         sys.stdout.write("\n")
         return 0
@@ -166,7 +170,32 @@ def print_encdec(both, args) -> int:
     print_summary(both.encoder, show_outputs=False)
     print(f"decoder (reads {both.decoder_inputs} inputs) predicted: {safe(' '.join(both.predicted))}")
     print_summary(both.decoder)
+    if both.attention is not None:
+        print_attention(both.attention, both.decoder.tokens)
     return 0
+
+
+def print_attention(record, dec_tokens) -> None:
+    """α as a compact table: a row per decoder step, a column per encoder token, each weight in
+    tenths (0-9, 9 for 0.85 and above; · below 0.05), so 40 source tokens fit in 80 columns."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from rnn_tui.safe_text import one_cell
+
+    console = Console(highlight=False)
+    console.print(f"attention ({record.kind}): α_t,k in tenths (· below 0.05), a row per decoder step (what it "
+                  f"reads), a column per encoder token; mean on the anti-diagonal k = T-1-t "
+                  f"{record.anti_diagonal_mass:.3f}, on k = T-t beside it {record.diagonal_mass(1):.3f}")
+    width = max([len(safe(one_cell(t))) for t in dec_tokens] + [5])
+    console.print(Text(" " * (4 + width + 1) + " ".join(safe(one_cell(tok))[:1] for tok in record.encoder_tokens)))
+    held = {t for t, _ in record.forced}
+    for t, row in enumerate(record.weights):
+        cells = " ".join("·" if a < 0.05 else str(min(int(a * 10 + 0.5), 9)) for a in row)
+        mark = "*" if t in held else " "
+        console.print(Text(f"{t:>3}{mark}{safe(one_cell(dec_tokens[t])):<{width}} {cells}"))
+    if held:
+        console.print("* held by hand")
 
 
 def gradient_flow(subject, trace, args):

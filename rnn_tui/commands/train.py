@@ -18,7 +18,7 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
-from rnn_tui.engine.cells import ACTIVATIONS
+from rnn_tui.engine.cells import ACTIVATIONS, SCANS
 from rnn_tui.engine.cells import CELLS as CELL_NAMES
 from rnn_tui.safe_text import safe
 
@@ -69,6 +69,8 @@ def add_parser(sub) -> None:
     g.add_argument("--layers", type=whole(1, 16), metavar="N", help="stacked layers (default: the task's)")
     g.add_argument("--bidirectional", action="store_true", default=None, help="add a reverse-time direction")
     g.add_argument("--no-bias", dest="bias", action="store_false", default=None, help="no bias vectors")
+    g.add_argument("--scan", choices=SCANS, help="mingru, minlstm: train through the step-by-step loop or the "
+                   "chunked parallel scan (the same numbers; default sequential)")
     from rnn_tui.cli import add_weights_flags
 
     add_weights_flags(p)  # --weights FILE (your own model: fine-tuned whole, embedding and head kept), --prefix, --map
@@ -173,7 +175,8 @@ def _make_trainer(args: argparse.Namespace):
             raise TrainConfigError(f"--{flag} is empty: give a path")
 
     if args.resume:
-        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "prefix", "map", "out") if getattr(args, n)]
+        given = [f"--{n}" for n in ("task", "cell", "activation", "hidden", "layers", "weights", "prefix", "map", "out",
+                                    "scan") if getattr(args, n)]
         given += ["--bidirectional"] if args.bidirectional else []
         given += ["--no-bias"] if args.bias is False else []
         given += [f"--{k.replace('_', '-')}" for k in options]
@@ -247,7 +250,8 @@ def _model(task, args, seed: int):
         for flag in ("prefix", "map"):
             if getattr(args, flag):
                 raise WeightsError(f"--{flag} applies to --weights FILE only")
-        return task.model_config(cell=args.cell or "lstm", **shape_flags), None, []
+        config = task.model_config(cell=args.cell or "lstm", **shape_flags)
+        return (config if args.scan is None else config.replace(scan=args.scan)), None, []
     if getattr(task, "mode", "") == "encdec":
         raise WeightsError("--weights cannot start the encoder-decoder task: it has two networks")
     shape, tensors = load_user_weights(args.weights, cell=args.cell, activation=args.activation, prefix=args.prefix,
@@ -273,6 +277,10 @@ def _model(task, args, seed: int):
     if getattr(task, "unknown", 0):
         notes.append(f"{task.unknown} tokens of the text are not in the vocabulary and read as <unk>")
     model = build_with_weights(shape, tensors, base, seed=seed)
+    if args.scan is not None:
+        from rnn_tui.engine.model import use_scan
+
+        use_scan(model, args.scan)
     return model.config, model, notes
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from rnn_tui.engine.cells import ACTIVATIONS, CELLS, REGISTRY, Cell
+from rnn_tui.engine.cells import ACTIVATIONS, CELLS, REGISTRY, SCANS, Cell
 from rnn_tui.engine.errors import EngineError
 INPUT_MODES = ("onehot", "embedding", "vectors")
 HEADS = ("step", "last", "mean")  # per-step outputs, or one output from a pooled state
@@ -41,6 +41,7 @@ class ModelConfig:
     head: str = "step"  # "step": y_t = V h_t + b at every step; "last"/"mean": one y from a pooled h
     loss: str = "ce"  # "ce" cross-entropy over classes, "mse" squared error
     head_bias: bool = True  # the head's bias c in y = V h + c; False: y = V h (no head.bias tensor)
+    scan: str = "sequential"  # a linear recurrence (minGRU, minLSTM) run as the loop or the chunked scan
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -60,6 +61,10 @@ class ModelConfig:
             if len(REGISTRY[self.cell].activations) == 1
             else f"a {self.cell} takes the activation {', '.join(REGISTRY[self.cell].activations)}",
         )
+        scanners = [name for name, cell in REGISTRY.items() if cell.scans]
+        need(self.scan in SCANS, f"unknown scan {self.scan!r}: choose {' or '.join(SCANS)}")
+        need(self.scan == "sequential" or self.scan in REGISTRY[self.cell].scans,
+             f"--scan {self.scan} applies to the {' and '.join(scanners)} cells only, not {self.cell!r}")
         need(self.input_mode in INPUT_MODES, f"unknown input mode {self.input_mode!r}")
         need(self.head in HEADS, f"unknown head {self.head!r}: choose one of {', '.join(HEADS)}")
         need(self.loss in LOSSES, f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")

@@ -74,3 +74,17 @@ def trace_to_json(trace: Trace, grad_extra: dict | None = None, report: "GradFlo
         doc["grad"].update(to_json(report))
     doc["grad"].update(clean(grad_extra or {}))
     return doc
+
+
+def attention_to_json(record) -> dict:
+    """An encoder-decoder's `attention` key: the weights α (T_dec x T_enc, each row sums to 1),
+    the scores they came from (null on a held row), the rows held by hand, and its mass on the
+    anti-diagonal (where a reversal reads)."""
+    return clean({
+        "kind": record.kind,
+        "weights": np.asarray(record.weights, dtype=np.float64),
+        "scores": np.asarray(record.scores, dtype=np.float64),
+        "encoder_tokens": list(record.encoder_tokens),
+        "forced": [list(p) for p in record.forced],
+        "anti_diagonal_mass": record.anti_diagonal_mass,
+    })  # fmt: skip

@@ -59,6 +59,7 @@ from rnn_tui.engine.numerics import eigenvalue_moduli, norm, singular_values
 from rnn_tui.engine.records import Trace
 
 FLOW_WINDOW = 512  # sources computed by default: the last FLOW_WINDOW rows of a longer sequence
+CONNECTIVITY_WINDOW = 128  # rows of ||dy_r/dx_k|| computed by default (each row is min(O, D*H) sources)
 MAX_ELEMENTS = 1 << 25  # working numbers per batched backward pass (128 MiB in float32)
 MAX_FLOW_BYTES = 1 << 30  # the (rows, T) flow matrices kept in float64; a 100000-step trace would need 75 GB
 MAX_STATE = 2048  # widest state s (H, or 2H for LSTMs) whose step Jacobians are analysed
@@ -68,6 +69,10 @@ LANCZOS_RTOL = 1e-7  # ||J_t||_2 to this relative accuracy at least (a bound on 
 LANCZOS_DIM = 64  # the largest Krylov space built before a step falls back to a full SVD
 RESCALE_EVERY = 4  # steps of the flow sweep between checks that its numbers are in range
 LANCZOS_CHECKS = frozenset(range(16, 33, 8)) | frozenset(range(36, 1000, 4))  # iterations after which to check
+
+
+ATTENTION_NOTE = ("||J_t|| is the decoder cell's alone, its input [y_{t-1}; c_t] held; dL/dh and the flow matrix "
+                  "include the path through the attention")
 
 
 class GradFlowError(EngineError):
@@ -138,9 +143,9 @@ class LayerFlow:
     flow_c: np.ndarray | None  # (R, T) ||d l_r / d c_k||, LSTMs only
     jacobian_norm: np.ndarray  # (T,) ||d s_t / d s_prev||_2, s = h or [h; c]; nan where not computed
     decay: DecayFit
-    spectrum: dict[str, Spectrum]  # gate name -> spectrum of that block of W_hh
-    dW_hh_step_norm: np.ndarray  # (T,) ||dL/dW_hh restricted to step k||_F
-    dW_hh: np.ndarray  # (G*H, H) the full gradient, = the sum of the per-step contributions
+    spectrum: dict[str, Spectrum]  # gate name -> spectrum of that block of W_hh ({} without W_hh)
+    dW_hh_step_norm: np.ndarray | None  # (T,) ||dL/dW_hh restricted to step k||_F; None without W_hh
+    dW_hh: np.ndarray | None  # (G*H, H) the full gradient (IndRNN: (H,)), = the sum of the per-step contributions
 
     @property
     def name(self) -> str:
@@ -187,6 +192,7 @@ class GradFlowReport:
     tbptt: TBPTTResult | None
     clip: ClipPreview | None
     steps: np.ndarray | None = None  # steps whose Jacobian norms were computed (None: every step)
+    notes: tuple[str, ...] = ()  # what a number holds fixed, where that is not the obvious (one line each)
 
     @property
     def complete(self) -> bool:
@@ -220,6 +226,7 @@ def _records(trace: Trace) -> list[LayerForward]:
         recs.append(cell.record(
             w, order(X), order(a_(e.h)), order(a_(e.c)), {g: order(a_(v)) for g, v in e.preacts.items()},
             {g: order(a_(v)) for g, v in e.gates.items()}, a_(e.h0), a_(e.c0), cfg.activation, e.layer, rev,
+            cfg.scan,
         ))  # fmt: skip
     return recs
 
@@ -301,6 +308,17 @@ def _stack_backward(trace: Trace, recs: list[LayerForward], direct_top: np.ndarr
     cell = cfg.cell_spec
     H, D = cfg.hidden_size, cfg.num_directions
     L, T = direct_top.shape[-2], trace.T
+    att = trace.extras.get("attention")
+    if att is not None:  # a decoder that attends: every layer at each step, and back through the attention
+        if cuts is not None:
+            raise GradFlowError("truncated BPTT is not analysed for a decoder with attention (its past enters "
+                                "through the attention as well as the recurrence)")  # fmt: skip
+        if L < T:
+            direct_top = np.concatenate([direct_top, np.zeros(direct_top.shape[:-2] + (T - L, H), direct_top.dtype)], -2)
+        grads, _, _ = _attention_backward(trace, recs, att, direct_top)
+        for idx, rec in enumerate(recs):
+            visit(idx, rec, grads[idx])
+        return
     direct = direct_top
     for k in reversed(range(cfg.num_layers)):
         dX = 0.0
@@ -323,6 +341,20 @@ def _stack_backward(trace: Trace, recs: list[LayerForward], direct_top: np.ndarr
                 dXr = grads.dA @ rec.w.W_ih  # dL/dx_t = W_ih^T delta_t, (..., L, I)
                 dX = dX + (np.flip(dXr, axis=-2) if d else dXr)
         direct = dX
+
+
+def _attention_backward(trace: Trace, recs: list[LayerForward], att, direct_top: np.ndarray):
+    """`engine.attention.decoder_backward` on this trace's records and attention."""
+    from rnn_tui.engine.attention import decoder_backward, forward
+
+    P = {k: np.asarray(v) for k, v in trace.params.items()}
+    K = np.asarray(att.keys).astype(direct_top.dtype)
+    caches = []
+    held = dict(att.forced)
+    top = recs[-1]
+    for t in range(trace.T):  # the attention's cache of each step, from the state it read
+        caches.append(("held", held[t]) if t in held else forward(att.kind, top.H_prev[t].astype(K.dtype), K, P)[3])
+    return decoder_backward(trace.config, recs, K, P, att.kind, caches, att.y_width, direct_top)
 
 
 def _windows(T: int, K: int, reverse: bool) -> list[tuple[int, int]]:
@@ -382,7 +414,7 @@ def _flow(trace: Trace, recs: list[LayerForward], src: np.ndarray, max_elements:
     E, _ = _row_errors(trace)
     G, H, D = cfg.cell_spec.G, cfg.hidden_size, cfg.num_directions
     per_step = (G + 3) * H * D + D * H  # numbers held per source and step (dH, dC, dA, dX)
-    if cfg.head == "step" and not cfg.bidirectional:  # causal: one sweep back through time
+    if cfg.head == "step" and not cfg.bidirectional and "attention" not in trace.extras:  # causal: one sweep
         per_row = per_step * cfg.num_layers
         norms_per_row = T * len(cfg.cell_spec.states) * cfg.num_layers  # float64 norms a sweep holds per source
         size = max(1, min(max_elements // per_row, max_elements // norms_per_row))
@@ -519,6 +551,115 @@ def source_gradients(trace: Trace, rows: Sequence[int]) -> list[SourceGradients]
 
     _stack_backward(trace, recs, _top_sources(trace, list(rows), E), visit)
     return out
+
+
+# ---- 1b. input connectivity
+def default_connectivity_rows(trace: Trace, window: tuple[int, int] | None = None) -> np.ndarray:
+    """The output rows whose connectivity is computed by default: every row of a short sequence,
+    else the last CONNECTIVITY_WINDOW (or rows window[0] .. window[1]-1). Every row has one,
+    scored or not: it is a derivative of the outputs, not of the loss."""
+    R = trace.outputs.shape[0]
+    if window is None:
+        window = (max(0, R - CONNECTIVITY_WINDOW), R)
+    a, b = max(0, int(window[0])), min(R, int(window[1]))
+    return np.arange(a, b, dtype=np.int64)
+
+
+@_quiet
+def input_connectivity(trace: Trace, rows: Sequence[int] | None = None, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
+    """(R, T) C[r, k] = ||∂y_r/∂x_k||_F: how much the input at step k moves output row r (the
+    connectivity of Distill's "Memorization in RNNs"). y_r is the head's output (logits), x_k the
+    vector layer 0 reads at step k (one-hot, embedding row or raw vector); nan for rows not
+    computed (`rows`; default `default_connectivity_rows`).
+
+    ∂y_r/∂x_k = V ∂pooled_r/∂x_k, and with V = Q R (QR, R of m = min(O, D*H) rows)
+    ||V M||_F = ||R M||_F, so each row needs m gradient sources, R's rows at the top of the
+    network, pushed back through time by the cells' vjp (and the attention, for a decoder with it);
+    at step k each source's W_ih^T δa_k is one row of ∂(R pooled_r)/∂x_k. A per-step head on a
+    causal stack is one sweep back through time, the sources of row r joining at step r.
+    """
+    cfg = trace.config
+    R, T = trace.outputs.shape[0], trace.T
+    rows = default_connectivity_rows(trace) if rows is None else np.asarray(sorted(set(int(r) for r in rows)), np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= R):
+        raise GradFlowError(f"connectivity rows must be output rows 0..{R - 1}")
+    check_flow_size(cfg, T, R)
+    out = np.full((R, T), np.nan)
+    if not rows.size:
+        return out
+    recs = _records(trace)
+    Vw = np.asarray(trace.params["head.weight"], dtype=np.float64)  # (O, D*H)
+    Rm = np.linalg.qr(Vw, mode="r").astype(_dtype(trace))  # (m, D*H): ||V M|| = ||R M||
+    m = Rm.shape[0]
+    G, H, D = cfg.cell_spec.G, cfg.hidden_size, cfg.num_directions
+    per_step = (G + 3) * H * D + D * H + cfg.input_size
+    if cfg.head == "step" and not cfg.bidirectional and "attention" not in trace.extras:
+        size = max(1, max_elements // (per_step * cfg.num_layers * m))
+        out[rows] = 0.0  # a later input cannot move an earlier output
+        for a in range(0, len(rows), size):
+            _connectivity_sweep(trace, recs, rows[a : a + size], Rm, out)
+        return out
+    size = max(1, max_elements // (T * per_step * m))
+    for a in range(0, len(rows), size):
+        part = rows[a : a + size]
+        n = len(part)
+        top = np.zeros((n * m, T, Vw.shape[1]), Rm.dtype)
+        for i, r in enumerate(part):  # the m sources of row r: R's rows on pooled_r, back onto the steps
+            top[i * m : (i + 1) * m] = _at_step(Rm, r, T) if cfg.head == "step" else _pool_adjoint(trace, Rm[:, None, :])
+        dX = np.zeros((n * m, T, cfg.input_size))
+
+        def visit(idx, rec, grads, dX=dX):
+            if rec.layer == 0:
+                d = grads.dA @ rec.w.W_ih  # (S, T, I) in the direction's reading order
+                dX += np.flip(d, axis=-2) if rec.reverse else d
+
+        _stack_backward(trace, recs, top, visit)
+        sq = np.einsum("stI,stI->st", dX, dX, dtype=np.float64).reshape(n, m, T).sum(1)
+        out[part] = np.sqrt(sq)
+    return out
+
+
+def _at_step(Rm: np.ndarray, r: int, T: int) -> np.ndarray:
+    """(m, T, D*H): R's rows placed at step r (a per-step head's row r reads only step r)."""
+    top = np.zeros((Rm.shape[0], T, Rm.shape[1]), Rm.dtype)
+    top[:, r] = Rm
+    return top
+
+
+def _connectivity_sweep(trace: Trace, recs: list[LayerForward], rows: np.ndarray, Rm: np.ndarray, out) -> None:
+    """`input_connectivity` of a per-step head on a causal stack: one sweep from the last row's step
+    down to 0, the m sources of row r joining at step r (newest last, so the alive are a prefix),
+    every layer's vjp at each step, and at layer 0 the input gradients W_ih^T δa_t of every alive
+    source, whose norms (over the m of each row) are C[r, t]. Rescaled by powers of two as the
+    flow sweep is."""
+    cfg = trace.config
+    cell = cfg.cell_spec
+    H, L = cfg.hidden_size, cfg.num_layers
+    dt = _dtype(trace)
+    m = Rm.shape[0]
+    order = rows[::-1]
+    n = len(order) * m
+    ks = [cell.coefficients(rec) for rec in recs]
+    carry = [[np.zeros((n, H), dt) for _ in cell.states] for _ in recs]
+    exps = np.zeros(n, dtype=np.int64)
+    alive = 0
+    for t in range(int(order[0]), -1, -1):
+        while alive < n and order[alive // m] == t:
+            carry[L - 1][0][alive : alive + m] += Rm
+            alive += m
+        below = None
+        for k in reversed(range(L)):
+            u = tuple(c[:alive] for c in carry[k])
+            if below is not None:
+                u = (u[0] + below,) + u[1:]
+            dA, before, _ = cell.vjp(ks[k], t, recs[k].w, u)
+            for c, b in zip(carry[k], before):
+                c[:alive] = b
+            below = dA @ recs[k].w.W_ih  # (alive, I_k)
+        sq = np.ldexp(np.einsum("ni,ni->n", below, below, dtype=np.float64), -2 * exps[:alive])
+        out[order[: alive // m], t] = np.sqrt(sq.reshape(-1, m).sum(1))
+        if t % RESCALE_EVERY == 0:
+            _rescale([c[:alive] for layer in carry for c in layer], exps[:alive])
 
 
 # ---- 2. one-step Jacobians
@@ -755,6 +896,24 @@ def w_hh_spectrum(W_hh: np.ndarray, gates: Sequence[str]) -> dict[str, Spectrum]
     return out
 
 
+def recurrent_spectrum(cfg, params: dict, suffix: str) -> dict[str, Spectrum]:
+    """The spectrum of one layers entry's recurrent weight, as its cell has it (`Cell.recurrence`):
+    each gate block of W_hh; for a diagonal recurrence w_hh ⊙ h (IndRNN) diag(w_hh), whose singular
+    values and eigenvalue moduli are both |w_hh| sorted, one unit each; nothing for a cell with no
+    recurrent weight (minGRU, minLSTM: J_t = diag(a_t) is all there is, in ||J_t||)."""
+    cell = cfg.cell_spec
+    if cell.recurrence == "none":
+        return {}
+    W = params["weight_hh" + suffix]
+    if cell.recurrence == "diagonal":
+        w = np.asarray(W, dtype=np.float64)
+        if not bool(np.isfinite(w).all()):
+            raise GradFlowError("w_hh holds NaN or Inf: it has no spectrum (the weights have diverged)")
+        mags = np.sort(np.abs(w))[::-1]
+        return {cfg.gates[0]: Spectrum(cfg.gates[0], mags, mags.copy(), float(mags[0]))}
+    return w_hh_spectrum(W, cfg.gates)
+
+
 # ---- 5. gradients of every tensor from the deltas, and the per-step W_hh contributions
 def _step_contributions(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray:
     """(T, G*H, H) dL/dW_hh restricted to each step, in reading order."""
@@ -764,13 +923,10 @@ def _step_contributions(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray:
     return out
 
 
-def _step_norms(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray:
-    """(T,) Frobenius norms of the per-step contributions: each block is an outer product, so
-    ||left right^T||_F = ||left|| ||right||."""
-    sq = 0.0
-    for _, left, right in cell.hh_factors(rec, dA):
-        sq = sq + _norms(left) ** 2 * _norms(right) ** 2
-    return np.sqrt(sq)
+def _step_norms(cell, rec: LayerForward, dA: np.ndarray) -> np.ndarray | None:
+    """(T,) the norm of each step's share of dL/dW_hh (`Cell.recurrent_step_norms`); None for a
+    cell without a recurrent weight."""
+    return cell.recurrent_step_norms(rec, dA)
 
 
 @_quiet
@@ -853,7 +1009,11 @@ def full_gradients(trace: Trace, token_ids=None) -> dict[str, np.ndarray]:
 
 
 def _full(trace: Trace, recs: list[LayerForward], token_ids) -> dict[str, np.ndarray]:
-    return _all_grads(trace, recs, [_trace_deltas(trace, i, r) for i, r in enumerate(recs)], token_ids)
+    grads = _all_grads(trace, recs, [_trace_deltas(trace, i, r) for i, r in enumerate(recs)], token_ids)
+    att = trace.extras.get("attention")
+    if att is not None:  # the score's own tensors, from the trace's backward pass
+        grads.update({k: np.asarray(v, dtype=np.float64) for k, v in att.param_grads.items()})
+    return grads
 
 
 # ---- 6. truncated BPTT
@@ -987,8 +1147,9 @@ def analyze_gradflow(
         if previous is not None:  # what does not depend on the rows: as the previous report has it
             spectrum, step_norm = previous.layers[idx].spectrum, previous.layers[idx].dW_hh_step_norm
         else:
-            spectrum = w_hh_spectrum(trace.params["weight_hh" + rec.w.suffix], cfg.gates)
-            step_norm = _seq(rec, _step_norms(cell, rec, _trace_deltas(trace, idx, rec)), axis=0)
+            spectrum = recurrent_spectrum(cfg, trace.params, rec.w.suffix)
+            step_norm = _step_norms(cell, rec, _trace_deltas(trace, idx, rec))
+            step_norm = None if step_norm is None else _seq(rec, step_norm, axis=0)
         decay = previous.layers[idx].decay if previous is not None and not todo_rows.size else _decay(trace, flow, e.direction)
         layers.append(
             LayerFlow(
@@ -1001,8 +1162,8 @@ def analyze_gradflow(
                 jacobian_norm=jn,
                 decay=decay,
                 spectrum=spectrum,
-                dW_hh_step_norm=np.asarray(step_norm, dtype=np.float64),
-                dW_hh=grads["weight_hh" + rec.w.suffix],
+                dW_hh_step_norm=None if step_norm is None else np.asarray(step_norm, dtype=np.float64),
+                dW_hh=grads.get("weight_hh" + rec.w.suffix),
             )
         )
     if tbptt is not None:
@@ -1013,8 +1174,12 @@ def analyze_gradflow(
         cp = clip_preview(grads, clip, clip_mode)
     else:
         cp = previous.clip if previous is not None else None
+    notes = ()
+    if "attention" in trace.extras:
+        notes = (ATTENTION_NOTE,)
     return GradFlowReport(
         T=trace.T,
+        notes=notes,
         rows=int(scored.shape[0]),
         scored=scored,
         sources=sources,

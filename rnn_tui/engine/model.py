@@ -40,10 +40,13 @@ class CellStack(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch's initialisation for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)) for everything."""
+        """torch's initialisation for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)) for everything,
+        except the tensors a cell starts otherwise (`Cell.init_ranges`: IndRNN's w_hh in [0, 1])."""
         bound = 1.0 / math.sqrt(self.config.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        ranges = self.config.cell_spec.init_ranges
+        for name, p in self.named_parameters():
+            lo, hi = next(((a, b) for prefix, a, b in ranges if name.startswith(prefix + "_l")), (-bound, bound))
+            nn.init.uniform_(p, lo, hi)
 
     def weights(self, sfx: str) -> LayerWeights:
         """The tensors of one layer and direction, by their equation names."""
@@ -63,11 +66,19 @@ class CellStack(nn.Module):
         h0, c0 = split_state(cfg, state, B, x)
         h_n, c_n = [], []
         layer_in = x
+        scans = hasattr(cfg.cell_spec, "torch_layer")  # a linear recurrence: a whole layer at once
         for k in range(cfg.num_layers):
             outs = []
             for d in range(D):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
                 h, c = h0[k * D + d], (c0[k * D + d] if c0 is not None else None)
+                if scans:
+                    xs = layer_in.flip(1) if d else layer_in  # reading order
+                    hr = cfg.cell_spec.torch_layer(xs, h, self.weights(sfx), parallel=cfg.scan == "parallel")
+                    outs.append(hr.flip(1) if d else hr)
+                    h_n.append(hr[:, -1])
+                    c_n.append(None)
+                    continue
                 hs = [None] * T
                 for t in reversed(range(T)) if d else range(T):
                     h, c, _ = self.step(sfx, layer_in[:, t], h, c)
@@ -188,6 +199,19 @@ def copy_tensors(mine: dict[str, Tensor], given: dict[str, Tensor], what: str, s
         if tuple(value.shape) != tuple(mine[name].shape):
             raise ConfigError(f"tensor {name} has shape {tuple(value.shape)}, the model needs {tuple(mine[name].shape)}")
         mine[name].copy_(value.to(mine[name].dtype))
+
+
+def use_scan(model: nn.Module, scan: str) -> None:
+    """Run a model's linear recurrences (minGRU, minLSTM) as the loop or the chunked scan from now on:
+    the same numbers either way. ConfigError (one line) for a cell that has no scan."""
+    for half in (getattr(model, "encoder", None), getattr(model, "decoder", None), model):
+        if half is None or not hasattr(half, "config"):
+            continue
+        half.config = half.config.replace(scan=scan)
+        if isinstance(getattr(half, "core", None), CellStack):
+            half.core.config = half.config
+    if hasattr(model, "encoder_config"):
+        model.encoder_config = model.encoder_config.replace(scan=scan)
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> RNNModel:

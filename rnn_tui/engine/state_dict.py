@@ -90,7 +90,7 @@ def _module_name(config) -> tuple[str, str | None]:
     if config.torch_native:
         return "rnn", {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[config.cell]
     name = config.cell.replace("-", "_")
-    if config.cell == "rnn":
+    if len(config.cell_spec.activations) > 1:  # rnn_sigmoid, indrnn_relu
         name += f"_{config.activation}"
     return name, None
 

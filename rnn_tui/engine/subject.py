@@ -52,6 +52,8 @@ class Spec:
     targets: str | None = None  # a file of targets, one per step (engine.inputs)
     prefix: str | None = None  # the module prefix of the recurrent weights to read ("encoder.rnn.")
     mapping: tuple[tuple[str, str], ...] = ()  # --map: (the file's tensor name, its role)
+    scan: str | None = None  # minGRU, minLSTM: "sequential" | "parallel" (None: the model's own, sequential)
+    attention: str | None = None  # an encoder-decoder task: "none" | "dot" | "additive" (None: the task's, none)
     device: str = "cpu"  # where torch computes: cpu, cuda, or auto (engine.device)
 
     def replace(self, **changes) -> "Spec":
@@ -198,9 +200,23 @@ def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str)
                    token_vocab=tuple(vocab))
 
 
+def _task_options(spec: Spec) -> dict:
+    """The task's options, with --attention among them (an encoder-decoder task's option)."""
+    from rnn_tui.engine.tasks import TASKS
+
+    options = dict(spec.task_options)
+    if spec.attention is not None:
+        info = TASKS.get(spec.task)
+        if info is not None and "attention" not in info.options:
+            names = [n for n, i in TASKS.items() if "attention" in i.options]
+            raise SubjectError(f"--attention applies to the encoder-decoder task ({', '.join(names)}), not {spec.task}")
+        options["attention"] = spec.attention
+    return options
+
+
 def task_subject(spec: Spec) -> Subject:
     """A freshly initialised model shaped for a task, on the task's example (or --input)."""
-    task = _task(spec.task, spec.task_options)
+    task = _task(spec.task, _task_options(spec))
     sh = _shape(spec)
     config = task.model_config(cell=sh["cell"], hidden=spec.hidden, layers=spec.layers,
                                bidirectional=spec.bidirectional, activation=sh["activation"], bias=spec.bias)  # fmt: skip
@@ -350,9 +366,10 @@ def _own_sequence(spec: Spec, shape, tensors, notes: list[str]) -> Subject:
 FLAG_NAMES = {"bias": "no-bias"}  # Spec field -> the command-line flag that sets it
 # what each source fixes by itself, so a flag for it would be silently ignored
 FIXED_BY = {
-    "scenario": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "seed", "input", "task", "tokenize"),
-    "checkpoint": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "task"),
-    "weights": ("hidden", "layers", "bidirectional", "bias"),
+    "scenario": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "seed", "input", "task", "tokenize",
+                 "attention"),
+    "checkpoint": ("cell", "activation", "hidden", "layers", "bidirectional", "bias", "task", "attention"),
+    "weights": ("hidden", "layers", "bidirectional", "bias", "attention"),
 }
 WHY = {
     "scenario": "the scenario file sets the model, its weights and its input",
@@ -410,6 +427,8 @@ def open_subject(spec: Spec) -> Subject:
         raise SubjectError(f"unknown dtype {spec.dtype!r}: choose float32 or float64")
     if spec.tokenize not in ("char", "word", "space"):
         raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char, word or space")
+    if spec.attention is not None and not spec.task:
+        raise SubjectError("--attention applies to an encoder-decoder: give --task reverse")
     device = resolve(spec.device)
     subject = _open(spec)
     subject.device = device
@@ -423,14 +442,20 @@ def open_subject(spec: Spec) -> Subject:
 
 def _open(spec: Spec) -> Subject:
     if spec.scenario:
-        return scenario_subject(spec)
-    if spec.checkpoint:
-        return checkpoint_subject(spec)
-    if spec.weights:
-        return weights_subject(spec)
-    if spec.task:
-        return task_subject(spec)
-    return text_subject(spec, DEFAULT_TEXT if spec.input is None else spec.input)
+        subject = scenario_subject(spec)
+    elif spec.checkpoint:
+        subject = checkpoint_subject(spec)
+    elif spec.weights:
+        subject = weights_subject(spec)
+    elif spec.task:
+        subject = task_subject(spec)
+    else:
+        subject = text_subject(spec, DEFAULT_TEXT if spec.input is None else spec.input)
+    if spec.scan is not None:
+        from rnn_tui.engine.model import use_scan
+
+        use_scan(subject.model, spec.scan)  # ConfigError, one line, for a cell without a scan
+    return subject
 
 
 def check_trace_size(config: ModelConfig, T: int, dtype: str) -> None:

@@ -60,6 +60,11 @@ def cell_step(cfg: ModelConfig, w, x, h, c, edit=keep):
     return state[0], (state[1] if cell.has_cell_state else None), gates
 
 
+def scan_option(cfg: ModelConfig) -> dict:
+    """The forward pass's scan= for a cell whose recurrence is a linear scan (nothing for others)."""
+    return {"scan": cfg.scan} if cfg.cell_spec.scans else {}
+
+
 # ---- what one pass over the sequence gives -------------------------------------------------------------
 @dataclass(frozen=True)
 class Pass:
@@ -200,7 +205,8 @@ def head_and_loss(cfg: ModelConfig, P: dict[str, np.ndarray], top: np.ndarray, t
 
 
 # ---- 1 - 3. the fast pass -------------------------------------------------------------------------------
-def _fast_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad) -> Pass:
+def _fast_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad,
+               output_grad=None) -> Pass:  # fmt: skip
     """Forward layer by layer with each cell's fast forward, then BPTT top layer first."""
     cell = cfg.cell_spec
     H, D = cfg.hidden_size, cfg.num_directions
@@ -213,7 +219,7 @@ def _fast_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, target
             w = cell.layer_weights(P, f"_l{k}" + ("_reverse" if d else ""))
             Xr = layer_in[::-1].copy() if d else layer_in  # reading order
             c0 = c0_all[idx] if c0_all is not None else None
-            fw = cell.forward(w, Xr, h0_all[idx], c0, cfg.activation, layer=k, reverse=bool(d))
+            fw = cell.forward(w, Xr, h0_all[idx], c0, cfg.activation, layer=k, reverse=bool(d), **scan_option(cfg))
             layers.append(fw)
             outs.append(fw.H[::-1] if d else fw.H)
         layer_in = np.concatenate(outs, axis=1) if D > 1 else outs[0]  # (T, D*H)
@@ -221,7 +227,7 @@ def _fast_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, target
 
     LD = len(layers)
     grads: list[LayerGrads | None] = [None] * LD
-    direct = head.grad_top  # (T, D*H) the gradient reaching this layer's output from above
+    direct = head.grad_top if output_grad is None else head.grad_top + output_grad  # (T, D*H) from above
     for k in reversed(range(cfg.num_layers)):
         dX = 0.0
         for d in range(D):
@@ -304,7 +310,7 @@ def _intervention_edit(interventions, k: int, d: int, t: int):
 
 
 def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad,
-                   interventions, Pt: dict | None = None) -> Pass:  # fmt: skip
+                   interventions, output_grad=None, Pt: dict | None = None) -> Pass:  # fmt: skip
     """The explicit path: step through the readable cell equations with autograd, held values in place.
 
     A zero probe is added to every h_t (and c_t); the gradient of the loss with respect to it is
@@ -326,7 +332,8 @@ def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, ta
     c0 = given(c0_all).requires_grad_(True) if c0_all is not None else None
     probe_h = torch.zeros((LD, T, H), dtype=dt, device=dev, requires_grad=True)
     probe_c = torch.zeros((LD, T, H), dtype=dt, device=dev, requires_grad=True) if c0 is not None else None
-    runs, layer_in = [], given(X0)
+    # the input requires a gradient so every pre-activation does (minGRU's gates read nothing else)
+    runs, layer_in = [], given(X0).requires_grad_(True)
     with torch.enable_grad():
         for k in range(cfg.num_layers):
             outs = []
@@ -363,9 +370,13 @@ def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, ta
         if on_device:
             head = _torch_head(cfg, Pt, layer_in, targets)
             tensors, grads_in = [head.loss], [torch.ones_like(head.loss)]
+            if output_grad is not None:  # a gradient arriving on the top states from outside
+                tensors.append(layer_in)
+                grads_in.append(given(output_grad))
         else:
             head = head_and_loss(cfg, P, layer_in.detach().numpy(), targets)
-            tensors, grads_in = [layer_in], [torch.from_numpy(np.ascontiguousarray(head.grad_top))]
+            top = head.grad_top if output_grad is None else head.grad_top + output_grad
+            tensors, grads_in = [layer_in], [torch.from_numpy(np.ascontiguousarray(top))]
         if final_state_grad is not None:  # a gradient arriving on the final state from outside
             tensors.append(torch.stack([r[3][-1] for r in runs]))
             grads_in.append(given(final_state_grad[0]))
@@ -573,13 +584,14 @@ def _fused_device_pass(cfg: ModelConfig, P: dict, Pt: dict, X0: np.ndarray, h0_a
 
 
 def _device_pass(cfg: ModelConfig, P: dict, model: RNNModel, X0: np.ndarray, h0_all, c0_all, targets,
-                 final_state_grad, interventions, dev, dtype: str) -> Pass:  # fmt: skip
+                 final_state_grad, interventions, dev, dtype: str, output_grad=None) -> Pass:  # fmt: skip
     """The trace's torch work on `dev` (a torch.device): the fused kernels where torch has the
-    cell and nothing is held by hand, else the readable steps with autograd."""
+    cell and nothing is held by hand or arrives on the states from outside (an attending
+    decoder's), else the readable steps with autograd."""
     Pt = {k: v.detach().to(device=dev, dtype=DTYPES[dtype]) for k, v in model.tensors().items()}
-    if cfg.torch_native and not interventions:
+    if cfg.torch_native and not interventions and output_grad is None:
         return _fused_device_pass(cfg, P, Pt, X0, h0_all, c0_all, targets, final_state_grad)
-    return _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final_state_grad, interventions, Pt=Pt)
+    return _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final_state_grad, interventions, output_grad, Pt=Pt)
 
 
 def layers_input(layers: list[LayerForward], X0: np.ndarray, k: int, D: int) -> np.ndarray:
@@ -602,6 +614,7 @@ def run_trace(
     dtype: str = "float32",
     initial_state: tuple | None = None,
     final_state_grad: tuple | None = None,
+    output_grad=None,
     interventions: Sequence[Intervention] = (),
     device=None,
 ) -> Trace:
@@ -610,7 +623,8 @@ def run_trace(
     x: token ids (T,) or vectors (T, I). targets: one per output row (T rows for head="step",
     one for a pooled head), None where unscored. initial_state: (h0, c0) in torch's (L*D, H)
     layout; final_state_grad: gradient arriving on the final state (h_n, c_n) from outside (an
-    encoder feeding a decoder). The gradient on the initial state is in extras["dL_dh0"] (and
+    encoder feeding a decoder); output_grad: (T, D*H) gradient arriving on the top layer's
+    states from outside (an encoder whose states a decoder attends to). The gradient on the initial state is in extras["dL_dh0"] (and
     extras["dL_dc0"]), in the same layout. interventions: values held by hand (see
     `Intervention`); the trace then shows the network as changed. device: where torch's work
     runs (an `engine.device.Device`, "cpu", "cuda" or "auto"); None: where the model is. The
@@ -647,14 +661,27 @@ def run_trace(
         has_c = cfg.has_cell_state and final_state_grad[1] is not None
         final = (as_np(final_state_grad[0]), as_np(final_state_grad[1]) if has_c else None)
 
+    extra = None
+    if output_grad is not None:
+        extra = torch.as_tensor(output_grad).detach().to(device="cpu", dtype=dt).numpy()
+        if extra.shape != (T, D * H):
+            raise TraceError(f"output_grad must be ({T}, {D * H}), got {extra.shape}")
     with np.errstate(all="ignore"):  # a diverged model's inf and nan are its numbers, shown as such
         if dev.accelerated:
-            run = _device_pass(cfg, P, model, X0, h0_all, c0_all, targets, final, list(interventions), dev.torch, dtype)
+            run = _device_pass(cfg, P, model, X0, h0_all, c0_all, targets, final, list(interventions), dev.torch, dtype,
+                               extra)  # fmt: skip
         elif interventions:
-            run = _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final, list(interventions))
+            run = _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final, list(interventions), extra)
         else:
-            run = _fast_pass(cfg, P, X0, h0_all, c0_all, targets, final)
+            run = _fast_pass(cfg, P, X0, h0_all, c0_all, targets, final, extra)
 
+    extras = {"dL_dh0": run.dh0, "dL_dc0": run.dc0, "interventions": list(interventions), "device": dev.kind}
+    return trace_record(cfg, dtype, labels, X0, run, P, vocab, extras)
+
+
+def trace_record(cfg: ModelConfig, dtype: str, labels: list[str], X0: np.ndarray, run: Pass, P: dict, vocab,
+                 extras: dict) -> Trace:  # fmt: skip
+    """The Trace of a pass: every layer's records back in sequence order."""
     seq = lambda fw, a: None if a is None else (a[::-1].copy() if fw.reverse else a)  # noqa: E731
     layers = [
         LayerTrace(
@@ -684,5 +711,5 @@ def run_trace(
         loss=run.loss,
         params=P,
         vocab=list(vocab) if vocab is not None else None,
-        extras={"dL_dh0": run.dh0, "dL_dc0": run.dc0, "interventions": list(interventions), "device": dev.kind},
+        extras=extras,
     )

@@ -142,7 +142,7 @@ class ImportedWeights:
     tied: str = ""  # the name the embedding was saved under when it is tied to the head ("decoder.weight")
 
     def describe(self) -> str:
-        act = f" ({self.activation})" if self.cell == "rnn" else ""
+        act = f" ({self.activation})" if len(REGISTRY[self.cell].activations) > 1 else ""
         bi = " bidirectional" if self.bidirectional else ""
         return (
             f"{self.num_layers}-layer{bi} {self.cell}{act}, input size {self.input_size}, "
@@ -156,7 +156,7 @@ class ImportedWeights:
     @property
     def num_recurrent(self) -> int:
         """How many recurrent tensors the layers have (the file's, and any filled with zeros)."""
-        per = 2 + (2 if self.bias else 0) + (3 if self.cell == "lstm-peephole" else 0)
+        per = len(REGISTRY[self.cell].tensor_shapes(self.hidden_size, self.input_size, self.bias))
         return self.num_layers * self.num_directions * per
 
     def report(self) -> str:
@@ -632,7 +632,7 @@ def infer_shape(
         if cell is None and meta.get("cell") in CELLS:
             cell = meta["cell"]
             cell_from = "the file's metadata" if cell == "gru-textbook" else ""  # the one the shapes cannot tell
-        if activation is None and meta.get("activation") in ACTIVATIONS and meta.get("cell") == "rnn":
+        if activation is None and meta.get("activation") in ACTIVATIONS and meta.get("cell") in ("rnn", "indrnn"):
             activation = meta["activation"]
 
     mapped = dict(mapping)
@@ -673,31 +673,49 @@ def infer_shape(
         name = shown(role)
         return f"{name} (--map makes it {mapped[name]})" if name in mapped else name
 
-    if "weight_hh_l0" not in rec or "weight_ih_l0" not in rec:
-        fail(f"missing tensor {missing('weight_hh_l0' if 'weight_hh_l0' not in rec else 'weight_ih_l0')}")
-    w_hh, w_ih = rec["weight_hh_l0"], rec["weight_ih_l0"]
-    if len(w_hh.shape) != 2 or len(w_ih.shape) != 2:
-        bad = "weight_hh_l0" if len(w_hh.shape) != 2 else "weight_ih_l0"
-        fail(f"tensor {shown(bad)} has shape {rec[bad].shape}, expected a matrix")
-    rows, H = w_hh.shape
-    if H == 0 or rows % H:
-        fail(f"tensor {shown('weight_hh_l0')} has shape {w_hh.shape}: its rows are not a multiple of H={H}")
-    G = rows // H
-    if cell is None:
-        if G not in ROWS_TO_CELL:
-            fail(f"tensor {shown('weight_hh_l0')} has {rows} = {G} x {H} rows: rnn has 1xH, gru 3xH, lstm 4xH")
-        cell = "lstm-peephole" if peephole and G == 4 else ROWS_TO_CELL[G]
-    elif GATE_ROWS[cell] != G:
-        fail(
-            f"a {cell} needs weight_hh_l0 of shape ({GATE_ROWS[cell] * H}, {H}), the file has {w_hh.shape} "
-            f"(that is a {ROWS_TO_CELL.get(G, 'no known cell')})"
-        )
+    if "weight_ih_l0" not in rec:
+        fail(f"missing tensor {missing('weight_ih_l0')}")
+    w_ih = rec["weight_ih_l0"]
+    if len(w_ih.shape) != 2:
+        fail(f"tensor {shown('weight_ih_l0')} has shape {w_ih.shape}, expected a matrix")
+    D = 2 if bidirectional else 1
+    if "weight_hh_l0" not in rec:  # minGRU, minLSTM: the gates read x_t alone
+        cell, H = _input_only_cell(stored, rec, cell, shown, D, fail)
+        G = GATE_ROWS[cell]
+    else:
+        w_hh = rec["weight_hh_l0"]
+        if len(w_hh.shape) == 1:  # one recurrent weight per unit: IndRNN's w_hh ⊙ h
+            if cell not in (None, "indrnn"):
+                fail(f"tensor {shown('weight_hh_l0')} has shape {w_hh.shape}, a vector: that is an indrnn, not a {cell}")
+            cell, H, G = "indrnn", int(w_hh.shape[0]), 1
+            if H == 0:
+                fail(f"tensor {shown('weight_hh_l0')} is empty")
+        elif len(w_hh.shape) != 2:
+            fail(f"tensor {shown('weight_hh_l0')} has shape {w_hh.shape}, expected a matrix")
+        else:
+            rows, H = w_hh.shape
+            if H == 0 or rows % H:
+                fail(f"tensor {shown('weight_hh_l0')} has shape {w_hh.shape}: its rows are not a multiple of H={H}")
+            G = rows // H
+            if cell is None:
+                if G not in ROWS_TO_CELL:
+                    fail(f"tensor {shown('weight_hh_l0')} has {rows} = {G} x {H} rows: rnn has 1xH, gru 3xH, lstm 4xH")
+                cell = "lstm-peephole" if peephole and G == 4 else ROWS_TO_CELL[G]
+            elif REGISTRY[cell].recurrence != "matrix":
+                what = "a vector (H,)" if REGISTRY[cell].recurrence == "diagonal" else "no weight_hh at all"
+                fail(f"a {cell} has {what}, the file's {shown('weight_hh_l0')} is {w_hh.shape} "
+                     f"(that is a {ROWS_TO_CELL.get(G, 'no known cell')})")  # fmt: skip
+            elif GATE_ROWS[cell] != G:
+                fail(
+                    f"a {cell} needs weight_hh_l0 of shape ({GATE_ROWS[cell] * H}, {H}), the file has {w_hh.shape} "
+                    f"(that is a {ROWS_TO_CELL.get(G, 'no known cell')})"
+                )
     if peephole and cell != "lstm-peephole":
         fail(f"peephole tensors (weight_ci_l0 ...) found but the cell is {cell}")
-    if activation is not None and cell != "rnn":
-        fail(f"an activation applies to the rnn cell only, not {cell}")
+    if activation is not None and len(REGISTRY[cell].activations) == 1:
+        choosers = " and ".join(n for n, c in REGISTRY.items() if len(c.activations) > 1)
+        fail(f"an activation applies to the {choosers} cells only, not {cell}")
     I = int(w_ih.shape[1])
-    D = 2 if bidirectional else 1
 
     # every expected tensor present with the expected shape, and nothing else
     expected: dict[str, tuple[int, ...]] = {}
@@ -773,11 +791,44 @@ def infer_shape(
         names=names,
         renamed=tuple(renamed_all.items()) if names else (),
         filled=tuple(filled),
-        activation_assumed=cell == "rnn" and activation is None,
+        activation_assumed=len(REGISTRY[cell].activations) > 1 and activation is None,
         cell_from=cell_from,
         tied=stored[emb].alias_of if emb is not None else "",
     )
     return shape, tensors
+
+
+def _input_only_cell(stored: dict, rec: dict, cell: str | None, shown, D: int, fail) -> tuple[str, int]:
+    """(cell, H) of layers without weight_hh: minGRU (weight_ih rows z, n: 2H) or minLSTM (f, i, n:
+    3H). The rows give H once the cell is known; without --cell, whichever of the two fits the
+    other tensors (layer 1's weight_ih reads D*H columns, a head reads D*H), or a refusal."""
+    rows = int(rec["weight_ih_l0"].shape[0])
+    input_only = [n for n, c in REGISTRY.items() if c.recurrence == "none"]
+    if cell is not None:
+        if REGISTRY[cell].recurrence != "none":
+            fail(f"missing tensor {shown('weight_hh_l0')} (a {cell} has one; {' and '.join(input_only)} have none)")
+        if rows % GATE_ROWS[cell]:
+            fail(f"a {cell} needs weight_ih_l0 with {GATE_ROWS[cell]}H rows, the file's {shown('weight_ih_l0')} "
+                 f"has {rows}")  # fmt: skip
+        return cell, rows // GATE_ROWS[cell]
+    fits = []
+    for name in input_only:
+        G = GATE_ROWS[name]
+        if rows % G or rows == 0:
+            continue
+        H = rows // G
+        above = rec.get("weight_ih_l1")
+        if above is not None and (len(above.shape) != 2 or above.shape != (G * H, D * H)):
+            continue
+        fits.append((name, H))
+    if len(fits) > 1:  # a head (O, D*H) tells them apart
+        widths = {int(s.shape[1]) for n, s in stored.items() if len(s.shape) == 2 and not RECURRENT.match(n)}
+        fits = [(n, H) for n, H in fits if D * H in widths] or fits
+    if len(fits) != 1:
+        shape = tuple(rec["weight_ih_l0"].shape)
+        options = " or ".join(f"a {n} ({GATE_ROWS[n]}H rows)" for n in input_only)
+        fail(f"{shown('weight_ih_l0')} {shape} has no weight_hh: {options}; say which with --cell")
+    return fits[0]
 
 
 def load_user_weights(

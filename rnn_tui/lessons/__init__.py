@@ -36,6 +36,8 @@ LESSONS: dict[str, tuple[str, str]] = {
     "gru": ("gru", "GRU update and reset gates; torch's and the textbook's reset placement"),
     "bidirectional": ("bidirectional", "bidirectional networks: filling a blank that needs the right-hand context"),
     "task-modes": ("task_modes", "sequence-to-class, synchronous sequence-to-sequence, encoder-decoder"),
+    "attention": ("attention", "the bottleneck and attention: reversing through one state, and with attention"),
+    "scan": ("scan", "a recurrence without h_{t-1} in its gates: minGRU and the parallel scan"),
     "unit-finder": ("unit_finder", "finding a unit that tracks something: bracket depth"),
 }
 

@@ -85,6 +85,9 @@ def model_for(trace: Trace, tensors: dict | None = None):
 
     from rnn_tui.engine.model import build_model
 
+    if "attention" in trace.extras:  # its inputs [y_{t-1}; c_t] follow its own states: not a model on its own
+        raise LabError("this decoder attends to its encoder, which the tab does not hold: hold its attention in "
+                       "the Attention tab, or train it with rnn-tui train --task reverse --attention ...")
     model = build_model(trace.config, seed=0)
     if trace.dtype == "float64":
         model = model.double()
@@ -123,6 +126,13 @@ def gradflow(trace: Trace) -> "GradFlowReport":
     return analyze_gradflow(trace, token_ids=token_ids(trace) if trace.config.input_mode == "embedding" else None)
 
 
+def connectivity_rows(trace: Trace, rows: tuple[int, int]) -> np.ndarray:
+    """(R, T) ||∂y_r/∂x_k|| for output rows [a, b) (nan elsewhere): `engine.gradflow.input_connectivity`."""
+    from rnn_tui.engine.gradflow import input_connectivity
+
+    return input_connectivity(trace, rows=range(*rows))
+
+
 @dataclass(frozen=True)
 class FlowWindow:
     """Part of the gradient flow of a long trace, per layers entry (as `trace.layers`): what the
@@ -140,7 +150,7 @@ def gradflow_window(trace: Trace, rows: tuple[int, int] | None, steps: tuple[int
     """The flow-matrix rows of the scored outputs in rows [a, b), and the step Jacobian norms at
     steps [a, b) (either may be None: none), with each entry's W_hh spectrum (cheap). The engine's
     functions for each piece, so the numbers are those of the whole analysis."""
-    from rnn_tui.engine.gradflow import default_sources, flow_matrix, jacobian_norms, w_hh_spectrum
+    from rnn_tui.engine.gradflow import default_sources, flow_matrix, jacobian_norms, recurrent_spectrum
 
     cfg = trace.config
     sources = default_sources(trace, window=rows) if rows is not None else np.zeros(0, dtype=np.int64)
@@ -153,7 +163,7 @@ def gradflow_window(trace: Trace, rows: tuple[int, int] | None, steps: tuple[int
     picked = np.arange(*steps) if steps is not None else np.zeros(0, dtype=np.int64)
     norms = (jacobian_norms(trace, steps=picked.tolist()) if picked.size
              else [np.full(trace.T, np.nan) for _ in trace.layers])
-    spectra = [w_hh_spectrum(trace.params[f"weight_hh_{e.name}"], cfg.gates) for e in trace.layers]
+    spectra = [recurrent_spectrum(cfg, trace.params, f"_{e.name}") for e in trace.layers]
     return FlowWindow(rows=np.asarray(sources), steps=picked, flow=[f for f, _ in flows],
                       flow_c=[c for _, c in flows], jacobian_norm=list(norms), spectrum=spectra)
 

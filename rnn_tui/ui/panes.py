@@ -60,6 +60,8 @@ PANES: tuple[PaneInfo, ...] = (
              "for a projector: zoomed heatmap with values, narration of each step, freeze, high contrast"),
     PaneInfo("lessons_pane", "LessonsPane", "Lessons",
              "guided lessons on live models: memory, BPTT, exploding gradients, gates, task modes, unit finder"),
+    PaneInfo("attention_pane", "AttentionPane", "Attention",
+             "where an encoder-decoder's decoder looks in the source at each step; hold it on one position"),
 )
 
 # the tab bar's words where the full titles do not fit (80 columns): every tab named, none cut

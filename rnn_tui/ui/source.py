@@ -246,6 +246,12 @@ class EngineSource:
         # a new shape: a fresh model, so what belonged to the file (its vocabulary, its map) goes too
         fresh = dict(scenario=None, checkpoint=None, weights=None, vocab=None, input_ids=None, vectors=None,
                      targets=None, prefix=None, mapping=())  # fmt: skip
+        from rnn_tui.engine.cells import get_cell
+
+        if base.scan is not None and base.scan not in get_cell(request.cell).scans:
+            fresh["scan"] = None  # --scan belongs to the cells with a linear recurrence; another cell has none
+        if base.attention is not None and (info is None or info.mode != "encdec"):
+            fresh["attention"] = None  # --attention belongs to the encoder-decoder task
         return base.replace(**{**fresh, **asked, **common})
 
     def _build(self, request: TraceRequest) -> Trace:
@@ -262,8 +268,10 @@ class EngineSource:
         result = trace_subject(subject)  # the subject's own precision: a scenario keeps its float64
         title = subject.title
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
+            attends = result.attention is not None
             result = result.decoder
-            title += " (decoder half; its h0 is the encoder's final state)"
+            title += (f" (decoder half, {result.extras['attention'].kind} attention over the encoder's states: "
+                      "the Attention tab)" if attends else " (decoder half; its h0 is the encoder's final state)")
         result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))

@@ -28,6 +28,17 @@ def _step(cfg, w, x, h, c):
     """One step of the cell in float32: (h, c, {gate: (pre, act)})."""
     H = cfg.hidden_size
     gi = w["W_ih"] @ x + (w["b_ih"] if w["b_ih"] is not None else 0)
+    if cfg.cell == "indrnn":
+        a = gi + w["W_hh"] * h + (w["b_hh"] if w["b_hh"] is not None else 0)
+        h = ACT[cfg.activation](a).astype(np.float32)
+        return h, None, {"a": (a, h)}
+    if cfg.cell == "mingru":
+        z, n = _sigmoid(gi[:H]), gi[H:]
+        return ((1 - z) * h + z * n).astype(np.float32), None, {"z": (gi[:H], z), "n": (n, n)}
+    if cfg.cell == "minlstm":
+        f, i, n = _sigmoid(gi[:H]), _sigmoid(gi[H:2 * H]), gi[2 * H:]
+        h = (f / (f + i) * h + i / (f + i) * n).astype(np.float32)
+        return h, None, {"f": (gi[:H], f), "i": (gi[H:2 * H], i), "n": (n, n)}
     gh = w["W_hh"] @ h + (w["b_hh"] if w["b_hh"] is not None else 0)
     if cfg.cell == "rnn":
         a = gi + gh
@@ -89,15 +100,21 @@ def make_trace(
             sfx = f"_l{k}" + ("_reverse" if d else "")
             I = layer_in.shape[1]
             bound = scale * 2 / np.sqrt(H)
+            recurrence = cfg.cell_spec.recurrence  # "matrix", "diagonal" (IndRNN), "none" (minGRU, minLSTM)
             w = {
                 "W_ih": rng.uniform(-bound, bound, (G * H, I)).astype(f32),
-                "W_hh": rng.uniform(-bound, bound, (G * H, H)).astype(f32),
+                "W_hh": None if recurrence == "none" else
+                rng.uniform(-bound, bound, (G * H, H) if recurrence == "matrix" else (H,)).astype(f32),
                 "b_ih": rng.uniform(-bound, bound, G * H).astype(f32) if bias else None,
-                "b_hh": rng.uniform(-bound, bound, G * H).astype(f32) if bias else None,
+                "b_hh": rng.uniform(-bound, bound, G * H).astype(f32) if bias and recurrence != "none" else None,
             }
-            params[f"weight_ih{sfx}"], params[f"weight_hh{sfx}"] = w["W_ih"], w["W_hh"]
+            params[f"weight_ih{sfx}"] = w["W_ih"]
+            if w["W_hh"] is not None:
+                params[f"weight_hh{sfx}"] = w["W_hh"]
             if bias:
-                params[f"bias_ih{sfx}"], params[f"bias_hh{sfx}"] = w["b_ih"], w["b_hh"]
+                params[f"bias_ih{sfx}"] = w["b_ih"]
+                if w["b_hh"] is not None:
+                    params[f"bias_hh{sfx}"] = w["b_hh"]
             if cell == "lstm-peephole":
                 for name in ("ci", "cf", "co"):
                     w[f"w_{name}"] = params[f"weight_{name}{sfx}"] = rng.uniform(-bound, bound, H).astype(f32)

@@ -681,7 +681,34 @@ async def test_every_tab_opened_with_m_takes_the_focus_and_draws():
                 assert app.focused is not None and pane in (app.focused, *app.focused.ancestors), cls.__name__
             if cls.TITLE == "Time-lapse":
                 assert "no snapshots yet" in str(pane.query_one("#lapse-head").render())
-        assert tabs.active == "tab-lessonspane"
+        assert tabs.active == PANES[-1].tab_id
+
+
+async def test_a_pane_focused_as_it_opened_does_not_pull_its_tab_back():
+    """The focus a pane takes as its tab opens reaches the tabs later than a quick next key: the
+    tab the person moved on to stays open (it went back one tab under load)."""
+    from rnn_tui.ui.panes import PANES
+    from rnn_tui.ui.widgets.lessons_pane import LessonsPane
+
+    app = app_for(hidden=16)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        tabs = screen.query_one(TabbedContent)
+        ids = [info.tab_id for info in PANES]
+        lessons = next(i for i in ids if "lessons" in i)
+        tabs.active = lessons
+        await settle(pilot)
+        pane = screen.query_one(LessonsPane)
+        screen.action_focus_input()  # the focus outside the tabs, so that opening the pane moves it
+        await settle(pilot)
+        screen._open(pane)  # the pane takes the focus ...
+        screen.action_next_pane()  # ... and the next key comes before the tabs hear of it
+        await settle(pilot)
+        assert tabs.active == ids[(ids.index(lessons) + 1) % len(ids)]
+        await pilot.press("m")  # and the tabs still go on from there
+        await settle(pilot)
+        assert tabs.active == ids[(ids.index(lessons) + 2) % len(ids)]
 
 
 async def test_every_palette_help_line_shows_its_keys():

@@ -24,7 +24,7 @@ from tests.ui.fakes import make_trace
 
 
 # ---- the lab ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "lstm-peephole", "gru", "gru-textbook"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "lstm-peephole", "gru", "gru-textbook", "indrnn", "mingru", "minlstm"])
 def test_retrace_reproduces_a_fake_trace_with_the_engine(cell):
     """The fake trace is its cell's equations in numpy; the engine, given its weights and its
     recovered input, computes the same states."""

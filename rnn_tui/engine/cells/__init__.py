@@ -19,7 +19,7 @@ where torch has the cell, and the tests hold the two equal.
 
 from __future__ import annotations
 
-from rnn_tui.engine.cells import gru, gru_textbook, lstm, lstm_peephole, rnn
+from rnn_tui.engine.cells import gru, gru_textbook, indrnn, lstm, lstm_peephole, mingru, minlstm, rnn
 from rnn_tui.engine.cells.base import (  # noqa: F401  the readable path's helpers
     ACTIVATION, Cell, Equation, Factor, LayerForward, LayerGrads, LayerWeights, Steps, Term, Weight, affine, keep,
     σ, tanh,
@@ -32,7 +32,10 @@ from rnn_tui.engine.errors import EngineError
 Gates = dict  # gate name -> (pre-activation, activation)
 
 # every cell, in the order `rnn-tui cells`, --cell and the explorer list them
-REGISTRY: dict[str, Cell] = {m.CELL.name: m.CELL for m in (rnn, lstm, lstm_peephole, gru, gru_textbook)}
+REGISTRY: dict[str, Cell] = {
+    m.CELL.name: m.CELL for m in (rnn, lstm, lstm_peephole, gru, gru_textbook, indrnn, mingru, minlstm)
+}
+SCANS: tuple[str, ...] = ("sequential", "parallel")  # --scan, for the cells that list them (Cell.scans)
 
 CELLS: tuple[str, ...] = tuple(REGISTRY)
 ACTIVATIONS: tuple[str, ...] = tuple(dict.fromkeys(a for c in REGISTRY.values() for a in c.activations))

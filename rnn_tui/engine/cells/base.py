@@ -135,6 +135,7 @@ class LayerForward:
     h0: Any  # (H,)
     c0: Any | None
     activation: str = "tanh"  # the rnn's activation (other cells: tanh)
+    scan: str = "sequential"  # how a linear recurrence was run (minGRU, minLSTM): "sequential" | "parallel"
 
     @property
     def T(self) -> int:
@@ -220,9 +221,19 @@ class Cell:
     fused: str | None = None  # the torch.nn module that computes exactly this cell, if any
     fused_activations: tuple[str, ...] = ("tanh",)  # activations that module offers
     weights: tuple[Weight, ...] = STANDARD_WEIGHTS
+    # how h_{t-1} enters: "matrix" (W_hh h_{t-1}, spectrum of W_hh), "diagonal" (w_hh ⊙ h_{t-1}: its
+    # spectrum is |w_hh|), "none" (no recurrent weight: h_{t-1} enters only through a gated sum)
+    recurrence: str = "matrix"
+    scans: tuple[str, ...] = ()  # --scan choices, for cells whose recurrence is linear in h (first: default)
+    step_jacobian: str = ""  # J_t in a few symbols, for a cell without a recurrent weight to show it instead
+    # tensors a fresh model starts uniform in [lo, hi] rather than torch's ±1/sqrt(H): (prefix, lo, hi)
+    init_ranges: tuple[tuple[str, float, float], ...] = ()
     # the holds the explorer offers by name: (preset, gate, value); "forget" keeps the state
     # (nothing forgotten), "input" shuts out what the step would write
     presets: tuple[tuple[str, str, float], ...] = ()
+    # the gates whose biases a task may start away from 0 so the state is kept (LSTM f, GRU z), each
+    # with the sign that keeps it (+1: a larger gate keeps more; -1: minGRU's z, minLSTM's i)
+    keep_gates: tuple[tuple[str, int], ...] = ()
 
     # ---- facts derived from the above
     @property
@@ -292,6 +303,20 @@ class Cell:
     def extra_grads(self, fw: LayerForward, dA) -> dict:
         """Gradients of the tensors beyond W_ih, W_hh and the biases (peepholes), by torch name."""
         return {}
+
+    def recurrent_step_norms(self, fw: LayerForward, dA):
+        """(T,) the size of each step's share of dL/dW_hh, ||dL/dW_hh at step k||_F, from the deltas
+        (reading order); None for a cell with no recurrent weight. Each block of rows is an outer
+        product, so ||left right^T||_F = ||left|| ||right||."""
+        import numpy as np
+
+        if self.recurrence == "none":
+            return None
+        sq = 0.0
+        for _, left, right in self.hh_factors(fw, dA):
+            sq = sq + np.einsum("...i,...i->...", left, left, dtype=np.float64) * np.einsum(
+                "...i,...i->...", right, right, dtype=np.float64)
+        return np.sqrt(sq)
 
     def equations_at(self, w: LayerWeights, x, entry, t: int, j: int, prev: str, activation: str = "tanh"):
         """(reads, equations) of unit j at sequence position t of a LayerTrace `entry`.
@@ -368,13 +393,13 @@ class Cell:
         g.update(self.extra_grads(fw, dA))
         return g
 
-    def record(self, w, X, H, C, pre, act, h0, c0, activation, layer, reverse) -> LayerForward:
+    def record(self, w, X, H, C, pre, act, h0, c0, activation, layer, reverse, scan="sequential") -> LayerForward:
         """A forward record, with the previous states filled in from h0 (and c0)."""
         import numpy as np
 
         H_prev = np.concatenate([np.asarray(h0)[None], H[:-1]])
         C_prev = None if C is None else np.concatenate([np.asarray(c0)[None], C[:-1]])
-        return LayerForward(layer, reverse, w, X, H, H_prev, C, C_prev, pre, act, h0, c0, activation)
+        return LayerForward(layer, reverse, w, X, H, H_prev, C, C_prev, pre, act, h0, c0, activation, scan)
 
 
 # ---- small numpy kernels the cell modules share -------------------------------------------------------

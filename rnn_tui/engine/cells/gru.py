@@ -189,6 +189,7 @@ CELL = GRU(
     summary="GRU, PyTorch's placement: reset gate applied after the recurrent product",
     gates=("r", "z", "n"),
     gate_fns=("σ", "σ", "tanh"),
+    keep_gates=(("z", 1),),
     presets=(("forget", "z", 1.0), ("input", "r", 0.0)),  # z = 1 keeps h_{t-1}; r = 0 ignores it in n_t
     equations=(
         "r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)",

@@ -20,6 +20,7 @@ CELL = LSTM(
     gates=("i", "f", "g", "o"),
     gate_fns=("σ", "σ", "tanh", "σ"),
     states=("h", "c"),
+    keep_gates=(("f", 1),),
     presets=(("forget", "f", 1.0), ("input", "i", 0.0)),
     equations=(
         "i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi + w_ci ⊙ c_{t-1})",

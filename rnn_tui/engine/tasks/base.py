@@ -246,25 +246,31 @@ class Task:
 
 
 def set_keep_gate_bias(tensors: dict, config: "ModelConfig", value: float) -> None:
-    """Start the gate that keeps the state open: b_f (LSTM) or b_z (GRU) = value, in place.
+    """Start the gates that keep the state open (the cell's `keep_gates`: LSTM f, GRU z, minGRU z
+    with the sign that keeps, minLSTM f and i), their biases = ±value, in place.
 
     The forget gate f_t = σ(... + b_if + b_hf) starts near σ(value) instead of σ(0) = 0.5, so
     c_{t-1} survives many steps before training has taught the gate anything (Gers et al. 2000;
-    Jozefowicz et al. 2015); the GRU's z_t plays the same part in h_t = (1 - z_t) n_t + z_t h_{t-1}.
-    Both gates are the second chunk of the bias rows (LSTM i f g o, GRU r z n). b_hh's chunk is
-    zeroed so the sum is exactly `value`. A tanh RNN has no such gate and is left as it is.
+    Jozefowicz et al. 2015); the GRU's z_t plays the same part in h_t = (1 - z_t) n_t + z_t h_{t-1},
+    minGRU's in h_t = (1 - z_t) h_{t-1} + z_t n_t with -value, and minLSTM's f_t/(f_t + i_t) with
+    +value on f and -value on i. b_hh's rows (where the cell has b_hh) are zeroed so the sum is
+    exactly the value. A cell without such a gate is left as it is.
     """
     import torch
 
     from rnn_tui.engine.config import layer_names
 
-    if not value or config.cell == "rnn" or not config.bias:
+    keep = config.cell_spec.keep_gates
+    if not value or not keep or not config.bias:
         return
     H = config.hidden_size
     with torch.no_grad():
-        for _, _, sfx in layer_names(config):
-            tensors[f"bias_ih{sfx}"][H : 2 * H].fill_(value)  # (H,) the f or z rows
-            tensors[f"bias_hh{sfx}"][H : 2 * H].zero_()
+        for gate, sign in keep:
+            rows = slice(config.gates.index(gate) * H, (config.gates.index(gate) + 1) * H)
+            for _, _, sfx in layer_names(config):
+                tensors[f"bias_ih{sfx}"][rows].fill_(sign * value)  # (H,) the keeping gate's rows
+                if f"bias_hh{sfx}" in tensors:
+                    tensors[f"bias_hh{sfx}"][rows].zero_()
 
 
 # ---- option parsing shared by the tasks: each raises TaskError with a one-line message ------

@@ -119,6 +119,7 @@ TASKS: dict[str, TaskInfo] = {
             {
                 "seq_len": "symbols per sequence",
                 "symbols": "alphabet size",
+                "attention": "none, dot (Luong) or additive (Bahdanau): the decoder attends to every encoder state",
             },
         ),
     )

@@ -7,6 +7,10 @@
 The decoder starts from the encoder's final state: everything it needs about the source must pass
 through that one vector. The first symbol it writes is the last one the encoder read; the last
 one it writes was read first, the longest way back.
+
+With `attention="dot"` or `"additive"` the decoder also reads, at every step, a weighted sum of
+all the encoder's states (`engine.attention`): the bottleneck is gone, and a trained model's
+weights α_{t,k} lie on the anti-diagonal k = S-1-t, where the symbol to write was read.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rnn_tui.engine.tasks.base import (
     Task,
     TaskError,
     TrainDefaults,
+    choice_option,
     int_option,
 )
 
@@ -34,9 +39,12 @@ class ReverseTask(Task):
     metric_name = "accuracy"
     solved = 0.95
 
-    def __init__(self, seq_len: int = 8, symbols: int = 8):
+    def __init__(self, seq_len: int = 8, symbols: int = 8, attention: str = "none"):
+        from rnn_tui.engine.attention import KINDS
+
         self.seq_len = int_option(self.name, "seq_len", seq_len, 1, 1000)
         self.symbols = int_option(self.name, "symbols", symbols, 2, 26)
+        self.attention = choice_option(self.name, "attention", attention, KINDS)
         letters = list(string.ascii_lowercase[: self.symbols])
         self.vocab = letters  # what the encoder reads
         self.dec_vocab = [START] + letters  # what the decoder reads
@@ -52,24 +60,27 @@ class ReverseTask(Task):
 
     # ---- the model: two halves -------------------------------------------------------------
     def model_config(self, cell="lstm", hidden=None, layers=None, bidirectional=False, activation="tanh", bias=True):
-        """The decoder's config (it has the head); the encoder's follows from it (`encoder_config`)."""
+        """The decoder's config (it has the head); the encoder's follows from it (`encoder_config`).
+        With attention the decoder reads vectors [y_{t-1}; c_t]: V one-hot numbers, then H."""
         from rnn_tui.engine.config import ModelConfig
 
         if bidirectional:
             raise TaskError("the reverse task's decoder writes left to right: drop --bidirectional")
         d = self.defaults
         V = len(self.dec_vocab)
+        H = int(hidden if hidden is not None else d.hidden)
+        attends = self.attention != "none"
         return ModelConfig(
             cell=cell,
             activation=activation,
-            input_size=V,
-            hidden_size=int(hidden if hidden is not None else d.hidden),
+            input_size=V + H if attends else V,
+            hidden_size=H,
             num_layers=int(layers if layers is not None else d.layers),
             bidirectional=False,
             bias=bool(bias),
             output_size=len(self.output_labels),
-            input_mode="onehot",
-            vocab_size=V,
+            input_mode="vectors" if attends else "onehot",
+            vocab_size=0 if attends else V,
             head="step",
             loss="ce",
         )
@@ -77,13 +88,15 @@ class ReverseTask(Task):
     def encoder_config(self, config):
         from rnn_tui.engine.encdec import encoder_config_for
 
-        return encoder_config_for(config, vocab_size=len(self.vocab))
+        V = len(self.dec_vocab)  # the encoder reads one-hot symbols, whatever the decoder reads
+        plain = config.replace(input_mode="onehot", input_size=V, vocab_size=V)
+        return encoder_config_for(plain, vocab_size=len(self.vocab))
 
     def build_model(self, config, seed=None):
         from rnn_tui.engine.encdec import EncoderDecoder
         from rnn_tui.engine.tasks.base import set_keep_gate_bias
 
-        model = EncoderDecoder(self.encoder_config(config), config, seed=seed)
+        model = EncoderDecoder(self.encoder_config(config), config, seed=seed, attention=self.attention)
         set_keep_gate_bias(model.encoder.tensors(), model.encoder_config, self.defaults.gate_bias)
         set_keep_gate_bias(model.decoder.tensors(), config, self.defaults.gate_bias)
         return model
@@ -116,8 +129,8 @@ class ReverseTask(Task):
         )
 
     def trace(self, model, example: EncDecExample | None = None, dtype: str = "float32", decoder_inputs: str = "greedy",
-              device=None):  # fmt: skip
-        """Trace one example through both halves (see `encdec.trace_encdec`; device: where)."""
+              forced=(), device=None):  # fmt: skip
+        """Trace one example through both halves (see `encdec.trace_encdec`; forced: attention held; device: where)."""
         from rnn_tui.engine.encdec import trace_encdec
 
         ex = example if example is not None else self.example()
@@ -133,6 +146,7 @@ class ReverseTask(Task):
             feed=self.feed,
             dtype=dtype,
             decoder_inputs=decoder_inputs,
+            forced=forced,
             device=device,
         )
 

@@ -47,6 +47,25 @@ SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # steps per second when playing
 LOADING = "loading the model…"
 
 
+class PaneTabs(TabbedContent):
+    """The tabs. A widget focused in a hidden tab opens that tab, as in Textual, except while a
+    pane is taking the focus as its tab opens (`Pane.opened`): then a focus arriving from another
+    tab (that pane's, after the person moved on; or a hidden pane's) leaves the tab where the
+    person put it (a quick m m went back one tab)."""
+
+    opening_focus: str | None = None  # the tab whose pane took the focus as it opened, not yet followed
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        tab, opening = event.tab_pane.id, self.opening_focus
+        if opening is None:
+            return  # TabbedContent's own handler: the tab follows the focus
+        if tab == opening:
+            self.opening_focus = None
+        if tab != self.active and opening in (tab, self.active):
+            event.stop()
+            event.prevent_default()  # TabbedContent's own handler would open it again
+
+
 class MainScreen(Screen):
     BINDINGS = bindings()
     KEYS_TITLE = ""  # a subclass with keys of its own names them (the palette's prefix, help's heading)
@@ -94,7 +113,7 @@ class MainScreen(Screen):
             view=MainScreen.shown_view,
         )
         yield SequencePane().data_bind(MainScreen.busy, MainScreen.request, view=MainScreen.shown_view)
-        with TabbedContent(id="panes"):
+        with PaneTabs(id="panes"):
             for k, info in enumerate(PANES):
                 with TabPane(info.title, id=info.tab_id):
                     if k == 0:  # the first tab draws in the first frame; the others when opened
@@ -443,8 +462,20 @@ class MainScreen(Screen):
             self.call_after_refresh(self._open, pane)
 
     def _open(self, pane: Pane) -> None:
-        if pane.shown:
-            pane.opened()
+        if not pane.shown:
+            return
+        tabs, tab, before = self.query_one(PaneTabs), pane.parent, self.focused
+        if isinstance(tab, TabPane):
+            tabs.opening_focus = tab.id
+        pane.opened()  # a focus it asks for is set later (Widget.focus goes through call_later) ...
+
+        def focus_settled() -> None:  # ... and before this: no new focus inside it, no TabPane.Focused to expect
+            now = self.focused
+            unmoved = now is before or now is None or pane not in (now, *now.ancestors)
+            if unmoved and tabs.opening_focus == getattr(tab, "id", None):
+                tabs.opening_focus = None
+
+        self.app.call_later(focus_settled)
 
     def action_next_theme(self) -> None:
         names = list(THEME_NAMES)

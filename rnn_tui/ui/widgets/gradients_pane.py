@@ -15,6 +15,13 @@ step Jacobian norms around the current step (`lab.gradflow_window`, block by blo
 they arrive, then the whole analysis follows in the background (γ and ‖∂L/∂W_hh‖ₖ come with it).
 Moving to steps not yet computed computes their blocks next. Rows of the flow matrix not computed
 are drawn at the bottom of the scale and named in its title; their readout says nan.
+
+Beside the flow matrix (wide), or in its place (`i`), the input connectivity ‖∂y_r/∂x_k‖: how
+much the input at step k moves output r (`engine.gradflow.input_connectivity`), computed only
+while it is on screen, a block of rows around the current step at a time.
+
+A cell without W_hh (minGRU, minLSTM) has no spectrum: its step Jacobian is diagonal, diag(a_t),
+in ‖J_t‖; IndRNN's diagonal w_hh is shown unit by unit against 1.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from rnn_tui.engine.records import Trace
-from rnn_tui.ui.lab import FlowWindow, gradflow, gradflow_window
+from rnn_tui.ui.lab import FlowWindow, connectivity_rows, gradflow, gradflow_window
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.numbers import finite_trace, number
 from rnn_tui.ui.palette import Scale
@@ -46,6 +53,9 @@ ROW_BLOCK = 64  # flow-matrix rows computed per window of a long trace
 STEP_BLOCK = 128  # step Jacobian norms computed per window
 ROWS_IN_VIEW = 48  # rows either side of the current step that the tab wants computed first
 STEPS_IN_VIEW = 96  # steps either side whose Jacobian norms it wants first (the bars show ~180 at 200 columns)
+CONN_BLOCK = 32  # rows of the input connectivity computed at a time (each row is min(O, D*H) sources)
+CONN_IN_VIEW = 24  # rows either side of the current step it wants computed
+WIDE = 160  # columns from which the connectivity sits beside the flow matrix
 
 
 def explain(error: BaseException, trace: Trace, *args) -> str:
@@ -183,6 +193,18 @@ def summary(trace: Trace, entry, shown: FlowShown, index: int) -> Text:
             out.append(f"  per step back (R² {d.r2:.2f}, {d.points} pairs, lags ≤ {d.max_lag})  ")
         else:
             out.append("γ not fitted (too few pairs)  ", style="dim")
+    cell = trace.config.cell_spec
+    if cell.recurrence == "none":
+        out.append("J_t = ", style="bold")
+        out.append(f"{cell.step_jacobian} (no W_hh)")
+        return out
+    if cell.recurrence == "diagonal":
+        (spec,) = shown.spectrum[index].values() or (None,)
+        if spec is not None:
+            above = int((np.asarray(spec.singular_values) > 1).sum())
+            out.append("max|w_hh| ", style="bold")
+            out.append(f"{spec.spectral_radius:.3g} ({above} of {len(spec.singular_values)} above 1)")
+        return out
     radii = " ".join(
         f"{'' if g == 'a' else g + ' '}{s.spectral_radius:.3g}" for g, s in shown.spectrum[index].items()
     )
@@ -191,12 +213,30 @@ def summary(trace: Trace, entry, shown: FlowShown, index: int) -> Text:
     return out
 
 
+@dataclass
+class ConnectivityShown:
+    """The input connectivity of one trace as its blocks of rows arrive."""
+
+    trace: Trace
+    values: np.ndarray  # (R, T) ||∂y_r/∂x_k||, nan where not computed
+    done: np.ndarray  # (R,) rows computed
+    version: int = 0
+
+    def add(self, rows: np.ndarray, block: np.ndarray) -> None:
+        self.values = self.values.copy()
+        self.values[rows] = block[rows]
+        self.done[rows] = True
+        self.version += 1
+
+
 class GradientsPane(AnalysisPane):
     TITLE = "Gradients"
     DESCRIPTION = "‖dL/dh_t‖ per step, the gradient-flow matrix, step Jacobians, fitted γ and the W_hh spectrum"
 
     BINDINGS = [
         Binding("c", "toggle_cell_flow", "h/c flow", tooltip="the flow matrix of h, or of the LSTM cell state c"),
+        Binding("i", "toggle_connectivity", "flow/inputs", tooltip="the flow matrix or the input connectivity "
+                "‖∂y_r/∂x_k‖ (side by side on a wide terminal)"),
         Binding("g", "recompute", "recompute", tooltip="analyse the trace again"),
         Binding("w", "toggle_spectrum", "flow/spectrum", tooltip="the flow matrix or the W_hh spectrum (narrow), "
                 "or the spectrum shown or hidden (wide)"),
@@ -206,6 +246,12 @@ class GradientsPane(AnalysisPane):
     GradientsPane #grad-summary { height: 1; }
     GradientsPane #grad-body { height: 1fr; }
     GradientsPane #grad-flow { width: 1fr; }
+    GradientsPane #grad-conn { width: 1fr; display: none; }
+    GradientsPane.-connectivity #grad-conn { display: block; }
+    GradientsPane.-connectivity #grad-flow { display: none; }
+    GradientsPane.-wide #grad-conn { display: block; border-left: vkey $panel; }
+    GradientsPane.-wide #grad-flow { display: block; }
+    GradientsPane.-narrow.-spectrum #grad-conn { display: none; }
     GradientsPane #grad-spectrum { width: 46; padding: 0 1; border-left: vkey $panel; }
     GradientsPane.-narrow #grad-spectrum { width: 1fr; border-left: none; display: none; }
     GradientsPane.-narrow.-spectrum #grad-spectrum { display: block; }
@@ -215,12 +261,16 @@ class GradientsPane(AnalysisPane):
 
     cell_flow: reactive[bool] = reactive(False)  # the matrix shows d l_r / d c_k (LSTMs)
     spectrum: reactive[bool] = reactive(False)  # narrow: the spectrum in place of the flow matrix
+    connectivity: reactive[bool] = reactive(False)  # the input connectivity in place of the flow matrix
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.whole = Job(self, "gradflow", gradflow, keep=2, explain=explain)  # by trace
         self.part = Job(self, "gradflow-window", gradflow_window, keep=4, explain=explain)  # by (trace, block)
+        self.conn = Job(self, "connectivity", connectivity_rows, keep=8, explain=explain)  # by (trace, block)
         self._shown: FlowShown | None = None  # what has arrived for the trace last looked at
+        self._conn: ConnectivityShown | None = None
+        self._conn_error: tuple[Trace, str] | None = None
         self._error: tuple[Trace, str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -228,13 +278,37 @@ class GradientsPane(AnalysisPane):
         yield StepBars(id="grad-bars")
         with Horizontal(id="grad-body"):
             yield MatrixView(id="grad-flow")
+            yield MatrixView(id="grad-conn")
             yield SpectrumView(id="grad-spectrum")
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "-narrow")
+        wide = self.size.width >= WIDE
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+            if self.shown:
+                self.refresh_analysis()
 
     def watch_spectrum(self, spectrum: bool) -> None:
         self.set_class(spectrum, "-spectrum")
+
+    def watch_connectivity(self, on: bool) -> None:
+        self.set_class(on, "-connectivity")
+        if self.is_mounted and self.shown:
+            self.refresh_analysis()
+
+    def action_toggle_connectivity(self) -> None:
+        if self.has_class("-wide"):
+            self.notify("the input connectivity is beside the flow matrix at this width", timeout=3)
+            return
+        if self.has_class("-narrow") and self.spectrum:
+            self.spectrum = False
+        self.connectivity = not self.connectivity
+
+    @property
+    def connectivity_seen(self) -> bool:
+        """The connectivity matrix is on screen (beside the flow matrix, or in its place)."""
+        return self.has_class("-wide") or (self.connectivity and not (self.has_class("-narrow") and self.spectrum))
 
     def action_toggle_spectrum(self) -> None:
         if self.has_class("-narrow"):
@@ -277,6 +351,64 @@ class GradientsPane(AnalysisPane):
             self._draw()
         else:
             self._show_message("analysing the gradient flow…")
+        if self.connectivity_seen:
+            self._connectivity(trace, view.step)
+
+    # ---- input connectivity: the rows in view, computed while seen --------------------------------
+    def _connectivity(self, trace: Trace, step: int) -> None:
+        if self._conn is None or self._conn.trace is not trace:
+            R = trace.outputs.shape[0]
+            self._conn = ConnectivityShown(trace, np.full((R, trace.T), np.nan), np.zeros(R, bool))
+        if self._conn_error is not None and self._conn_error[0] is trace:
+            self._draw_connectivity(trace, f"no input connectivity: {self._conn_error[1]}")
+            return
+        shown = self._conn
+        R = shown.values.shape[0]
+        row = step if R == trace.T else 0
+        a, b = max(row - CONN_IN_VIEW, 0), min(row + CONN_IN_VIEW, R - 1)
+        blocks = sorted(range(a // CONN_BLOCK, b // CONN_BLOCK + 1), key=lambda k: abs(k * CONN_BLOCK - row))
+        for k in blocks:
+            rows = (k * CONN_BLOCK, min((k + 1) * CONN_BLOCK, R))
+            if shown.done[rows[0] : rows[1]].all():
+                continue
+            key = keyed(trace, rows)
+            if self.conn.result(key) is None and self.conn.busy:
+                break  # one block at a time; the next is asked for when this one arrives
+            outcome = self.conn.get(key, trace, rows)
+            if outcome.failed:
+                self._conn_error = (trace, outcome.error)
+                self._draw_connectivity(trace, f"no input connectivity: {outcome.error}")
+                return
+            if outcome.running:
+                break
+            shown.add(np.arange(*rows), outcome.value)
+        self._draw_connectivity(trace)
+
+    def _draw_connectivity(self, trace: Trace, message: str = "") -> None:
+        if not self.is_mounted:
+            return
+        view, shown = self.view, self._conn
+        mv = self.query_one("#grad-conn", MatrixView)
+        if message or shown is None or not shown.done.any():
+            mv.matrix = None
+            mv.message = message or "computing ‖∂y_r/∂x_k‖ for the rows in view…"
+            self._conn_key = None
+            return
+        key = keyed(trace, shown.version)
+        if getattr(self, "_conn_key", None) != key:
+            self._conn_key = key
+            values, scale = log_matrix(shown.values)
+            done = np.flatnonzero(shown.done)
+            rows = "" if done.size == len(shown.done) else (
+                f" · rows {done[0]}…{done[-1]}" if done[-1] - done[0] + 1 == done.size else f" · {done.size} rows")
+            R = shown.values.shape[0]
+            mv.matrix = Matrix(
+                values=values, scale=scale, title="‖∂y_r/∂x_k‖ (log10)" + rows,
+                row_axis="r", col_axis="k", row_labels=("y",) if R == 1 and trace.T != 1 else None,
+                raw=shown.values, unit_name="r",
+            )  # fmt: skip
+        R = mv.matrix.shape[0]
+        mv.cursor = (view.step if R == trace.T else 0, view.step)
 
     def _whole(self, trace: Trace) -> None:
         outcome = self.whole.get(keyed(trace), trace)
@@ -360,14 +492,23 @@ class GradientsPane(AnalysisPane):
                 series = [Series("‖dL/dh_t‖", entry.dL_dh_norm, log=True)]
                 if entry.dL_dc is not None:
                     series.append(Series("‖dL/dc_t‖", entry.dL_dc_norm, log=True))
-                series.append(Series("‖J_t‖", shown.jacobian_norm[index], nan_blank=not shown.complete))
-                if shown.report is not None:
-                    series.append(Series("‖∂L/∂W_hh‖ₖ", shown.report.layers[index].dW_hh_step_norm, log=True))
+                # a decoder that attends: its cell's J_t, the input [y_{t-1}; c_t] held (gradflow.ATTENTION_NOTE)
+                jname = "‖J_t‖ cell" if "attention" in trace.extras else "‖J_t‖"
+                series.append(Series(jname, shown.jacobian_norm[index], nan_blank=not shown.complete))
+                step_norm = None if shown.report is None else shown.report.layers[index].dW_hh_step_norm
+                if step_norm is not None:
+                    diagonal = trace.config.cell_spec.recurrence == "diagonal"
+                    series.append(Series("‖∂L/∂w_hh‖ₖ" if diagonal else "‖∂L/∂W_hh‖ₖ", step_norm, log=True))
                 bars.series = tuple(series)
                 bars.tokens = tuple(trace.tokens)
             bars.step = view.step
             self._draw_matrix(trace, shown, index)
-            self.query_one(SpectrumView).spectra = shown.spectrum[index]
+            spectrum = self.query_one(SpectrumView)
+            cell = trace.config.cell_spec
+            spectrum.diagonal = cell.recurrence == "diagonal"
+            spectrum.message = (f"no W_hh: J_t = {cell.step_jacobian}, its norm is ‖J_t‖ above"
+                                if cell.recurrence == "none" else "")
+            spectrum.spectra = shown.spectrum[index]
 
     def _draw_matrix(self, trace: Trace, shown: FlowShown, index: int) -> None:
         view = self.view
@@ -385,7 +526,8 @@ class GradientsPane(AnalysisPane):
             mv.matrix = Matrix(
                 values=values,
                 scale=scale,
-                title=f"‖d l_r / d {what}_k‖ (log10)" + (f" · {rows} computed" if rows else ""),
+                title=f"‖d l_r / d {what}_k‖ (log10)" + (f" · {rows} computed" if rows else "")
+                + (" · through cells and attention" if "attention" in trace.extras else ""),
                 row_axis="r",
                 col_axis="k",
                 row_labels=("y",) if pooled and R == 1 else None,
@@ -413,8 +555,10 @@ class GradientsPane(AnalysisPane):
             return
         self.whole.forget()
         self.part.forget()
+        self.conn.forget()
         self._shown = None
-        self._error = None
+        self._conn = None
+        self._error = self._conn_error = None
         self.refresh_analysis()
 
     def on_matrix_view_picked(self, message: MatrixView.Picked) -> None:

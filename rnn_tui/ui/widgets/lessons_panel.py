@@ -30,6 +30,7 @@ PANE_IDS = {  # a lesson step's `pane` -> the tab id of that pane (when the expl
     "gradients": "tab-gradientspane",
     "training": "tab-trainingpane",
     "model": "tab-modelpane",
+    "attention": "tab-attentionpane",
 }
 KEYS_HELP = "n next · b back · 1-4 answer · r reveal · ⇧↓/⇧↑ (J/K) scroll · L hide · Esc leave"
 

@@ -26,18 +26,23 @@ INT_FIELDS = {"hidden": (1, 4096), "layers": (1, 16), "seed": (0, 2**31 - 1)}
 def layer_formula(config: ModelConfig, layer: int) -> tuple[str, int]:
     """The parameter count of one recurrent layer and direction, as a formula and its value.
 
-    G gate blocks, each reading the layer's input (I) and the previous state (H), plus the two
-    bias vectors torch keeps (b_ih, b_hh):  G·((I + H)·H + 2·H)  [+ 3·H peepholes].
+    G gate blocks, each reading the layer's input (I) and, where the cell has W_hh, the previous
+    state (H), plus the bias vectors the cell keeps (b_ih, b_hh):  G·((I + H)·H + 2·H), and the
+    vectors of one number per unit (peepholes, IndRNN's w_hh):  + n·H.
     """
     G, H = len(config.gates), config.hidden_size
     I = config.input_size if layer == 0 else H * config.num_directions
-    nb = 2 if config.bias else 0
-    body = f"({I} + {H})·{H}" + (f" + {nb}·{H}" if nb else "")
-    value = G * ((I + H) * H + nb * H)
+    weights = [w for w in config.cell_spec.weights if config.bias or not w.bias]
+    reads = [I if w.shape[-1] == "I" else H for w in weights if len(w.shape) == 2]  # W_ih, W_hh
+    nb = sum(1 for w in weights if w.shape == ("GH",))
+    body = f"({' + '.join(str(r) for r in reads)})·{H}" if len(reads) > 1 else f"{reads[0]}·{H}"
+    if nb:
+        body += f" + {nb}·{H}" if nb > 1 else f" + {H}"
+    value = G * (sum(reads) * H + nb * H)
     text = f"{G}·({body})" if G > 1 else body
-    vectors = [w for w in config.cell_spec.weights if w.shape == ("H",)]  # peepholes: one number per unit
+    vectors = [w for w in weights if w.shape == ("H",)]  # one number per unit: peepholes, IndRNN's w_hh
     if vectors:
-        text += f" + {len(vectors)}·{H}"
+        text += f" + {len(vectors)}·{H}" if len(vectors) > 1 else f" + {H}"
         value += len(vectors) * H
     return text, value
 

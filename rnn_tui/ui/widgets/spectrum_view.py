@@ -62,11 +62,14 @@ class SpectrumView(Widget):
 
     spectra: reactive[dict | None] = reactive(None, layout=True, always_update=True)  # holds arrays: no ==
     message: reactive[str] = reactive("")
+    diagonal: reactive[bool] = reactive(False)  # the recurrence is w_hh ⊙ h (IndRNN): one |w_hh| per unit
 
     def render(self) -> Text:
         spectra = self.spectra
         if not spectra:
             return Text(self.message, style="dim italic")
+        if self.diagonal:
+            return self._diagonal(next(iter(spectra.values())))
         suffix = max(max(len(f"  ‖W‖₂ {s.spectral_norm:.3g}"), len(f"  ρ {s.spectral_radius:.3g}"))
                      for s in spectra.values())
         width = max(self.size.width - 7 - suffix, 8)
@@ -87,4 +90,20 @@ class SpectrumView(Widget):
             out.append(f"  ρ {rho:.3g}", style=over if rho > 1 else "")
             out.append("\n")
         out.rstrip()
+        return out
+
+    def _diagonal(self, s) -> Text:
+        """IndRNN: diag(w_hh) has singular values and eigenvalue moduli |w_hh|, one per unit."""
+        mags = np.asarray(s.singular_values, dtype=np.float64)
+        above = int((mags > 1).sum())
+        suffix = f"  max {s.spectral_radius:.3g}"
+        width = max(self.size.width - 7 - len(suffix), 8)
+        top = span({"a": s})
+        one = int(round(1.0 / top * (width - 1)))
+        out = Text(no_wrap=True, overflow="crop")
+        out.append("w_hh   " + "0".ljust(one) + "1\n", style="dim")
+        out.append("|w_hh| ", style="bold")
+        out.append(number_line(mags, width, top))
+        out.append(suffix + "\n", style=self.get_component_rich_style("spectrum-view--over") if above else "")
+        out.append(f"{above} of {len(mags)} units above 1", style="dim")
         return out
