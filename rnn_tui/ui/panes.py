@@ -65,8 +65,9 @@ PANES: tuple[PaneInfo, ...] = (
 )
 
 # the tab bar's words where the full titles do not fit (80 columns): every tab named, none cut
-SHORT_TITLES = {"Gradients": "Grads", "Training": "Train", "Generate": "Gen", "Interventions": "Interv",
-                "Saturation": "Satur", "Time-lapse": "Time"}
+SHORT_TITLES = {"Gradients": "Grads", "Training": "Train", "Generate": "Gen", "Compare": "Comp",
+                "Interventions": "Interv", "Saturation": "Satur", "Time-lapse": "Time", "Present": "Pres",
+                "Attention": "Attn"}
 
 
 def tab_titles(width: int) -> list[str]:
