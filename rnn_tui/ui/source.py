@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rnn_tui.engine.config import ConfigError, ModelConfig
-from rnn_tui.engine.records import Trace
-from rnn_tui.engine.subject import DEFAULT_TEXT  # numpy only; the same default as `rnn-tui trace`
+from rnn_tui.engine.subject import DEFAULT_TEXT  # the same default as `rnn-tui trace`
+
+if TYPE_CHECKING:  # the records bring numpy: loaded with the first trace, after the first frame
+    from rnn_tui.engine.records import Trace
 
 FREE_TEXT = "text"  # the task that is no task: a next-token model over the input's own tokens
 TOKENIZE = ("char", "word", "space")
@@ -204,6 +206,7 @@ class EngineSource:
         return base.replace(**{**fresh, **asked, **common})
 
     def _build(self, request: TraceRequest) -> Trace:
+        from rnn_tui.engine.records import Trace
         from rnn_tui.engine.subject import open_subject, trace_subject
 
         spec = self.spec_for(request)
