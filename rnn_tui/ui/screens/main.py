@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from rnn_tui.safe_text import safe
@@ -49,6 +49,11 @@ LOADING = "loading the model…"
 
 class MainScreen(Screen):
     BINDINGS = bindings()
+    # A step's frame spans the screen from the status line down to the maps, and Textual draws
+    # every widget in that span again, containers included, line by line (~20 us a line). The
+    # screen and the containers between it and the panes draw nothing but their background:
+    # BLANK (Textual's flag for "no border, no content") draws each as one blank strip instead.
+    BLANK = True
     KEYS_TITLE = ""  # a subclass with keys of its own names them (the palette's prefix, help's heading)
 
     # the screen draws nothing itself: its state is handed down to the panes (repaint=False, or
@@ -152,6 +157,9 @@ class MainScreen(Screen):
             pane.request = request
 
     def on_mount(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        for container in (tabs, tabs.query_one(ContentSwitcher), *tabs.query(TabPane)):
+            container.BLANK = True  # see BLANK above
         self.request = self._first_request
         self.query_one("#explore-map", HeatmapView).focus()
         self._fit(self.size.width, self.size.height)
