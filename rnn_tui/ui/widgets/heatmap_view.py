@@ -18,7 +18,7 @@ each strip and lose its rendered text) is left out while that holds.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -52,29 +52,11 @@ WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
 @dataclass(frozen=True)
 class Run:
     """One panel's cells in a cached row: a strip per merged run of one level, the cell at which
-    each run starts, and every cell's level; and, once asked for, the runs before and after run i
-    joined into one strip each (the current step moves within a run for a few steps, so a row
-    is joined from a few pieces per panel rather than one per run)."""
+    each run starts, and every cell's level."""
 
     strips: list[Strip]
     starts: list[int]
     levels: list[int]
-    around: dict[int, tuple[Strip | None, Strip | None]] = field(default_factory=dict)
-
-    def split(self, i: int) -> tuple[Strip | None, Strip | None]:
-        """(the runs before run i, the runs after it), each joined; None where there are none."""
-        found = self.around.get(i)
-        if found is None:
-            before, after = self.strips[:i], self.strips[i + 1 :]
-            found = self.around[i] = (Strip.join(before) if before else None,
-                                      Strip.join(after) if after else None)
-        return found
-
-    def whole(self) -> Strip:
-        found = self.around.get(-1)
-        if found is None:
-            found = self.around[-1] = (Strip.join(self.strips), None)
-        return found[0]
 
 
 @dataclass(frozen=True)
@@ -417,13 +399,11 @@ class HeatmapView(Widget, can_focus=True):
             for p, run in enumerate(runs):
                 starts = run.starts
                 i = bisect_right(starts, k) - 1
-                before, after = run.around.get(i) or run.split(i)
                 start = starts[i]
                 end = starts[i + 1] if i + 1 < len(starts) else len(run.levels)
                 level = run.levels[k]
                 kind = kinds[p]
-                if before is not None:
-                    append(before)
+                pieces += run.strips[:i]
                 if k > start:
                     append(get(("run", kind, cell, level, k - start))
                            or self._run_piece(looks[p], kind, cell, level, k - start))
@@ -432,13 +412,12 @@ class HeatmapView(Widget, can_focus=True):
                 if end > k + 1:
                     append(get(("run", kind, cell, level, end - k - 1))
                            or self._run_piece(looks[p], kind, cell, level, end - k - 1))
-                if after is not None:
-                    append(after)
+                pieces += run.strips[i + 1 :]
                 if p < last:
                     append(gap)
         else:
             for p, run in enumerate(runs):
-                append(run.whole())
+                pieces += run.strips
                 if p < last:
                     append(gap)
         used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
