@@ -23,20 +23,34 @@ def app_for(theme: str = "dark", **request) -> ExplorerApp:
     return ExplorerApp(FakeSource(), TraceRequest(text=TEXT, **request), theme=theme)
 
 
-def assert_drawn_as_textual_draws(view: HeatmapView) -> None:
-    """Every line equals the one Textual's styling pass makes of `render_line`, and the one drawn
-    from nothing (every cache dropped, as a style change drops them); and its rendered text
-    (joined from the pieces' texts) equals rendering its segments from scratch."""
+def watch_frames(view: HeatmapView) -> list:
+    """The lines the heatmap hands Textual, frame by frame (the last frame's last)."""
+    frames: list = []
+    draw = view.render_lines
+
+    def drawing(crop: Region) -> list[Strip]:
+        lines = draw(crop)
+        frames.append((crop, lines))
+        return lines
+
+    view.render_lines = drawing  # the compositor asks the widget: this instance answers
+    return frames
+
+
+def assert_drawn_as_textual_draws(view: HeatmapView, frames: list) -> None:
+    """The lines of the last frame equal those Textual's styling pass makes of `render_line`,
+    and those drawn from nothing (every cache dropped, as a style change drops them); and their
+    rendered text (joined from the pieces' texts) equals rendering their segments afresh."""
     console = view.app.console
     width, height = view.size
-    crop = Region(0, 0, width, height)
-    ours = view.render_lines(crop)
+    crop, drawn = frames[-1]
+    assert crop == Region(0, 0, width, height)
     view._styles_cache.clear()
     theirs = Widget.render_lines(view, crop)
     view.notify_style_update()  # drops the rows, pieces and lines kept for the window
-    fresh = view.render_lines(crop)
-    assert len(ours) == len(theirs) == len(fresh) == height
-    for y, (a, b, c) in enumerate(zip(ours, theirs, fresh)):
+    fresh = type(view).render_lines(view, crop)
+    assert len(drawn) == len(theirs) == len(fresh) == height
+    for y, (a, b, c) in enumerate(zip(drawn, theirs, fresh)):
         assert list(a) == list(b) == list(c), f"line {y} differs"
         assert a.cell_length == width
         assert a.render(console) == Strip(list(a), width).render(console), f"line {y}: rendered text differs"
@@ -47,14 +61,17 @@ async def test_lines_match_textuals_own_drawing_while_stepping():
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
         view = app.screen.query_one("#explore-map", HeatmapView)
-        assert_drawn_as_textual_draws(view)
+        frames = watch_frames(view)
+        view.refresh()
+        await pilot.pause()
+        assert_drawn_as_textual_draws(view, frames)
         starts = set()
         for keys in (["right"] * 3, ["right"] * 40, ["down"] * 3, ["left"] * 25, ["end"], ["home"],
                      ["v"], ["a"], ["right"] * 5, ["a"], ["pagedown"] * 4, ["right"] * 7):
             await pilot.press(*keys)
             await pilot.pause()
             starts.add(view.geometry().start)
-            assert_drawn_as_textual_draws(view)
+            assert_drawn_as_textual_draws(view, frames)
         assert len(starts) > 2  # the window jumped on the way
 
 
@@ -63,13 +80,14 @@ async def test_lines_match_in_the_glyph_and_high_contrast_looks_and_one_cell_ste
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         view = app.screen.query_one("#explore-map", HeatmapView)
+        frames = watch_frames(view)
         assert view.geometry().cell == 1  # narrow: one cell per step
         for theme in ("rnn-mono", "rnn-high-contrast", "rnn-dark"):
             app.theme = theme
             await pilot.pause()
             await pilot.press("right", "right", "down")
             await pilot.pause()
-            assert_drawn_as_textual_draws(view)
+            assert_drawn_as_textual_draws(view, frames)
 
 
 async def test_a_padded_heatmap_is_drawn_through_textuals_styling_pass():

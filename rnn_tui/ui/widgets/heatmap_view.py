@@ -460,11 +460,10 @@ class HeatmapView(Widget, can_focus=True):
         width = self._area.width
         assert g is not None
         if y < HEADER_ROWS:  # the titles (they change with the focused matrix) and the time axis
+            self._window(view, g)  # a new window, trace or look: new lines
             key = (self._rows_gen, view.matrix) if y == 0 else (self._rows_gen, view.step)
             cached = self._lines.get(-1 - y)
             if cached is None or cached[0] != key:
-                self._window(view, g)  # the window's caches (and _rows_gen) up to date
-                key = (self._rows_gen, view.matrix) if y == 0 else (self._rows_gen, view.step)
                 line = self._title_line(view, g, width) if y == 0 else self._axis_line(view, g, width)
                 cached = self._lines[-1 - y] = (key, line)
             return cached[1]
