@@ -30,6 +30,7 @@ from textual.worker import get_current_worker
 from rnn_tui.safe_text import safe
 from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
+from rnn_tui.ui.compositor import ChangedOnlyCompositor
 from rnn_tui.ui.messages import MoveTo, RequestChange, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
 from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab
@@ -67,6 +68,7 @@ class MainScreen(Screen):
 
     def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None) -> None:
         super().__init__()
+        self._compositor = ChangedOnlyCompositor()  # a step draws only the widgets it changes
         self.source = source
         self._first_request = request
         self.screenshot_dir = screenshot_dir
