@@ -51,10 +51,11 @@ WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
 
 @dataclass(frozen=True)
 class Run:
-    """One panel's cells in a cached row: a strip per merged run of one level, the cell at which
-    each run starts, and every cell's level."""
+    """One panel's cells in a cached row: per merged run of one level its segment and that
+    segment's terminal text, the cell at which each run starts, and every cell's level."""
 
-    strips: list[Strip]
+    segments: list[Segment]
+    texts: list[str]
     starts: list[int]
     levels: list[int]
 
@@ -338,36 +339,39 @@ class HeatmapView(Widget, can_focus=True):
         for p in range(len(g.panels)):
             lv = self._window_levels[p][row]
             starts: list[int] = []
-            strips: list[Strip] = []
+            segments: list[Segment] = []
+            texts: list[str] = []
             k, n = 0, len(lv)
             while k < n:
                 level, j = lv[k], k + 1
                 while j < n and lv[j] == level:
                     j += 1
                 starts.append(k)
-                strips.append(self._run_piece(looks[p], self._kinds[p], g.cell, level, j - k))
+                segment, text = self._run_piece(looks[p], self._kinds[p], g.cell, level, j - k)
+                segments.append(segment)
+                texts.append(text)
                 k = j
-            runs.append(Run(strips, starts, lv))
+            runs.append(Run(segments, texts, starts, lv))
         self._rows[row] = runs
         return runs
 
-    def _piece(self, key: tuple, text: str, style: Style) -> Strip:
-        """One segment as a strip with its terminal text rendered, kept while the looks stay:
-        joined into rows, the rendered texts are joined too (`Strip.join`)."""
-        strip = self._pieces[key] = Strip([Segment(text, style)], cell_len(text))
-        strip.render(self.app.console)
-        return strip
+    def _piece(self, key: tuple, text: str, style: Style) -> tuple[Segment, str]:
+        """One segment and its terminal text, rendered once and kept while the looks stay: a row
+        is these segments and these texts joined."""
+        segment = Segment(text, style)
+        piece = self._pieces[key] = (segment, Strip([segment], cell_len(text)).render(self.app.console))
+        return piece
 
-    def _run_piece(self, look: CellLook, kind: str, cell: int, level: int, length: int) -> Strip:
+    def _run_piece(self, look: CellLook, kind: str, cell: int, level: int, length: int) -> tuple[Segment, str]:
         """`length` cells of one level (a look is fixed by its kind and cell width while the
         looks key holds)."""
-        strip = self._pieces.get(("run", kind, cell, level, length))
-        if strip is None:
+        piece = self._pieces.get(("run", kind, cell, level, length))
+        if piece is None:
             plain = look.plain[level]
-            strip = self._piece(("run", kind, cell, level, length), plain.text * length, plain.style)
-        return strip
+            piece = self._piece(("run", kind, cell, level, length), plain.text * length, plain.style)
+        return piece
 
-    def _mark_piece(self, look: CellLook, kind: str, cell: int, level: int, selected: bool) -> Strip:
+    def _mark_piece(self, look: CellLook, kind: str, cell: int, level: int, selected: bool) -> tuple[Segment, str]:
         """The current step's cell: the cursor's look on the selected unit's row, else the mark."""
         drawn = (look.cursor if selected else look.marked)[level]
         return self._piece(("mark", kind, cell, level, selected), drawn.text, drawn.style)
@@ -375,7 +379,9 @@ class HeatmapView(Widget, can_focus=True):
     def _row_line(self, view: View, g: Geometry, row: int, width: int) -> Strip:
         """The unit label, then each panel's runs with the current step's cell marked, a gap
         between panels, blank to the end. Runs on every step for every row: written for speed
-        (pieces looked up by key, drawn only the first time one is needed)."""
+        (pieces looked up by key, drawn only the first time one is needed; the strip is made
+        from the pieces' segments with its terminal text joined from theirs, as `Strip.join`
+        joins the texts of rendered strips, without its per-strip passes)."""
         runs = self._row(view, g, row)
         unit = g.top + row
         selected = unit == view.unit
@@ -390,9 +396,9 @@ class HeatmapView(Widget, can_focus=True):
             text = ("▶" if selected else " ") + str(unit).rjust(g.gutter - 2) + " "
             label = self._piece(("label", unit, selected, g.gutter), text,
                                 self.style("selected" if selected else "label"))
-        gap = get(("gap",)) or self._piece(("gap",), " ", self.style("base"))
-        pieces = [label]
-        append = pieces.append
+        gap_segment, gap_text = get(("gap",)) or self._piece(("gap",), " ", self.style("base"))
+        segments, texts = [label[0]], [label[1]]
+        add_segment, add_text = segments.append, texts.append
         last = len(runs) - 1
         if 0 <= k < g.steps:
             looks, kinds, cell = self.panel_looks(view, g), self._kinds, g.cell
@@ -403,28 +409,42 @@ class HeatmapView(Widget, can_focus=True):
                 end = starts[i + 1] if i + 1 < len(starts) else len(run.levels)
                 level = run.levels[k]
                 kind = kinds[p]
-                pieces += run.strips[:i]
+                segments += run.segments[:i]
+                texts += run.texts[:i]
                 if k > start:
-                    append(get(("run", kind, cell, level, k - start))
-                           or self._run_piece(looks[p], kind, cell, level, k - start))
-                append(get(("mark", kind, cell, level, selected))
-                       or self._mark_piece(looks[p], kind, cell, level, selected))
+                    piece = get(("run", kind, cell, level, k - start)) or self._run_piece(
+                        looks[p], kind, cell, level, k - start)
+                    add_segment(piece[0])
+                    add_text(piece[1])
+                piece = get(("mark", kind, cell, level, selected)) or self._mark_piece(
+                    looks[p], kind, cell, level, selected)
+                add_segment(piece[0])
+                add_text(piece[1])
                 if end > k + 1:
-                    append(get(("run", kind, cell, level, end - k - 1))
-                           or self._run_piece(looks[p], kind, cell, level, end - k - 1))
-                pieces += run.strips[i + 1 :]
+                    piece = get(("run", kind, cell, level, end - k - 1)) or self._run_piece(
+                        looks[p], kind, cell, level, end - k - 1)
+                    add_segment(piece[0])
+                    add_text(piece[1])
+                segments += run.segments[i + 1 :]
+                texts += run.texts[i + 1 :]
                 if p < last:
-                    append(gap)
+                    add_segment(gap_segment)
+                    add_text(gap_text)
         else:
             for p, run in enumerate(runs):
-                pieces += run.strips
+                segments += run.segments
+                texts += run.texts
                 if p < last:
-                    append(gap)
+                    add_segment(gap_segment)
+                    add_text(gap_text)
         used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
         if used < width:
-            append(get(("pad", width - used)) or self._piece(("pad", width - used), " " * (width - used),
-                                                             self.style("base")))
-        strip = Strip.join(pieces)
+            pad = get(("pad", width - used)) or self._piece(("pad", width - used), " " * (width - used),
+                                                            self.style("base"))
+            add_segment(pad[0])
+            add_text(pad[1])
+        strip = Strip(segments, max(used, width))
+        strip._render_cache = "".join(texts)  # what strip.render(console) would make of the segments
         self._lines[row] = (key, strip)
         return strip
 
