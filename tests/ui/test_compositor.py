@@ -54,3 +54,18 @@ async def test_partial_updates_write_what_textuals_compositor_writes():
         for k, (a, b) in enumerate(frames):
             assert a == b, f"frame {k} differs"
         assert min(drawn) < len(compositor.visible_widgets)  # some widgets were left undrawn
+
+
+async def test_whole_frames_are_cut_as_textual_cuts_them():
+    app = ExplorerApp(FakeSource(), TraceRequest(text=TEXT))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for keys in ([], ["right"] * 3, ["m"], ["tab"], ["e"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            compositor = app.screen._compositor
+            crop = compositor.size.region
+            ours = compositor._render_chops(crop, lambda y: True)
+            theirs = Compositor._render_chops(compositor, crop, lambda y: True)
+            assert [{x: list(s) for x, s in line.items()} for line in ours] == \
+                   [{x: list(s) for x, s in line.items()} for line in theirs]
