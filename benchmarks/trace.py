@@ -1,7 +1,7 @@
 """A full trace (states, every gate, every per-step dL/dh_t and dL/dc_t) against a fused torch
 forward + backward of the same sequence, for every cell, timed in pairs in one run.
 
-    python benchmarks/trace.py [--steps 200] [--hidden 256] [--repeat 21] [--cells rnn,lstm,...]
+    python benchmarks/trace.py [--steps 200] [--hidden 256] [--repeat 21] [--cells rnn,lstm,...] [--device cuda]
 
 Each pair runs the fused torch model (what a plain torch user runs: nn.RNN / nn.LSTM / nn.GRU,
 a linear head, cross-entropy, backward) and then the trace, back to back; the ratio is taken per
@@ -12,6 +12,8 @@ Targets: trace / fused <= 1.5x for rnn, lstm and gru; <= 2.5x for lstm-peephole 
 
 Both run under the thread policy every `rnn-tui` command uses (`rnn_tui.engine.threads`), unless
 --threads says otherwise. Wall time is the figure; CPU time (all threads) is printed beside it.
+--device cuda runs both on the GPU (the trace's device path, `rnn-tui trace --device cuda`),
+each timed to the end of its GPU work; the targets are the CPU's.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def pairs(first, second, repeat: int) -> tuple[list, list]:
     return out_a, out_b
 
 
-def bench_cell(cell: str, T: int, H: int, vocab: int, repeat: int) -> dict:
+def bench_cell(cell: str, T: int, H: int, vocab: int, repeat: int, device: str = "cpu") -> dict:
     import torch
 
     from rnn_tui.engine.config import ModelConfig
@@ -74,14 +76,27 @@ def bench_cell(cell: str, T: int, H: int, vocab: int, repeat: int) -> dict:
     x = torch.randint(0, vocab, (T,), generator=torch.Generator().manual_seed(0))
     targets = x.roll(-1).tolist()
     target_t = torch.tensor(targets)
+    on = {}
+    sync = lambda: None  # noqa: E731
+    if device != "cpu":  # both on the GPU (an older checkout without --device: the CPU only)
+        from rnn_tui.engine.device import resolve
+
+        dev = resolve(device)
+        model.to(dev.torch)
+        fused_model.to(dev.torch)
+        x_f, target_t, on = x.to(dev.torch), target_t.to(dev.torch), {"device": dev}
+        sync = torch.cuda.synchronize
+    else:
+        x_f = x
 
     def fused() -> None:
         fused_model.zero_grad(set_to_none=True)
-        y = fused_model(x[None])
+        y = fused_model(x_f[None])
         torch.nn.functional.cross_entropy(y[0], target_t).backward()
+        sync()
 
     def trace() -> None:
-        run_trace(model, x, targets)
+        run_trace(model, x, targets, **on)
 
     f, t = pairs(fused, trace, repeat)
     return dict(
@@ -101,14 +116,22 @@ def main() -> None:
     ap.add_argument("--cells", default=",".join(CELLS))
     ap.add_argument("--repeat", type=int, default=21)
     ap.add_argument("--threads", type=int, default=0, help="torch threads for both (default: rnn-tui's policy)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where both run (default cpu)")
     args = ap.parse_args()
     how = apply_threads(args.threads)
+    if args.device != "cpu":
+        from rnn_tui.engine.device import DeviceError, resolve
+
+        try:
+            resolve(args.device)
+        except DeviceError as e:
+            raise SystemExit(f"benchmarks/trace.py: {e}") from None
     print(f"T={args.steps} H={args.hidden} vocab={args.vocab} torch threads={how} "
           f"OpenBLAS threads={os.environ.get('OPENBLAS_NUM_THREADS', 'default')} pairs={args.repeat}"
-          f" load={os.getloadavg()[0]:.2f}")  # fmt: skip
+          f" load={os.getloadavg()[0]:.2f} device={args.device}")  # fmt: skip
     print(f"{'cell':14s} {'fused':>9s} {'trace':>9s} {'ratio':>7s} {'cpu ratio':>9s}  target (fused module)")
     for cell in args.cells.split(","):
-        r = bench_cell(cell, args.steps, args.hidden, args.vocab, args.repeat)
+        r = bench_cell(cell, args.steps, args.hidden, args.vocab, args.repeat, args.device)
         ok = "OK" if r["ratio"] <= TARGET[cell] else "OVER"
         print(f"{cell:14s} {r['fused'] * 1e3:7.2f}ms {r['trace'] * 1e3:7.2f}ms {r['ratio']:6.2f}x {r['cpu_ratio']:8.2f}x"
               f"  <= {TARGET[cell]}x (nn.{FUSED[cell].upper()}) {ok}")  # fmt: skip

@@ -14,9 +14,10 @@ import sys
 
 from rnn_tui import __version__
 from rnn_tui.engine.cells import ACTIVATIONS, CELLS
+from rnn_tui.engine.device import CHOICES as DEVICE_NAMES
 
 # subcommand modules under rnn_tui.commands, in the order `--help` lists them
-COMMANDS = ("trace", "cells", "train", "export", "tasks", "serve", "lesson")
+COMMANDS = ("trace", "generate", "eval", "cells", "train", "export", "tasks", "serve", "lesson")
 CELL_NAMES = CELLS  # the cell registry's names (rnn_tui.engine.cells: no numpy, no torch)
 ACTIVATION_NAMES = ACTIVATIONS
 TOKENIZE_NAMES = ("char", "word", "space")
@@ -47,8 +48,9 @@ def int_in(lo: int, hi: int):
     return parse
 
 
-def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """The flags that say which model and sequence to open (shared by the explorer and trace)."""
+def add_model_flags(p: argparse.ArgumentParser, seed_help: str | None = None) -> None:
+    """The flags that say which model and sequence to open (shared by the explorer, trace,
+    generate and eval); seed_help: what --seed means to the command, when not the initialisation."""
     g = p.add_argument_group("model and sequence")
     g.add_argument("--cell", choices=CELL_NAMES, help="cell variant (default lstm; imported weights: read from the file)")
     g.add_argument("--activation", choices=ACTIVATION_NAMES,
@@ -58,7 +60,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", type=int_in(1, 16), metavar="N", help="stacked layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", help="add a reverse-time direction")
     g.add_argument("--no-bias", dest="bias", action="store_false", help="no bias vectors")
-    g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help="initialisation seed (default 0)")
+    g.add_argument("--seed", type=int_in(0, 2**31 - 1), metavar="N", help=seed_help or "initialisation seed (default 0)")
     g.add_argument("--input", metavar="TEXT", help="text to run through a character model")
     g.add_argument("--text", metavar="FILE", help="a UTF-8 text file to run through the model (instead of --input)")
     g.add_argument("--scenario", metavar="FILE", help="a TOML scenario that sets the model and its weights by hand")
@@ -66,6 +68,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--task", metavar="NAME", help="take the sequence (and model shape) from a task; see `rnn-tui tasks`")
     g.add_argument("--tokenize", choices=TOKENIZE_NAMES,
                    help="how text becomes tokens: char, word, or space (split on whitespace only) (default char)")
+    add_device_flag(g)
     add_weights_flags(p)
     w = p.add_argument_group("your own model (with --weights)")
     w.add_argument("--vocab", metavar="FILE", help="the model's vocabulary: a JSON list, a JSON object token -> id, "
@@ -73,6 +76,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     w.add_argument("--input-ids", metavar="IDS", help='token ids to feed as they are, e.g. "3 17 5"')
     w.add_argument("--vectors", metavar="FILE", help="input vectors, one row per step (T x I): .npy or CSV")
     w.add_argument("--targets", metavar="FILE", help="a target per step: classes (-1 unscored) or rows of values; .npy or CSV")
+
+
+def add_device_flag(g) -> None:
+    """--device: where torch computes (train, trace and the explorer take it)."""
+    g.add_argument("--device", choices=DEVICE_NAMES, default=None,
+                   help="where torch computes: cpu (default), cuda (refused where there is none), "
+                   "or auto (cuda where there is one, else cpu; says which)")
 
 
 def add_weights_flags(p: argparse.ArgumentParser) -> None:
@@ -146,6 +156,7 @@ def spec_from_args(args: argparse.Namespace):
         targets=getattr(args, "targets", None),
         prefix=getattr(args, "prefix", None),
         mapping=parse_map(getattr(args, "map", None)),
+        device=getattr(args, "device", None) or "cpu",
     )
     check_spec(spec, given_flags(args))
     return spec

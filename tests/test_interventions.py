@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rnn_tui.engine.config import ModelConfig
 from rnn_tui.engine.model import build_model
+from rnn_tui.engine import trace as trace_module
 from rnn_tui.engine.trace import Intervention, TraceError, run_trace
 from tests.test_trace_parity import configs, setup
 
@@ -41,7 +42,38 @@ def test_holding_a_value_at_what_it_already_is_changes_nothing(cfg, T, seed):
     top = [i for i, lt in enumerate(fast.layers) if lt.layer == cfg.num_layers - 1 and lt.layer > 0]
     for i in top:
         np.testing.assert_allclose(slow.layers[i].dL_dh, fast.layers[i].dL_dh, **tol)
+        np.testing.assert_allclose(slow.layers[i].dL_dpre, fast.layers[i].dL_dpre, **tol)
     np.testing.assert_allclose(slow.layers[0].dL_dh[t], fast.layers[0].dL_dh[t], **tol)
+
+
+CELL_ACTS = [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("rnn", "identity"), ("lstm", "tanh"),
+             ("lstm-peephole", "tanh"), ("gru", "tanh"), ("gru-textbook", "tanh")]  # fmt: skip
+
+
+def test_the_readable_path_gives_the_fast_passs_pre_activation_gradients():
+    """With nothing held, the autograd path (taken for values held by hand) gives the fast pass's
+    dL/da_t at every layer and step."""
+    for cell, act in CELL_ACTS:
+        cfg = ModelConfig(cell=cell, activation=act, input_size=3, hidden_size=4, num_layers=2, output_size=3,
+                          input_mode="onehot", vocab_size=3)  # fmt: skip
+        model = build_model(cfg, seed=1).double()
+        x, targets = _sequence(cfg, 6, np.random.default_rng(1))
+        fast = run_trace(model, x, targets, dtype="float64")
+        P = {k: v.detach().numpy() for k, v in model.tensors().items()}
+        X0 = fast.inputs
+        zeros = np.zeros((2, 4))
+        slow = trace_module._autograd_pass(cfg, P, X0, zeros, zeros if cfg.has_cell_state else None, targets, None, [])
+        for lt, g in zip(fast.layers, slow.grads):
+            assert np.abs(lt.dL_dpre).max() > 0
+            np.testing.assert_allclose(g.dA, lt.dL_dpre, rtol=1e-10, atol=1e-13, err_msg=cell)
+
+
+def _sequence(cfg: ModelConfig, T: int, rng):
+    """Token ids and a class target per step, one unscored."""
+    x = rng.integers(0, cfg.vocab_size, T)
+    targets = [int(v) for v in rng.integers(0, cfg.output_size, T)]
+    targets[T // 2] = None
+    return x, targets
 
 
 @pytest.mark.parametrize("cell", ["lstm", "lstm-peephole"])

@@ -90,6 +90,9 @@ def add_parser(sub) -> None:
     t.add_argument("--snapshot-every", type=whole(1, 10_000_000), metavar="N", help="save the weights every N steps (time-lapse)")
     t.add_argument("--save-every", type=whole(1, 10_000_000), metavar="N", help="save the whole run every N steps")
     t.add_argument("--threads", type=whole(1, 1024), metavar="N", help="torch CPU threads (default: rnn-tui's policy, 1 unless RNN_TUI_THREADS says)")
+    from rnn_tui.cli import add_device_flag
+
+    add_device_flag(t)  # --device cpu|cuda|auto: where the model, the batches and the optimizer state live
 
     o = p.add_argument_group("run directory")
     o.add_argument("--out", metavar="DIR", help="where to save the run (default runs/<task>-<cell>-<time>)")
@@ -138,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _make_trainer(args: argparse.Namespace):
+    from rnn_tui.engine.device import resolve
     from rnn_tui.engine.tasks import get_task
     from rnn_tui.engine.train import Trainer, TrainConfig, TrainConfigError
+
+    device = resolve(args.device)  # CUDA asked for and absent: one line, before anything is read or built
 
     options = {k[len("task_") :]: v for k, v in vars(args).items() if k.startswith("task_") and v is not None}
     train_flags = dict(
@@ -176,7 +182,8 @@ def _make_trainer(args: argparse.Namespace):
                 f"--resume continues a saved run as it was built: drop {', '.join(given)} "
                 "(training flags such as --steps and --lr may change)"
             )
-        trainer = Trainer.resume(args.resume, **train_flags)
+        trainer = Trainer.resume(args.resume, device=device, **train_flags)
+        _note_device(trainer)
         if args.no_clip:
             trainer.config = trainer.config.replace(clip=None)
         if trainer.step >= trainer.config.steps:
@@ -193,9 +200,17 @@ def _make_trainer(args: argparse.Namespace):
         config = config.replace(clip=None)
     model_config, model, notes = _model(task, args, config.seed)
     out = Path(args.out) if args.out else _default_out(args.task, model_config.cell)
-    trainer = Trainer(task, config, model_config=model_config, model=model, run_dir=out, task_options=_recorded(task, options))
+    trainer = Trainer(task, config, model_config=model_config, model=model, run_dir=out, task_options=_recorded(task, options),
+                      device=device)  # fmt: skip
     trainer.notes[:0] = notes  # what the import read: printed before the run starts
+    _note_device(trainer)
     return trainer
+
+
+def _note_device(trainer) -> None:
+    """What --device auto chose (and why), among the notes printed before the run starts."""
+    if trainer.device.asked == "auto":
+        trainer.notes.append(trainer.device.note())
 
 
 def _recorded(task, options: dict) -> dict:
@@ -272,6 +287,19 @@ def _default_out(task: str, cell: str) -> Path:
 
 
 # ---- display -----------------------------------------------------------------------------------
+def baseline_line(trainer) -> str:
+    """The trained model against its task's baselines, on fresh examples (engine.evaluate): a text's
+    unigram and n-gram, chance and the class prior, or predicting the mean."""
+    from rnn_tui.engine.evaluate import EVAL_BATCHES, evaluate_task
+
+    try:
+        report = evaluate_task(trainer.model, trainer.task, batches=max(1, min(EVAL_BATCHES, trainer.config.eval_batches)))
+    except Exception as e:  # noqa: BLE001 - the run is saved whatever this says
+        from rnn_tui.safe_text import safe as _safe
+
+        return f"vs baselines: left out ({_safe(str(e).splitlines()[0] if str(e) else type(e).__name__)})"
+    return report.line()
+
 def _run_with_display(trainer, cancel, args):
     from rich.console import Console
     from rich.markup import escape
@@ -293,10 +321,22 @@ def _header(console, trainer) -> None:
     clip = f"clip {c.clip:g}" if c.clip else "no clip"
     bptt = f"tbptt {c.tbptt}" if c.tbptt else "full BPTT"
     start = f" from step {trainer.step}" if trainer.step else ""
+    where = _where(trainer)
     console.print(
         f"training [bold]{cell}[/] {shape} on [bold]{trainer.task.name}[/]{start}: "
-        f"{c.steps} steps, batch {c.batch}, {c.optimizer} lr {c.lr:g}, {clip}, {bptt}, seed {c.seed}"
+        f"{c.steps} steps, batch {c.batch}, {c.optimizer} lr {c.lr:g}, {clip}, {bptt}, seed {c.seed}{where}"
     )
+
+
+def _where(trainer) -> str:
+    """Where it trains, for the header and the summary: ", on cuda (NVIDIA H200)" off the CPU or
+    when --device auto chose; "" for the plain default (the CPU, asked for or not)."""
+    from rich.markup import escape
+
+    device = trainer.device
+    if not device.accelerated and device.asked == "cpu":
+        return ""
+    return f", on {escape(safe(device.describe()))}"
 
 
 def _metric_text(p) -> str:
@@ -365,7 +405,10 @@ def _summary(trainer, result) -> None:
         console.print(line)
     if result.loss is not None:
         rate = f"  ·  {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s else ""
-        console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}")
+        where = _where(trainer).replace(", on ", "  ·  on ", 1)
+        console.print(f"loss {result.loss:.4f}  ·  {result.elapsed:.1f} s{rate}{where}")
+    if result.step > 0:
+        console.print(escape(safe(baseline_line(trainer))), soft_wrap=True)
     if result.run_dir is not None:
         where = escape(safe(shlex.quote(str(result.run_dir))))  # a path is text, never markup; quoted to paste
         console.print(f"saved to {escape(safe(result.run_dir))}", soft_wrap=True)  # whole lines, ready to paste

@@ -67,10 +67,13 @@ class EncoderDecoder(nn.Module):
         output `stop`. `feed` maps an output id to the decoder input id that reads it back
         (the two vocabularies differ: <s> is only read, </s> only written); identity when None.
         """
+        device = self.decoder.head.weight.device  # the model's device: the ids go there
+        x = torch.as_tensor(x).to(device)
+        feed = None if feed is None else feed.to(device)
         state = self.encode(x)
-        token = torch.full((x.shape[0], 1), start, dtype=torch.long)
+        token = torch.full((x.shape[0], 1), start, dtype=torch.long, device=device)
         out = []
-        done = torch.zeros(x.shape[0], dtype=torch.bool)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=device)
         for _ in range(steps):
             logits, state = self.decoder(token, state=state, return_state=True)  # (B, 1, O)
             written = logits.argmax(dim=-1)  # (B, 1) output ids
@@ -158,6 +161,7 @@ def trace_encdec(
     decoder_inputs: str = "teacher",
     dec_vocab=None,
     feed: Tensor | None = None,
+    device=None,
 ) -> EncDecTrace:
     """Trace the encoder and the decoder as one backward pass.
 
@@ -165,7 +169,7 @@ def trace_encdec(
     targets: one class per decoder step (None where unscored). With decoder_inputs="greedy" the
     decoder reads <s> then its own previous argmax instead (`feed` maps an output id to the input
     id that reads it back, `dec_vocab` labels those inputs), and is still scored against the
-    targets.
+    targets. device: where the traces' torch work runs (`run_trace`); None: where the model is.
     """
     from rnn_tui.engine.trace import TraceError, run_trace
 
@@ -174,13 +178,13 @@ def trace_encdec(
     x = torch.as_tensor(x).long()
     dec_x = torch.as_tensor(dec_x).long()
     if decoder_inputs == "greedy":
-        written = model.greedy(x[None], start=int(dec_x[0]), steps=len(dec_x), feed=feed)[0]  # (T,)
+        written = model.greedy(x[None], start=int(dec_x[0]), steps=len(dec_x), feed=feed)[0].cpu()  # (T,)
         fed = written if feed is None else feed[written]
         dec_x = torch.cat([dec_x[:1], fed[:-1]])
         if dec_vocab is not None:
             dec_tokens = [dec_vocab[i] for i in dec_x.tolist()]
     # the encoder's final state, computed by the tracer itself so float64 traces stay float64
-    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype)
+    forward_only = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, device=device)
     h_n, c_n = final_state(forward_only)
     decoder = run_trace(
         model.decoder,
@@ -190,11 +194,12 @@ def trace_encdec(
         vocab=vocab,
         dtype=dtype,
         initial_state=(h_n, c_n),
+        device=device,
     )
     dh0 = torch.as_tensor(decoder.extras["dL_dh0"])
     dc0 = decoder.extras.get("dL_dc0")
     dc0 = None if dc0 is None else torch.as_tensor(dc0)
-    encoder = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, final_state_grad=(dh0, dc0))
+    encoder = run_trace(model.encoder, x, None, tokens=tokens, dtype=dtype, final_state_grad=(dh0, dc0), device=device)
     labels = vocab if vocab is not None else [str(i) for i in range(decoder.outputs.shape[1])]
     predicted_labels = [labels[i] for i in decoder.outputs.argmax(axis=1).tolist()]
     return EncDecTrace(encoder=encoder, decoder=decoder, predicted=predicted_labels, decoder_inputs=decoder_inputs)

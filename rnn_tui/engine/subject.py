@@ -54,6 +54,7 @@ class Spec:
     targets: str | None = None  # a file of targets, one per step (engine.inputs)
     prefix: str | None = None  # the module prefix of the recurrent weights to read ("encoder.rnn.")
     mapping: tuple[tuple[str, str], ...] = ()  # --map: (the file's tensor name, its role)
+    device: str = "cpu"  # where torch computes: cpu, cuda, or auto (engine.device)
 
     def replace(self, **changes) -> "Spec":
         return replace(self, **changes)
@@ -73,6 +74,10 @@ class Subject:
     title: str
     encdec_task: object = None  # an encoder-decoder task traces both halves of its own example
     notes: tuple[str, ...] = ()  # what was read and what assumed (an import's report), one line each
+    device: object = None  # the engine.device.Device the model is on (None: the CPU)
+    # the input vocabulary's tokens as they are (not labels: " " rather than "␣"), id order; None
+    # where the input is not tokens or their text is unknown (ids fed without --vocab)
+    token_vocab: tuple[str, ...] | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -123,9 +128,11 @@ def text_subject(spec: Spec, text: str) -> Subject:
     """A next-token model over `text`'s own tokens (characters or words), freshly initialised."""
     from rnn_tui.engine.model import build_model
 
-    x, targets, vocab, labels = _next_token(_tokens(spec, text))
+    tokens = _tokens(spec, text)
+    x, targets, vocab, labels = _next_token(tokens)
     model = build_model(_text_config(spec, len(vocab)), seed=spec.seed)
-    return Subject(model, x, targets, labels, vocab, vocab, spec.dtype, "next-token model (untrained)")
+    return Subject(model, x, targets, labels, vocab, vocab, spec.dtype, "next-token model (untrained)",
+                   token_vocab=tuple(sorted(set(tokens))))  # fmt: skip
 
 
 def scenario_subject(spec: Spec) -> Subject:
@@ -140,7 +147,8 @@ def scenario_subject(spec: Spec) -> Subject:
     values = apply_weights(sc, model.tensors())
     model.load_tensors({k: torch.from_numpy(v) for k, v in values.items()}, strict=False)
     vocab = sc.vocab if sc.config.input_mode == "onehot" else None
-    return Subject(model, sc.x, sc.targets, sc.tokens, vocab, sc.vocab, sc.dtype, sc.title)
+    return Subject(model, sc.x, sc.targets, sc.tokens, vocab, sc.vocab, sc.dtype, sc.title,
+                   token_vocab=None if vocab is None else tuple(vocab))  # fmt: skip
 
 
 def _task(name: str, options: dict):
@@ -168,7 +176,7 @@ def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str)
         ex = task.example(seed=spec.seed)
         x = ex.x.numpy() if hasattr(ex.x, "numpy") else np.asarray(ex.x)
         return Subject(model, x, list(ex.targets), [label(t) for t in ex.tokens], vocab, task.output_labels,
-                       spec.dtype, title)  # fmt: skip
+                       spec.dtype, title, token_vocab=None if vocab is None else tuple(vocab))  # fmt: skip
     if vocab is None:
         raise SubjectError(f"the {task.name} task reads numbers, not text: leave out --input to see its example")
     if getattr(task, "user_vocab", None) is not None:  # a model's own vocabulary: read as the run read its text
@@ -179,7 +187,7 @@ def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str)
         except TaskError as e:
             raise SubjectError(str(e)) from None
         return Subject(model, ex.x.numpy(), list(ex.targets), list(ex.tokens), vocab, task.output_labels,
-                       spec.dtype, title)  # fmt: skip
+                       spec.dtype, title, token_vocab=tuple(vocab))  # fmt: skip
     tokens = _tokens(spec, spec.input)
     index = {tok: k for k, tok in enumerate(vocab)}
     missing = [t for t in tokens if t not in index]
@@ -192,7 +200,8 @@ def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str)
         targets = [int(v) for v in x[1:]] + [None]
     else:
         targets = [None] * rows  # a person's own input has no known answer
-    return Subject(model, x, targets, [label(t) for t in tokens], vocab, task.output_labels, spec.dtype, title)
+    return Subject(model, x, targets, [label(t) for t in tokens], vocab, task.output_labels, spec.dtype, title,
+                   token_vocab=tuple(vocab))
 
 
 def task_subject(spec: Spec) -> Subject:
@@ -342,7 +351,8 @@ def _own_sequence(spec: Spec, shape, tensors, notes: list[str]) -> Subject:
     model = _imported_model(shape, tensors, config, spec)
     output_labels = vocab_labels if vocab_labels is not None and O == len(vocab_labels) else None
     title = f"{shape.describe()}; {T_note}"
-    return Subject(model, x, targets, labels, vocab_labels, output_labels, spec.dtype, title, notes=tuple(notes))
+    return Subject(model, x, targets, labels, vocab_labels, output_labels, spec.dtype, title, notes=tuple(notes),
+                   token_vocab=None if vocab is None or spec.vectors is not None else tuple(vocab.tokens))
 
 
 FLAG_NAMES = {"bias": "no-bias"}  # Spec field -> the command-line flag that sets it
@@ -397,7 +407,10 @@ def check_spec(spec: Spec, given: set[str] | frozenset[str] = frozenset()) -> No
 
 
 def open_subject(spec: Spec) -> Subject:
-    """Build the model and sequence a Spec describes; EngineError with one line if it cannot."""
+    """Build the model and sequence a Spec describes, the model on its device; EngineError with
+    one line if it cannot (CUDA asked for and absent among them, before anything is built)."""
+    from rnn_tui.engine.device import resolve
+
     given = [name for name in ("scenario", "checkpoint", "weights") if getattr(spec, name)]
     if len(given) > 1:
         raise SubjectError(f"give only one of --{' / --'.join(given)}")
@@ -405,6 +418,18 @@ def open_subject(spec: Spec) -> Subject:
         raise SubjectError(f"unknown dtype {spec.dtype!r}: choose float32 or float64")
     if spec.tokenize not in ("char", "word", "space"):
         raise SubjectError(f"unknown tokenization {spec.tokenize!r}: choose char, word or space")
+    device = resolve(spec.device)
+    subject = _open(spec)
+    subject.device = device
+    if device.accelerated:
+        subject.model.to(device.torch)
+    note = device.note()
+    if note is not None:  # auto's choice, or the GPU: for trace's stderr and the Model tab
+        subject.notes = (*subject.notes, note)
+    return subject
+
+
+def _open(spec: Spec) -> Subject:
     if spec.scenario:
         return scenario_subject(spec)
     if spec.checkpoint:
@@ -438,8 +463,9 @@ def trace_subject(subject: Subject, dtype: str | None = None, **kwargs):
     from rnn_tui.engine.trace import run_trace
 
     if subject.encdec_task is not None:
-        return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype)
+        return subject.encdec_task.trace(subject.model, dtype=dtype or subject.dtype, device=subject.device)
     check_trace_size(subject.config, len(subject.x), dtype or subject.dtype)
+    kwargs.setdefault("device", subject.device)
     return run_trace(
         subject.model,
         subject.x,

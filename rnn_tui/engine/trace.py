@@ -11,11 +11,17 @@ How it is computed, cheaply and exactly, by each cell's own maths (`rnn_tui.engi
    pre-activations), and dL/dx_t = (dL/da_t) W_ih, the direct gradient of the layer below.
 A trace with values held by hand (interventions) runs instead through the readable cell steps
 with torch autograd, the held values in place (`_autograd_pass`).
+
+On a GPU (`device=`, `engine.device`) torch's work runs there and the records come back as numpy
+copies, as on the CPU: for the cells torch fuses, its kernel (cuDNN) forward and backward
+(`_fused_device_pass`); for the others, and for values held by hand, the readable steps with
+autograd; the head and the loss in torch, on the device, in both.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +29,9 @@ import numpy as np
 import torch
 
 from rnn_tui.engine.cells import REGISTRY, LayerForward, LayerGrads, LayerWeights, keep
+from rnn_tui.engine.cells.base import affine
 from rnn_tui.engine.config import ModelConfig
+from rnn_tui.engine.device import as_device, of_module
 from rnn_tui.engine.errors import EngineError
 from rnn_tui.engine.model import IGNORE, RNNModel
 from rnn_tui.engine.records import LayerTrace, Trace
@@ -287,7 +295,7 @@ def _intervention_edit(interventions, k: int, d: int, t: int):
                 if iv.unit is None:
                     value = held
                 else:
-                    mask = torch.zeros(value.shape[-1], dtype=torch.bool)
+                    mask = torch.zeros(value.shape[-1], dtype=torch.bool, device=value.device)
                     mask[iv.unit] = True
                     value = torch.where(mask, held, value)
         return value
@@ -296,22 +304,29 @@ def _intervention_edit(interventions, k: int, d: int, t: int):
 
 
 def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, targets, final_state_grad,
-                   interventions) -> Pass:  # fmt: skip
+                   interventions, Pt: dict | None = None) -> Pass:  # fmt: skip
     """The explicit path: step through the readable cell equations with autograd, held values in place.
 
     A zero probe is added to every h_t (and c_t); the gradient of the loss with respect to it is
     the total derivative dL/dh_t. Slower than the fast pass, and used where the fast pass cannot
     go: a network whose values are held by hand, so that it no longer follows its equations.
+
+    Pt: the tensors on a device (a GPU) to run there, the head and the loss in torch with them;
+    None: on the CPU, from the numpy copies P, the head in numpy (`head_and_loss`).
     """
     cell = cfg.cell_spec
     T, H, D = X0.shape[0], cfg.hidden_size, cfg.num_directions
     LD = cfg.num_layers * D
-    Pt = {k: torch.from_numpy(v) for k, v in P.items()}
-    h0 = torch.from_numpy(np.array(h0_all)).requires_grad_(True)
-    c0 = torch.from_numpy(np.array(c0_all)).requires_grad_(True) if c0_all is not None else None
-    probe_h = torch.zeros((LD, T, H), dtype=h0.dtype, requires_grad=True)
-    probe_c = torch.zeros((LD, T, H), dtype=h0.dtype, requires_grad=True) if c0 is not None else None
-    runs, layer_in = [], torch.from_numpy(X0)
+    on_device = Pt is not None
+    if Pt is None:
+        Pt = {k: torch.from_numpy(v) for k, v in P.items()}
+    dev, dt = Pt["head.weight"].device, Pt["head.weight"].dtype
+    given = lambda a: torch.as_tensor(np.ascontiguousarray(a)).to(device=dev, dtype=dt)  # noqa: E731
+    h0 = given(h0_all).requires_grad_(True)
+    c0 = given(c0_all).requires_grad_(True) if c0_all is not None else None
+    probe_h = torch.zeros((LD, T, H), dtype=dt, device=dev, requires_grad=True)
+    probe_c = torch.zeros((LD, T, H), dtype=dt, device=dev, requires_grad=True) if c0 is not None else None
+    runs, layer_in = [], given(X0)
     with torch.enable_grad():
         for k in range(cfg.num_layers):
             outs = []
@@ -335,42 +350,236 @@ def _autograd_pass(cfg: ModelConfig, P: dict, X0: np.ndarray, h0_all, c0_all, ta
                     Hs.append(h)
                     if c is not None:
                         Cs.append(c)
-                    pre = torch.cat([g[name][0] for name in cfg.gates])  # (G*H,) torch's row order
-                    pre.retain_grad()
+                    pre = [g[name][0] for name in cfg.gates]  # each gate's a_t, as the step reads it
+                    for a in pre:
+                        if a.requires_grad:
+                            a.retain_grad()  # dL/da_t: the gradient on the tensor the gate reads
                     pres.append(pre)
                     gates.append(g)
                 Hr = torch.stack(Hs)  # reading order
                 runs.append((k, d, w, Hr, torch.stack(Cs) if Cs else None, gates, pres))
                 outs.append(Hr.flip(0) if d else Hr)
             layer_in = torch.cat(outs, dim=-1)
-        head = head_and_loss(cfg, P, layer_in.detach().numpy(), targets)
-        tensors, grads_in = [layer_in], [torch.from_numpy(np.ascontiguousarray(head.grad_top))]
+        if on_device:
+            head = _torch_head(cfg, Pt, layer_in, targets)
+            tensors, grads_in = [head.loss], [torch.ones_like(head.loss)]
+        else:
+            head = head_and_loss(cfg, P, layer_in.detach().numpy(), targets)
+            tensors, grads_in = [layer_in], [torch.from_numpy(np.ascontiguousarray(head.grad_top))]
         if final_state_grad is not None:  # a gradient arriving on the final state from outside
             tensors.append(torch.stack([r[3][-1] for r in runs]))
-            grads_in.append(torch.from_numpy(final_state_grad[0]))
+            grads_in.append(given(final_state_grad[0]))
             if cell.has_cell_state and final_state_grad[1] is not None:
                 tensors.append(torch.stack([r[4][-1] for r in runs]))
-                grads_in.append(torch.from_numpy(final_state_grad[1]))
+                grads_in.append(given(final_state_grad[1]))
         torch.autograd.backward(tensors, grads_in)
-    grad_of = lambda t: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy()  # noqa: E731  unused: zero
+    host = _host  # the records are numpy, on the CPU
+    grad_of = lambda t: host(t.grad if t.grad is not None else torch.zeros_like(t))  # noqa: E731  unused: zero
     layers, grads = [], []
     for idx, (k, d, w, Hr, Cr, gates, pres) in enumerate(runs):
         order = (lambda a: a[::-1].copy()) if d else (lambda a: a)  # probes are by sequence position
         Xr = order(layers_input(layers, X0, k, D))
-        H_ = Hr.detach().numpy()
-        C_ = Cr.detach().numpy() if Cr is not None else None
-        pre = {n: torch.stack([g[n][0] for g in gates]).detach().numpy() for n in cfg.gates}
-        act = {n: torch.stack([g[n][1] for g in gates]).detach().numpy() for n in cfg.gates}
+        H_ = host(Hr)
+        C_ = host(Cr) if Cr is not None else None
+        pre = {n: host(torch.stack([g[n][0] for g in gates])) for n in cfg.gates}
+        act = {n: host(torch.stack([g[n][1] for g in gates])) for n in cfg.gates}
         wn = cell.layer_weights(P, w.suffix)
         c0_ = c0_all[idx] if c0_all is not None else None
         layers.append(cell.record(wn, Xr, H_, C_, pre, act, h0_all[idx], c0_, cfg.activation, k, bool(d)))
         dH = order(grad_of(probe_h)[idx])
         dC = order(grad_of(probe_c)[idx]) if probe_c is not None else None
-        dA = np.stack([grad_of(p) for p in pres])
+        dA = np.stack([np.concatenate([grad_of(a) for a in pre]) for pre in pres])  # (T, G*H) torch's row order
         grads.append(LayerGrads(dH, dC, dA, None, None))
     dh0 = grad_of(h0)
     dc0 = grad_of(c0) if c0 is not None else None
+    if on_device:
+        return Pass(layers, grads, *head.records(), dh0, dc0)
     return Pass(layers, grads, head.outputs, head.loss, head.step_losses, head.targets, dh0, dc0)
+
+
+# ---- on a device: the head in torch, and torch's fused kernels forward and backward ---------------------
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A tensor's numpy copy on the CPU: the one way the trace's numbers leave a device."""
+    return t.detach().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class TorchHead:
+    """`head_and_loss` in torch on the device, in autograd's graph: the outputs, the mean loss to
+    run backward from, each row's loss, which rows are scored, and the targets, cleaned."""
+
+    outputs: torch.Tensor  # (rows, O)
+    loss: torch.Tensor  # () mean over the scored rows (0 when none is)
+    per_row: torch.Tensor  # (rows,)
+    scored: np.ndarray  # (rows,) bool
+    targets: list
+
+    def records(self) -> tuple:
+        """(outputs, loss, step losses, targets) as the numpy records of a Pass."""
+        outputs, per_row = _host(self.outputs), _host(self.per_row)
+        loss = float(_host(self.loss)) if self.scored.any() else 0.0
+        return outputs, loss, np.where(self.scored, per_row, np.nan).astype(outputs.dtype), self.targets
+
+
+def _torch_head(cfg: ModelConfig, Pt: dict, top: torch.Tensor, targets) -> TorchHead:
+    """y_r = V pooled_r + b; the loss of each scored row and their mean L (`head_and_loss`'s
+    equations, whose gradient autograd then takes), with `top` (T, D*H) on its device."""
+    H = cfg.hidden_size
+    if cfg.head == "step":
+        pooled = top
+    elif cfg.head == "mean":
+        pooled = top.mean(0, keepdim=True)
+    else:
+        last = top[-1, :H]  # the forward direction ends at T-1 ...
+        if cfg.bidirectional:
+            last = torch.cat([last, top[0, H:]])  # ... the reverse one at 0
+        pooled = last[None]
+    Y = affine(pooled, Pt["head.weight"], Pt.get("head.bias"))  # (rows, O)
+    rows, dev = Y.shape[0], Y.device
+    tgt, scored, clean = _as_targets(cfg, targets, rows, np.dtype(str(Y.dtype).removeprefix("torch.")))
+    if cfg.loss == "ce":
+        per_row = torch.nn.functional.cross_entropy(Y, torch.as_tensor(np.where(scored, tgt, 0)).to(dev), reduction="none")
+    else:
+        per_row = ((Y - torch.as_tensor(tgt).to(dev)) ** 2).mean(dim=-1)
+    picked = torch.as_tensor(np.flatnonzero(scored)).to(dev)  # the scored rows, chosen on the host
+    loss = per_row.index_select(0, picked).sum() / max(int(picked.numel()), 1)
+    return TorchHead(Y, loss, per_row, scored, clean)
+
+
+def _scan_back(base: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """y_{T-1} = base_{T-1};  y_t = base_t + factor_{t+1} ⊙ y_{t+1}: a gradient carried back along
+    an elementwise path of the recurrence (the LSTM's c_t = f_t ⊙ c_{t-1} + ..., the GRU's
+    h_t = ... + z_t ⊙ h_{t-1}), which a kernel's gradient on its inputs does not show."""
+    y = np.empty_like(base)
+    y[-1] = base[-1]
+    for t in range(base.shape[0] - 2, -1, -1):
+        np.multiply(factor[t + 1], y[t + 1], out=y[t])
+        y[t] += base[t]
+    return y
+
+
+def _fused_device_pass(cfg: ModelConfig, P: dict, Pt: dict, X0: np.ndarray, h0_all, c0_all, targets,
+                       final_state_grad) -> Pass:  # fmt: skip
+    """torch's fused kernel for each layer and direction on the device (cuDNN on a GPU), forward
+    and backward, for the cells torch has (rnn tanh/relu, lstm, gru).
+
+    The kernel runs in training mode with dropout 0 (cuDNN keeps what its backward needs only in
+    training mode; dropout 0 makes the two modes compute the same), on Z_t = W_ih x_t + b_ih made
+    outside it and read through an identity input matrix. Every gate pre-activation is
+    a_t = Z_t + (its recurrent part), so the gradient autograd leaves on Z_t is δa_t = dL/da_t;
+    and on the kernel's output h_t, the gradient reaching h_t from outside the recurrence
+    (the head or the layer above), direct_t. The total derivatives follow:
+
+        dL/dh_t = direct_t + W_hh^T δa_{t+1}                                      rnn, lstm
+        dL/dh_t = direct_t + W_hh^T [δa_r; δa_z; r ⊙ δa_n]_{t+1} + z_{t+1} ⊙ dL/dh_{t+1}   gru
+        dL/dc_t = dL/dh_t ⊙ o_t tanh'(c_t) + f_{t+1} ⊙ dL/dc_{t+1}                   lstm
+
+    the products on the device, the elementwise carries (`_scan_back`) and the LSTM's
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t on the host's numpy copies. The gates come from one step of
+    the cell's own equations (`Cell.step`) over every (x_t, h_{t-1}) at once.
+    """
+    cell = cfg.cell_spec
+    kind, H, D, G = cell.fused, cfg.hidden_size, cfg.num_directions, cell.G
+    dev, dt = Pt["head.weight"].device, Pt["head.weight"].dtype
+    kernel = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN": {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}.get(cfg.activation)}[kind]
+    given = lambda a: torch.as_tensor(np.ascontiguousarray(a)).to(device=dev, dtype=dt)  # noqa: E731
+    eye = torch.eye(G * H, dtype=dt, device=dev)  # the input matrix that reads Z_t as it is
+    no_bias = torch.zeros(G * H, dtype=dt, device=dev)  # b_ih is in Z_t already
+    runs = []
+    with torch.enable_grad():
+        h0 = given(h0_all).requires_grad_(True)
+        c0 = given(c0_all).requires_grad_(True) if c0_all is not None else None
+        layer_in = given(X0).requires_grad_(True)  # so that every Z_t is in the graph
+        for k in range(cfg.num_layers):
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                w = cell.layer_weights(Pt, f"_l{k}" + ("_reverse" if d else ""))
+                Xr = layer_in.flip(0) if d else layer_in  # (T, I) reading order
+                Z = affine(Xr, w.W_ih, w.b_ih)  # (T, G*H)
+                Z.retain_grad()
+                params = [eye, w.W_hh] + ([no_bias, w.b_hh] if cfg.bias else [])
+                hx = h0[idx][None, None]  # (1, 1, H)
+                with warnings.catch_warnings():  # cuDNN packs the four tensors into one buffer, and says so
+                    warnings.filterwarnings("ignore", message="RNN module weights are not part")
+                    if kind == "LSTM":
+                        out, h_n, c_n = kernel(Z[None], (hx, c0[idx][None, None]), params, cfg.bias, 1, 0.0, True, False, True)
+                    else:
+                        (out, h_n), c_n = kernel(Z[None], hx, params, cfg.bias, 1, 0.0, True, False, True), None
+                Hr = out[0]  # (T, H) h_t in reading order
+                Hr.retain_grad()
+                runs.append((k, d, w, Xr, Z, Hr, h_n[0, 0], None if c_n is None else c_n[0, 0]))
+                outs.append(Hr.flip(0) if d else Hr)
+            layer_in = torch.cat(outs, dim=-1) if D > 1 else outs[0]  # (T, D*H)
+        head = _torch_head(cfg, Pt, layer_in, targets)
+        tensors, grads_in = [head.loss], [torch.ones_like(head.loss)]
+        final_h = final_c = None
+        if final_state_grad is not None:  # a gradient arriving on the final state from outside
+            final_h = given(final_state_grad[0])
+            tensors.append(torch.stack([r[6] for r in runs]))
+            grads_in.append(final_h)
+            if kind == "LSTM" and final_state_grad[1] is not None:
+                final_c = given(final_state_grad[1])
+                tensors.append(torch.stack([r[7] for r in runs]))
+                grads_in.append(final_c)
+        torch.autograd.backward(tensors, grads_in)
+    host = _host
+    layers, grads = [], []
+    with torch.no_grad():
+        for idx, (k, d, w, Xr, Z, Hr, _, _) in enumerate(runs):
+            dA = Z.grad if Z.grad is not None else torch.zeros_like(Z)  # (T, G*H) δa_t
+            direct = Hr.grad if Hr.grad is not None else torch.zeros_like(Hr)  # (T, H)
+            H_prev = torch.cat([h0[idx][None], Hr[:-1]])  # (T, H) the state each step read
+            state = (H_prev, torch.zeros_like(H_prev)) if cell.has_cell_state else (H_prev,)
+            _, gates = cell.step(Xr, state, w, cfg.activation)  # the gates read (x_t, h_{t-1}) only
+            rows = dA
+            if kind == "GRU":  # what W_hn saw: r ⊙ δa_n
+                rows = torch.cat([dA[:, : 2 * H], gates["r"][1] * dA[:, 2 * H :]], dim=1)
+            rec = torch.zeros_like(Hr)  # (T, H) the gradient reaching h_t from step t+1
+            rec[:-1] = rows[1:] @ w.W_hh
+            if final_h is not None:
+                rec[-1] = final_h[idx]
+            base = host(direct + rec)
+            H_ = host(Hr)
+            pre = {n: host(gates[n][0]) for n in cfg.gates}
+            act = {n: host(gates[n][1]) for n in cfg.gates}
+            C_ = dC = None
+            if kind == "GRU":
+                dH = _scan_back(base, act["z"])
+            else:
+                dH = base
+            if kind == "RNN":
+                act["a"] = H_  # h_t = act(a_t): the kernel's own, as on the CPU
+            if kind == "LSTM":
+                i, f, g, o = (act[n] for n in cell.gates)
+                C_ = np.empty_like(H_)
+                c, ig = np.asarray(c0_all[idx]), i * g
+                for t in range(H_.shape[0]):
+                    c = np.multiply(f[t], c, out=C_[t])
+                    c += ig[t]
+                tc = np.tanh(C_)
+                K_c = o * (1 - tc * tc)  # ∂h_t/∂c_t
+                dc_base = dH * K_c
+                if final_c is not None:
+                    dc_base[-1] += host(final_c[idx])
+                dC = _scan_back(dc_base, f)
+            wn = cell.layer_weights(P, w.suffix)
+            c0_ = c0_all[idx] if c0_all is not None else None
+            layers.append(cell.record(wn, host(Xr), H_, C_, pre, act, h0_all[idx], c0_, cfg.activation, k, bool(d)))
+            grads.append(LayerGrads(dH, dC, host(dA), None, None))
+    dh0 = host(h0.grad)
+    dc0 = host(c0.grad) if c0 is not None else None
+    return Pass(layers, grads, *head.records(), dh0, dc0)
+
+
+def _device_pass(cfg: ModelConfig, P: dict, model: RNNModel, X0: np.ndarray, h0_all, c0_all, targets,
+                 final_state_grad, interventions, dev, dtype: str) -> Pass:  # fmt: skip
+    """The trace's torch work on `dev` (a torch.device): the fused kernels where torch has the
+    cell and nothing is held by hand, else the readable steps with autograd."""
+    Pt = {k: v.detach().to(device=dev, dtype=DTYPES[dtype]) for k, v in model.tensors().items()}
+    if cfg.torch_native and not interventions:
+        return _fused_device_pass(cfg, P, Pt, X0, h0_all, c0_all, targets, final_state_grad)
+    return _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final_state_grad, interventions, Pt=Pt)
 
 
 def layers_input(layers: list[LayerForward], X0: np.ndarray, k: int, D: int) -> np.ndarray:
@@ -394,6 +603,7 @@ def run_trace(
     initial_state: tuple | None = None,
     final_state_grad: tuple | None = None,
     interventions: Sequence[Intervention] = (),
+    device=None,
 ) -> Trace:
     """Trace one sequence.
 
@@ -402,9 +612,12 @@ def run_trace(
     layout; final_state_grad: gradient arriving on the final state (h_n, c_n) from outside (an
     encoder feeding a decoder). The gradient on the initial state is in extras["dL_dh0"] (and
     extras["dL_dc0"]), in the same layout. interventions: values held by hand (see
-    `Intervention`); the trace then shows the network as changed.
+    `Intervention`); the trace then shows the network as changed. device: where torch's work
+    runs (an `engine.device.Device`, "cpu", "cuda" or "auto"); None: where the model is. The
+    records are numpy on the CPU wherever it ran; extras["device"] names the device.
     """
     cfg = model.config
+    dev = of_module(model) if device is None else as_device(device)
     if dtype not in DTYPES:
         raise TraceError(f"unknown dtype {dtype!r}: choose float32 or float64")
     dt = DTYPES[dtype]
@@ -435,7 +648,9 @@ def run_trace(
         final = (as_np(final_state_grad[0]), as_np(final_state_grad[1]) if has_c else None)
 
     with np.errstate(all="ignore"):  # a diverged model's inf and nan are its numbers, shown as such
-        if interventions:
+        if dev.accelerated:
+            run = _device_pass(cfg, P, model, X0, h0_all, c0_all, targets, final, list(interventions), dev.torch, dtype)
+        elif interventions:
             run = _autograd_pass(cfg, P, X0, h0_all, c0_all, targets, final, list(interventions))
         else:
             run = _fast_pass(cfg, P, X0, h0_all, c0_all, targets, final)
@@ -469,5 +684,5 @@ def run_trace(
         loss=run.loss,
         params=P,
         vocab=list(vocab) if vocab is not None else None,
-        extras={"dL_dh0": run.dh0, "dL_dc0": run.dc0, "interventions": list(interventions)},
+        extras={"dL_dh0": run.dh0, "dL_dc0": run.dc0, "interventions": list(interventions), "device": dev.kind},
     )

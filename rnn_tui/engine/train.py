@@ -19,6 +19,10 @@ only carry the state and the last window takes the step.
 The model trains through its fused torch module where torch has the cell (`model.py` builds it);
 the same weights, under the same names, load into the explicit cells for tracing.
 
+On a GPU (`device="cuda"`, `engine.device`) the model, every batch and the optimizer state are
+there; the data generator still draws on the CPU, so the same seed gives the same batches on
+either device, and every save is a CPU copy, so a run trained on a GPU opens without one.
+
 A non-finite loss, gradient or updated weight ends the run cleanly with status "diverged at step
 N": the weights are rolled back to the last ones whose loss, gradient and values were finite, so
 neither the saved run nor its snapshots ever hold NaN or Inf. A run can be cancelled (a `threading.Event`, a
@@ -231,11 +235,16 @@ class Trainer:
         run_dir: str | Path | None = None,
         task_options: dict | None = None,
         _resuming: bool = False,
+        device=None,
         **model_options,
     ):
         """`model_options` (cell, hidden, layers, bidirectional, activation, bias) go to
-        `task.model_config` when no model_config is given; `model` starts from given weights."""
+        `task.model_config` when no model_config is given; `model` starts from given weights.
+        `device` (an `engine.device.Device`, "cpu", "cuda" or "auto") is where it trains; None:
+        where the given model is, else the CPU."""
         import torch
+
+        from rnn_tui.engine.device import as_device, of_module
 
         self.task = task
         self.config = config
@@ -247,6 +256,8 @@ class Trainer:
         if self.run_dir is not None and not _resuming:
             _check_new_run_dir(self.run_dir)
         self.model = model if model is not None else task.build_model(self.model_config, seed=config.seed)
+        self.device = as_device(device) if device is not None else of_module(self.model)
+        self.model.to(self.device.torch)  # before the optimizer is built on its parameters
         self._check_fit()
         self.step = 0
         self.elapsed = 0.0
@@ -357,7 +368,17 @@ class Trainer:
 
     # ---- one step ---------------------------------------------------------------------------
     def _next_batch(self) -> "Batch":
-        return self.task.sample(self.config.batch, self.generator)
+        return self._on_device(self.task.sample(self.config.batch, self.generator))
+
+    def _on_device(self, batch: "Batch") -> "Batch":
+        """The batch with its tensors on the training device (the generator draws on the CPU)."""
+        if not self.device.accelerated:
+            return batch
+        import torch
+
+        dev = self.device.torch
+        moved = {f.name: getattr(batch, f.name).to(dev) for f in fields(batch) if isinstance(getattr(batch, f.name), torch.Tensor)}
+        return replace(batch, **moved)
 
     def _forward(self) -> tuple["Tensor", "Batch", int] | None:
         """(outputs, the batch they score, input steps read) for the next step."""
@@ -695,7 +716,7 @@ class Trainer:
         values, name = [], self._metric_name
         with torch.no_grad():
             for _ in range(max(1, n)):
-                batch = self.task.sample(self.config.batch, g)
+                batch = self._on_device(self.task.sample(self.config.batch, g))
                 name, value = self.task.metric(self.task.forward(self.model, batch), batch)
                 values.append(value)
         self.model.train(was_training)
@@ -795,7 +816,10 @@ class Trainer:
             if meta.get("pending_pos") is not None:
                 mask = tensors.get("pending.mask")
                 batch = Batch(x=tensors["pending.x"], y=tensors["pending.y"], mask=mask.bool() if mask is not None else None)
+                batch = self._on_device(batch)
                 h, cell = tensors.get("pending.h"), tensors.get("pending.c")
+                dev = self.device.torch
+                h, cell = (None if t is None else t.to(dev) for t in (h, cell))
                 carried = None if h is None else ((h, cell) if cell is not None else h)
                 self._pending = {"batch": batch, "pos": int(meta["pending_pos"]), "state": carried}
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
@@ -803,8 +827,9 @@ class Trainer:
         self._apply_hyperparameters()
 
     @classmethod
-    def resume(cls, run_dir: str | Path, task: "Task | None" = None, **overrides) -> "Trainer":
-        """Carry on a saved run: its weights, optimizer, data generator and history.
+    def resume(cls, run_dir: str | Path, task: "Task | None" = None, device=None, **overrides) -> "Trainer":
+        """Carry on a saved run: its weights, optimizer, data generator and history, on `device`
+        (whichever it was trained on: the files hold CPU copies).
 
         `overrides` change training settings (e.g. steps=2000 to train longer, a lower lr after
         a divergence); a run whose optimizer state is missing or older than its weights (a
@@ -851,7 +876,8 @@ class Trainer:
         records = read_metrics(run_dir, upto=info.step)  # a damaged metrics file stops the resume here
         state = load_trainer_state(run_dir)
         trainer = cls(
-            task, config, model_config=info.model, run_dir=run_dir, task_options=info.task_options, _resuming=True
+            task, config, model_config=info.model, run_dir=run_dir, task_options=info.task_options, _resuming=True,
+            device=device,
         )
         try:
             load_model_tensors(trainer.model, ckpt.tensors)

@@ -71,9 +71,16 @@ def model_input(trace: Trace):
     return ids
 
 
+def trace_device(trace: Trace):
+    """The engine Device the trace was computed on (`--device`; the CPU for a trace that does not say)."""
+    from rnn_tui.engine.device import as_device
+
+    return as_device(trace.extras.get("device"))
+
+
 def model_for(trace: Trace, tensors: dict | None = None):
     """The model of the trace's config holding `tensors` (default: the trace's own weights),
-    in the trace's precision."""
+    in the trace's precision, on the trace's device (training it stays there)."""
     import torch  # noqa: F401
 
     from rnn_tui.engine.model import build_model
@@ -82,6 +89,7 @@ def model_for(trace: Trace, tensors: dict | None = None):
     if trace.dtype == "float64":
         model = model.double()
     model.load_tensors(trace.params if tensors is None else tensors)
+    model.to(trace_device(trace).torch)
     model.eval()
     return model
 
@@ -95,10 +103,17 @@ def retrace(trace: Trace, tensors: dict | None = None, interventions: Sequence =
 
     model = model_for(trace, tensors)
     x = torch.as_tensor(model_input(trace))
-    return run_trace(
+    again = run_trace(
         model, x, trace.targets, tokens=trace.tokens, vocab=trace.vocab, dtype=trace.dtype,
-        interventions=list(interventions),
+        interventions=list(interventions), device=trace_device(trace),
     )
+    for key in KEPT_EXTRAS:  # what the trace says about its tokens holds for the same sequence
+        if key in trace.extras:
+            again.extras.setdefault(key, trace.extras[key])
+    return again
+
+
+KEPT_EXTRAS = ("token_vocab", "vocab_from_input", "input_labels")
 
 
 def gradflow(trace: Trace) -> "GradFlowReport":

@@ -19,7 +19,7 @@ DEMO = Path(__file__).resolve().parents[2] / "assets" / "models" / "chars-lstm"
 
 def with_default_demo(spec: Spec) -> Spec:
     """The demo run directory when the command line chose nothing (and the demo is there)."""
-    if spec == Spec() and (DEMO / "model.safetensors").is_file():
+    if spec.replace(device="cpu") == Spec() and (DEMO / "model.safetensors").is_file():  # `rnn-tui --device cuda` too
         return spec.replace(checkpoint=str(DEMO))
     return spec
 
@@ -46,6 +46,10 @@ def check(spec: Spec, theme: str | None) -> None:
         from rnn_tui.engine.vocab import load_vocab  # pure Python: a bad vocabulary is one line before the screen
 
         load_vocab(spec.vocab)
+    if spec.device == "cuda":  # a missing GPU is one line before the screen (torch loads only for this)
+        from rnn_tui.engine.device import resolve
+
+        resolve(spec.device)
     if spec.checkpoint and not Path(spec.checkpoint).is_dir():
         raise SubjectError(f"--checkpoint: no such run directory: {spec.checkpoint}")
     if spec.task:

@@ -44,6 +44,8 @@ PANES: tuple[PaneInfo, ...] = (
              "‖dL/dh_t‖ per step, the gradient-flow matrix, step Jacobians, fitted γ and the W_hh spectrum"),
     PaneInfo("training_pane", "TrainingPane", "Training",
              "train the model on its task: live loss curve, metric, pause, stop; the trace follows"),
+    PaneInfo("generate_pane", "GeneratePane", "Generate",
+             "type a prime and the model writes, token by token, with bars for the top candidates"),
     PaneInfo("compare_pane", "ComparePane", "Compare",
              "two cells side by side on the same input: heatmaps and gradient norms, step for step"),
     PaneInfo("interventions_pane", "InterventionsPane", "Interventions",

@@ -225,6 +225,12 @@ class EngineSource:
         result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))
+        # the input's tokens as they are (the Generate tab writes text with them), and whether
+        # they are the input's own (a fresh next-token model: another text is another model)
+        result.extras.setdefault("token_vocab", subject.token_vocab)
+        result.extras.setdefault("vocab_from_input", not (spec.task or self._origin()))
+        if subject.vocab is not None:
+            result.extras.setdefault("input_labels", [label(v) for v in subject.vocab])
         if self._origin() and (spec.scenario or spec.checkpoint or spec.weights) and self._origin_shape is None:
             self._origin_shape = shape_fields(result.config)
         return result

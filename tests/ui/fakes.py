@@ -136,6 +136,7 @@ def make_trace(
         outputs=outputs.astype(f32), targets=targets, step_losses=step_losses,
         loss=float(np.nanmean(step_losses)) if T > 1 else 0.0, params=params,
         vocab=[label(v) for v in vocab],
+        extras={"token_vocab": tuple(vocab), "vocab_from_input": True},
     )
 
 

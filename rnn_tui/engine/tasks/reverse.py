@@ -115,8 +115,9 @@ class ReverseTask(Task):
             dec_x=dec_x[0],
         )
 
-    def trace(self, model, example: EncDecExample | None = None, dtype: str = "float32", decoder_inputs: str = "greedy"):
-        """Trace one example through both halves (see `encdec.trace_encdec`)."""
+    def trace(self, model, example: EncDecExample | None = None, dtype: str = "float32", decoder_inputs: str = "greedy",
+              device=None):  # fmt: skip
+        """Trace one example through both halves (see `encdec.trace_encdec`; device: where)."""
         from rnn_tui.engine.encdec import trace_encdec
 
         ex = example if example is not None else self.example()
@@ -132,6 +133,7 @@ class ReverseTask(Task):
             feed=self.feed,
             dtype=dtype,
             decoder_inputs=decoder_inputs,
+            device=device,
         )
 
     def reverse(self, model, text: str) -> str:

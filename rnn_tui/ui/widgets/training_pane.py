@@ -76,6 +76,7 @@ class TrainingState:
     curve: tuple[tuple, tuple] = ((), ())  # (steps, log10 loss), downsampled
     metric_curve: tuple[tuple, tuple] = ((), ())  # (steps, metric) at each logged step
     task: str = ""
+    baseline: str = ""  # when the run has ended: the model against its task's baselines (engine.evaluate)
 
     @property
     def active(self) -> bool:
@@ -151,7 +152,7 @@ class TrainingPane(AnalysisPane):
     TrainingPane #train-form Label { width: auto; padding: 0 1 0 1; }
     TrainingPane #train-form Input { width: 8; }
     TrainingPane #train-form Select { width: 14; }
-    TrainingPane #train-status { height: 2; padding: 0 1; }
+    TrainingPane #train-status { height: auto; max-height: 4; padding: 0 1; }
     TrainingPane ProgressBar { height: 1; padding: 0 1; }
     TrainingPane #train-status.-diverged { color: $error; text-style: bold; }
     """
@@ -340,7 +341,7 @@ class TrainingPane(AnalysisPane):
                 ended = True
                 status = {"finished": "finished", "diverged": "diverged"}.get(p.status, "cancelled")
                 send_trace(p.step)
-                post(state(p, status))
+                post(replace(state(p, status), baseline=baseline_line(trainer) if p.step else ""))
                 return True
             job.losses.append(p.loss)
             if p.metric is not None and (p.step % trainer.config.log_every == 0 or p.step == 1):
@@ -417,8 +418,19 @@ class TrainingPane(AnalysisPane):
                                           state.diverged_at if state.status == "diverged" else None)
 
 
+def baseline_line(trainer) -> str:
+    """The trained model against its task's baselines on fresh examples, one line (or why not)."""
+    from rnn_tui.engine.evaluate import evaluate_task
+
+    try:
+        return evaluate_task(trainer.model, trainer.task, batches=4).line()
+    except Exception as error:  # noqa: BLE001 - the run's result stands without it
+        return f"vs baselines: left out ({one_line(error)})"
+
+
 def status_text(state: TrainingState) -> Text:
-    """Two lines: what the run is doing and its numbers; then the run's own message."""
+    """Two lines: what the run is doing and its numbers; then the run's own message; once it has
+    ended, a third: the model against its task's baselines."""
     out = Text(no_wrap=True, overflow="ellipsis")
     words = {
         "idle": "not training",
@@ -451,5 +463,8 @@ def status_text(state: TrainingState) -> Text:
         out.append("r trains the model on screen on its task; p pauses, x stops, u undoes", style="dim")
     elif state.status != "running":
         out.append(state.message)
+    if state.baseline and not state.active:
+        out.append("\n")
+        out.append(state.baseline)
     return out
 
