@@ -123,6 +123,8 @@ class EngineSource:
     spec: object | None = None  # rnn_tui.engine.subject.Spec; None: free text, fresh models
     _trained: dict | None = field(default=None, repr=False)  # see use_weights
     _origin_shape: dict | None = field(default=None, repr=False)
+    _last_vocab: tuple | None = field(default=None, repr=False)  # the last build's input tokens
+    _weights_vocab: tuple | None = field(default=None, repr=False)  # the tokens `_trained` was made for
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -160,6 +162,8 @@ class EngineSource:
         weights the source was made with. Called from the UI thread: one assignment, which a
         build in progress reads once (`weights`)."""
         self._trained = tensors
+        # trained on the model last built: its ids mean that build's tokens, and no others
+        self._weights_vocab = self._last_vocab if tensors is not None else None
 
     @property
     def weights(self) -> dict | None:
@@ -212,11 +216,22 @@ class EngineSource:
         spec = self.spec_for(request)
         subject = open_subject(spec)
         weights = self.weights
+        vocab, before = subject.token_vocab, self._last_vocab
+        assumed = None  # said, never silent: what the model shown is, where it is not what was asked
         if weights:
-            try:
-                subject.model.load_tensors(weights)
-            except (ConfigError, RuntimeError, TypeError):
-                pass  # weights of another shape: this model keeps its own
+            made_for = self._weights_vocab if weights is self._trained else None
+            if made_for is not None and vocab is not None and vocab != made_for:
+                assumed = (f"the trained weights are for another vocabulary ({len(made_for)} tokens; this text "
+                           f"has {len(vocab)}): this model is untrained")
+            else:
+                try:
+                    subject.model.load_tensors(weights)
+                except (ConfigError, RuntimeError, TypeError):  # another shape or vocabulary size
+                    assumed = "the trained weights do not fit this model: it is untrained"
+        elif (not (spec.task or self._origin()) and before is not None and vocab is not None
+              and vocab != before):
+            assumed = f"another vocabulary ({len(vocab)} tokens, this text's own): a new untrained model"
+        self._last_vocab = vocab
         result = trace_subject(subject)  # the subject's own precision: a scenario keeps its float64
         title = subject.title
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
@@ -225,6 +240,9 @@ class EngineSource:
         result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))
+        if assumed:
+            result.extras["assumed"] = assumed
+            result.extras["notes"] = [*result.extras.get("notes", []), assumed]
         # the input's tokens as they are (the Generate tab writes text with them), and whether
         # they are the input's own (a fresh next-token model: another text is another model)
         result.extras.setdefault("token_vocab", subject.token_vocab)

@@ -113,3 +113,29 @@ def test_a_scenario_keeps_its_own_float64_in_the_explorer():
     source = EngineSource.from_spec(Spec(scenario=str(path)))
     trace = source.build(TraceRequest(cell="lstm", hidden=1, text=""))
     assert trace.dtype == "float64"
+
+
+def test_a_new_vocabulary_is_said_never_silent():
+    source = EngineSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    first = source.build(request)
+    assert "assumed" not in first.extras
+    assert "assumed" not in source.build(request.replace(text="baba")).extras  # the same tokens
+    other = source.build(request.replace(text="abcd"))
+    assert "another vocabulary (4 tokens" in other.extras["assumed"]
+    assert other.extras["assumed"] in other.extras["notes"]  # the Model tab says it too
+
+
+def test_trained_weights_never_meet_tokens_they_were_not_trained_on():
+    source = EngineSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    first = source.build(request)
+    source.use_weights({k: v * 0 for k, v in first.params.items()})
+    # as many tokens, other ones: the ids would mean other things
+    same_size = source.build(request.replace(text="cdcd"))
+    assert any((v != 0).any() for v in same_size.params.values())
+    assert "trained weights are for another vocabulary" in same_size.extras["assumed"]
+    bigger = source.build(request.replace(text="abcabc"))
+    assert "assumed" in bigger.extras and any((v != 0).any() for v in bigger.params.values())
+    kept = source.build(request.replace(text="baab"))  # the trained tokens: the trained weights
+    assert all((v == 0).all() for v in kept.params.values()) and "assumed" not in kept.extras

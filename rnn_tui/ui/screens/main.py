@@ -216,6 +216,9 @@ class MainScreen(Screen):
             self.view = self.view.with_trace(message.trace)
         self.busy = ""
         self.error = ""
+        assumed = message.trace.extras.get("assumed")
+        if assumed:  # the model shown is not quite the one asked for: say so
+            self.notify(safe(assumed), severity="warning", timeout=8, markup=False)
 
     def on_trace_failed(self, message: TraceFailed) -> None:
         if message.request != self.request:
