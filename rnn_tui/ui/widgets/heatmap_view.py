@@ -4,9 +4,9 @@ One row per hidden unit, one column per step; several matrices (h, c, every gate
 when the width allows. The time window moves in jumps (when the current step nears its edge), so
 most steps move only the marked column, which runs through every row: every row is drawn again.
 A row is therefore joined from pieces drawn once per window (the runs of equal colour, the marks,
-the unit labels), each a Strip whose terminal text is rendered once: `Strip.join` concatenates
-those texts, so a step re-renders 45 rows at 200x60 by joining strings rather than by styling and
-encoding some 3,000 segments. And `render_lines` hands Textual these strips as they are: the maps
+the unit labels), each a segment whose terminal text is rendered once: a row's strip is made of
+those segments with its rendered text joined from theirs, so a step re-renders 45 rows at 200x60
+by joining lists and strings rather than by styling and encoding some 3,000 segments. And `render_lines` hands Textual these strips as they are: the maps
 have no border, padding, tint or opacity, so Textual's per-line styling pass (which would copy
 each strip and lose its rendered text) is left out while that holds.
 
