@@ -128,18 +128,21 @@ def png_pixels(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 # ---- the browser --------------------------------------------------------------------------------
 async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0, raw: list | None = None,
-                           then=None) -> tuple[str, bytes]:
+                           then=None, requests: list | None = None, offline: bool = False) -> tuple[str, bytes]:
     """Open `url` in headless Chromium; wait until the text sent down the page's websocket holds
     every string of `expect`; return that text (ANSI stripped) and a PNG screenshot. `raw`, if
     given, gets the text as it came (escape sequences and all); `then(call, targets)`, if given,
     runs once the page is ready, with the DevTools call and a coroutine listing the browser's
-    pages (their URLs)."""
+    pages (their URLs). `requests`, if given, gets the URL of every request the page made (its
+    websocket's too), and ("failed", url) for those that failed; `offline`: no host name
+    resolves but this machine's, as in a classroom without internet."""
     import aiohttp
 
     profile = tempfile.mkdtemp(prefix="rnn-tui-chromium-")
+    no_network = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"] if offline else []
     browser = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", *no_network,
          f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1280,800", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
@@ -163,6 +166,14 @@ async def load_in_chromium(url: str, expect: list[str], timeout: float = 60.0, r
                 received: list[str] = []
 
                 def take(msg: dict) -> None:
+                    if requests is not None:
+                        method = msg.get("method")
+                        if method == "Network.requestWillBeSent":
+                            requests.append(msg["params"]["request"]["url"])
+                        elif method == "Network.webSocketCreated":
+                            requests.append(msg["params"]["url"])
+                        elif method == "Network.loadingFailed":
+                            requests.append(("failed", msg["params"].get("errorText", "")))
                     if msg.get("method") == "Network.webSocketFrameReceived":
                         frame = msg["params"]["response"]
                         data = frame["payloadData"]
@@ -236,6 +247,32 @@ def test_the_explorer_is_drawn_in_a_browser(tmp_path):
 
 
 @needs_chromium
+def test_the_page_needs_nothing_from_outside_this_server():
+    """A classroom may have no internet: with no host name resolving but this machine's, the page
+    loads, every request it makes (script, styles, font, websocket) goes to this server, none
+    fails, and the terminal's font is the server's own copy of Roboto Mono, loaded."""
+    requests: list = []
+    fonts: dict = {}
+
+    async def read_fonts(call, targets):
+        script = ("document.fonts.ready.then(() => JSON.stringify(Array.from(document.fonts)"
+                  ".map(f => [f.family.replace(/[\"']/g, ''), f.style, f.status])))")  # fmt: skip
+        result = await call("Runtime.evaluate", expression=script, awaitPromise=True)
+        fonts["faces"] = json.loads(result["result"]["value"])
+
+    with serving() as (port, _):
+        text, png = asyncio.run(load_in_chromium(f"http://127.0.0.1:{port}/", ["rnn-tui", " · unit "],
+                                                 then=read_fonts, requests=requests, offline=True))  # fmt: skip
+    assert " · unit " in text and coloured_share(png) > 0.01  # the explorer, drawn
+    here = (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/")
+    urls = [r for r in requests if isinstance(r, str)]
+    assert any(u.endswith(".ttf") for u in urls) and any(u.startswith(here[1]) for u in urls), urls
+    assert all(u.startswith(here) for u in urls), [u for u in urls if not u.startswith(here)]
+    assert not [r for r in requests if isinstance(r, tuple)], requests
+    assert ["Roboto Mono", "normal", "loaded"] in fonts["faces"], fonts
+
+
+@needs_chromium
 def test_a_lesson_is_served_to_the_browser(tmp_path):
     with serving("--lesson", "memory") as (port, _):
         text, png = asyncio.run(
@@ -305,16 +342,14 @@ def test_listening_beyond_localhost_warns_and_bad_input_is_one_line():
         assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, (args, out.stderr)
 
 
-def test_each_visitor_runs_this_python_with_the_flags_given():
+def test_every_visitor_opens_what_the_flags_say():
     import argparse
 
-    from rnn_tui.commands.serve import app_command
+    from rnn_tui.commands.serve import setup_of
 
-    cmd = app_command(argparse.Namespace(explorer_args=["--", "--input", "it's (a) test"], lesson=None, theme="mono"))
-    assert cmd.startswith(sys.executable) and "-m rnn_tui --theme mono --input" in cmd
-    assert "'it'\"'\"'s (a) test'" in cmd  # quoted for the shell textual-serve starts it with
-    lesson = app_command(argparse.Namespace(explorer_args=[], lesson="bptt", theme=None))
-    assert lesson.endswith("-m rnn_tui lesson bptt")
+    setup = setup_of(argparse.Namespace(explorer_args=["--", "--input", "it's (a) test"], lesson=None, theme="mono"))
+    assert setup == {"lesson": None, "theme": "mono", "explorer_args": ["--input", "it's (a) test"]}
+    assert setup_of(argparse.Namespace(explorer_args=[], lesson="bptt", theme=None))["lesson"] == "bptt"
 
 
 def test_serve_imports_nothing_heavy():
@@ -331,6 +366,7 @@ def test_serve_imports_nothing_heavy():
         (["--", "--checkpoint", str(ROOT / "assets" / "scenarios")], "no config.json"),
         (["--runs", "/nonexistent/runs"], "--runs: /nonexistent/runs is not a folder"),
         (["--runs", ""], "--runs is empty"),
+        (["--", "--device", "cuda"], "--device cuda: serve computes on the CPU"),
     ],
 )
 def test_bad_explorer_flags_and_runs_folders_are_refused_when_the_server_starts(args, words):
@@ -360,8 +396,13 @@ def test_every_visitor_process_knows_it_is_served_and_which_runs_it_may_open(tmp
     seen = {}
 
     class Fake:
-        def serve(self):
+        failure = ""
+
+        def start_preloader(self):  # the preloader is started with this environment
             seen.update({k: os.environ.get(k) for k in (SERVED_ENV, RUNS_ENV)})
+
+        def serve(self):
+            return 0
 
     monkeypatch.setattr(serve, "make_server", lambda args: Fake())
     monkeypatch.setattr(serve, "check_port_free", lambda host, port: None)

@@ -1,10 +1,16 @@
-"""`rnn-tui serve`: the explorer in a web browser, one process per visitor (textual-serve).
+"""`rnn-tui serve`: the explorer in web browsers, a process of its own for every visitor.
 
-    rnn-tui serve                         http://127.0.0.1:8000, at most 4 visitors at once
+    rnn-tui serve                         http://127.0.0.1:8000, at most 30 visitors at once
     rnn-tui serve --port 9000 --max-sessions 8
     rnn-tui serve --lesson memory         every visitor opens that lesson
     rnn-tui serve -- --cell gru --hidden 8   explorer flags after `--`
     rnn-tui serve --runs runs/            visitors may open the runs in runs/ (Time-lapse, o)
+
+A class arrives at once: one preloaded process has imported torch and the explorer and traced
+the model (or set the lesson up) before the first visitor, and forks each visitor's explorer
+from itself (`rnn_tui.serve`), so a visitor's first frame costs ~0.1 s of CPU and ~25 MiB of its
+own, not a new Python that imports torch (~2.8 s, ~276 MiB). The page fetches nothing from
+outside this server, so a classroom without internet works.
 
 textual-serve has no authentication: whoever reaches the port drives a process on this machine.
 So it binds 127.0.0.1 unless --host says otherwise (and then says so on stderr), and caps the
@@ -12,8 +18,8 @@ processes at --max-sessions: a visitor past the cap gets a polite page instead o
 
 No path a visitor chooses is read or written on the server (`rnn_tui.served`): runs open only by
 name from the folder --runs names (none by default), and screenshots go to the visitor's browser
-as downloads. Explorer flags are checked in full when the server starts (the model is built
-once), so a bad one is refused here, not in every visitor's browser.
+as downloads. Explorer flags are checked when the server starts and the model is built there,
+once, so a bad flag or a damaged run is refused here, not in every visitor's browser.
 
 Nothing heavy is imported at module level: `rnn-tui --help` lists this command for free.
 """
@@ -21,20 +27,18 @@ Nothing heavy is imported at module level: `rnn-tui --help` lists this command f
 from __future__ import annotations
 
 import argparse
-import shlex
 import socket
 import sys
 
 from rnn_tui.engine.errors import EngineError
+from rnn_tui.serve.errors import ServeError
 
 DEFAULT_PORT = 8000
-DEFAULT_MAX_SESSIONS = 4
+# measured with benchmarks/serve.py on a 2-core, 24 GiB machine (README, docs/classroom.md): 30
+# visitors arriving together each saw a first frame within 5 s and the model within 30 s, and all
+# the processes together took under 6 GiB
+DEFAULT_MAX_SESSIONS = 30
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FULL_TITLE = "rnn-tui is full"
-
-
-class ServeError(EngineError):
-    """A serve setting that cannot be used (a port in use, a bad flag for the explorer)."""
 
 
 def add_parser(sub) -> None:
@@ -43,8 +47,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the explorer to web browsers (one process per visitor)",
-        description="Serve the explorer to web browsers with textual-serve. Every visitor gets a "
-        "process of their own. There is no login: anyone who can reach the port can use it, so it "
+        description="Serve the explorer to web browsers (textual-serve's page, which needs no internet). "
+        "Every visitor gets an explorer of their own, forked from one process that has loaded the model "
+        "before the first visitor arrives. There is no login: anyone who can reach the port can use it, so it "
         "listens on 127.0.0.1 unless --host says otherwise; reach it from elsewhere through an SSH "
         "tunnel (ssh -L 8000:localhost:8000 HOST). Explorer flags go after `--`.",
     )
@@ -55,7 +60,11 @@ def add_parser(sub) -> None:
         type=int_in(1, 256),
         default=DEFAULT_MAX_SESSIONS,
         metavar="N",
-        help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS})",
+        help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS}, "
+        "measured with benchmarks/serve.py on a 2-core, 24 GiB machine: 30 visitors arriving together each saw "
+        "a first frame within 5 s and the model within 30 s (the last at 4.9 s and 5.1 s in the slowest of four "
+        "runs), in 0.9 GiB all told; at 60 the last "
+        "first frame took 8.4 s, past the 5 s a class should wait)",
     )
     p.add_argument("--lesson", metavar="NAME", help="open this lesson for every visitor (see `rnn-tui lesson`)")
     p.add_argument("--theme", metavar="NAME", help="the visitors' theme (e.g. high-contrast)")
@@ -66,24 +75,11 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def app_command(args: argparse.Namespace) -> str:
-    """The shell command each visitor's process runs: this Python, this package, the flags given."""
-    extra = list(args.explorer_args or [])
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    theme = ["--theme", args.theme] if args.theme else []
-    if args.lesson:
-        return shlex.join([sys.executable, "-m", "rnn_tui", "lesson", args.lesson, *theme])
-    return shlex.join([sys.executable, "-m", "rnn_tui", *theme, *extra])
-
-
 def check_explorer_args(args: argparse.Namespace) -> None:
     """Refuse bad explorer flags or an unknown lesson now, not once per visitor."""
     from rnn_tui.cli import UsageError, build_parser
 
-    extra = list(args.explorer_args or [])
-    if extra and extra[0] == "--":
-        extra = extra[1:]
+    extra = explorer_args(args)
     if args.theme:
         from rnn_tui.ui.themes import THEMES
 
@@ -105,25 +101,21 @@ def check_explorer_args(args: argparse.Namespace) -> None:
         raise ServeError("give explorer flags after `--`, not --help or --version") from None
     if getattr(parsed, "run", None) is not None and parsed.run.__module__ != "rnn_tui.cli":
         raise ServeError("only explorer flags go after `--` (use --lesson NAME for a lesson)")
+    if getattr(parsed, "device", None) == "cuda":
+        raise ServeError("--device cuda: serve computes on the CPU (every visitor is forked from one preloaded "
+                         "process, and CUDA does not survive a fork); leave --device out")
     from rnn_tui.cli import spec_from_args
     from rnn_tui.ui.launch import check, with_default_demo
 
-    try:  # a missing file, a damaged run or conflicting flags: say so now, not in every visitor's browser
-        spec = with_default_demo(spec_from_args(parsed))
-        check(spec, parsed.theme)
-        open_explorer_subject(spec)
+    try:  # a missing file or conflicting flags: said now; what only the model build finds, by the preloader
+        check(with_default_demo(spec_from_args(parsed)), parsed.theme)
     except EngineError as e:
         raise ServeError(f"bad explorer flags after `--`: {e}") from None
 
 
-def open_explorer_subject(spec) -> None:
-    """Build what the explorer would open (model, sequence) and size its trace, as every visitor's
-    process will: the whole check, so no visitor meets an error the server could have found."""
-    from rnn_tui.engine.subject import check_trace_size, open_subject
-
-    subject = open_subject(spec)
-    if subject.encdec_task is None:
-        check_trace_size(subject.config, len(subject.x), subject.dtype)
+def explorer_args(args: argparse.Namespace) -> list[str]:
+    extra = list(args.explorer_args or [])
+    return extra[1:] if extra and extra[0] == "--" else extra
 
 
 def check_runs(path: str | None) -> str | None:
@@ -168,6 +160,11 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
+def setup_of(args: argparse.Namespace) -> dict:
+    """What every visitor opens, as the preloader is told it (JSON)."""
+    return {"lesson": args.lesson, "theme": args.theme, "explorer_args": explorer_args(args)}
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -176,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
     runs = check_runs(args.runs)
     check_explorer_args(args)
     check_port_free(args.host, args.port)
-    # every visitor's process inherits these (textual-serve copies this environment): it is served,
-    # and it may open runs from this folder only (none when --runs is not given)
+    # every visitor's process inherits these (through the preloader): it is served, and it may
+    # open runs from this folder only (none when --runs is not given)
     os.environ[SERVED_ENV] = "1"
     if runs is None:
         os.environ.pop(RUNS_ENV, None)
@@ -194,111 +191,28 @@ def run(args: argparse.Namespace) -> int:
         )
     server = make_server(args)
     try:
-        server.serve()
+        server.start_preloader()  # imports, builds and warms up once; a model that fails, fails here
+    except ServeError as e:
+        if args.lesson:
+            raise ServeError(f"lesson {args.lesson}: {e}") from None
+        raise ServeError(f"bad explorer flags after `--`: {e}") from None
+    try:
+        code = server.serve()
     except OSError as e:  # lost a race for the port after the check
         raise ServeError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
-    return 0
+    if server.failure:
+        print(f"rnn-tui serve: {server.failure}", file=sys.stderr, flush=True)
+    return code
 
 
 def make_server(args: argparse.Namespace):
-    return server_class()(
-        app_command(args),
+    from rnn_tui.serve.server import ClassServer
+
+    return ClassServer(
+        setup_of(args),
         host=args.host,
         port=args.port,
         max_sessions=args.max_sessions,
         public_url=args.public_url,
         title="rnn-tui" + (f" · lesson {args.lesson}" if args.lesson else ""),
     )
-
-
-# ---- the server: textual-serve's, with a cap on sessions -------------------------------------
-FULL_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="20">
-<title>{title}</title>
-<style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;
-align-items:center;justify-content:center;text-align:center}}</style></head>
-<body><div><h1>{title}</h1><p>All {cap} sessions are in use.</p>
-<p>This page tries again by itself every 20 seconds; a place opens when someone closes their tab.</p>
-</div></body></html>
-"""
-
-
-def full_message(cap: int) -> str:
-    return (
-        f"{FULL_TITLE}: all {cap} sessions are in use. "
-        "Reload this page in a minute; a place opens when someone closes their tab."
-    )
-
-
-def server_class():
-    """textual-serve's Server with a cap on concurrent sessions (built on demand: importing
-    textual-serve pulls in aiohttp, which `rnn-tui --help` should not pay for).
-
-    Public hooks only: `handle_index` (the page) and `handle_websocket` (one visitor's process).
-    """
-    import aiohttp_jinja2
-    from aiohttp import web
-    from textual_serve.server import Server, to_int
-
-    class CappedServer(Server):
-        def __init__(self, command: str, *, max_sessions: int, public_url: str | None = None, **kwargs):
-            super().__init__(command, public_url=public_url, **kwargs)
-            self.max_sessions = max_sessions
-            self.sessions = 0  # visitors with a process right now
-            self.turned_away = 0
-            self.fixed_public_url = public_url  # None: each page uses the address its visitor typed
-
-        @property
-        def full(self) -> bool:
-            return self.sessions >= self.max_sessions
-
-        def base_url(self, request: web.Request) -> str:
-            """The address the visitor used (so an SSH tunnel on another port works), unless
-            --public-url fixes it."""
-            if self.fixed_public_url:
-                return self.fixed_public_url.rstrip("/")
-            return f"{request.scheme}://{request.host}"
-
-        async def handle_index(self, request: web.Request) -> web.Response:
-            if self.full:
-                self.turned_away += 1
-                page = FULL_PAGE.format(title=FULL_TITLE, cap=self.max_sessions)
-                return web.Response(text=page, status=503, content_type="text/html", headers={"Retry-After": "20"})
-            base = self.base_url(request)
-            router = request.app.router
-            ws = "wss:" if base.startswith("https") else "ws:"
-            context = {
-                "font_size": to_int(request.query.get("fontsize", "16"), 16),
-                "app_websocket_url": ws + (base + str(router["websocket"].url_for())).split(":", 1)[1],
-                "config": {"static": {"url": base + str(router["static"].url_for(filename="/")).rstrip("/") + "/"}},
-                "application": {"name": self.title},
-            }
-            return aiohttp_jinja2.render_template("app_index.html", request, context)
-
-        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-            if not self.full:
-                self.sessions += 1
-                try:
-                    return await super().handle_websocket(request)
-                finally:
-                    self.sessions -= 1
-            # past the cap: say so in the visitor's terminal and start nothing
-            self.turned_away += 1
-            websocket = web.WebSocketResponse(heartbeat=15)
-            await websocket.prepare(request)
-            text = "\r\n  " + full_message(self.max_sessions).replace(". ", ".\r\n  ") + "\r\n"
-            await websocket.send_bytes(text.encode("utf-8"))
-            async for _ in websocket:  # keep the message on screen until the tab closes
-                pass
-            return websocket
-
-        async def on_startup(self, app: web.Application) -> None:
-            from rich.markup import escape
-
-            from rnn_tui.safe_text import safe
-
-            where = escape(safe(self.fixed_public_url or f"http://{url_host(self.host)}:{self.port}"))  # an address is text
-            self.console.print(f"rnn-tui: serving the explorer on {where}  (at most {self.max_sessions} sessions)")
-            self.console.print("[cyan]Press Ctrl+C to quit")
-
-    return CappedServer

@@ -117,7 +117,7 @@ def run_explorer(
 GC_YOUNG = 10_000  # allocations between collections of the youngest generation (Python's default: 700)
 
 
-def run_frozen(app: App, *, headless: bool = False) -> None:
+def run_frozen(app: App, *, headless: bool = False, auto_pilot=None) -> None:
     """Run the app as this process's program, with the garbage collector set for it.
 
     What has been imported so far (Textual, numpy: long-lived) goes out of the collector's sight:
@@ -131,12 +131,15 @@ def run_frozen(app: App, *, headless: bool = False) -> None:
     40-second analysis of a long trace, a model build), the process exits once the terminal is
     restored rather than waiting for it: the app runs on a loop of its own, so nothing joins the
     worker threads before this function decides (`asyncio.run` would wait for them).
+
+    auto_pilot: Textual's, a coroutine given a Pilot once the app is ready (`rnn-tui serve`
+    lowers a visitor's CPU priority once its first frame is out).
     """
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG, older, oldest)
     loop = asyncio.new_event_loop()
-    app.run(loop=loop, headless=headless)
+    app.run(loop=loop, headless=headless, auto_pilot=auto_pilot)
     if computing():
         sys.stdout.flush()
         sys.stderr.flush()

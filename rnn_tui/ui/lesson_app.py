@@ -24,8 +24,9 @@ class LessonApp(ExplorerApp):
     CSS_PATH = ExplorerApp.CSS_PATH
 
     def __init__(self, source: TraceSource, lesson: str, *, theme: str = "dark",
-                 screenshot_dir: str | None = None) -> None:
-        self.lesson_source = LessonSource(source, lesson)
+                 screenshot_dir: str | None = None, lesson_source: LessonSource | None = None) -> None:
+        # lesson_source: one already set up (`rnn-tui serve --lesson` sets it up once for all)
+        self.lesson_source = lesson_source or LessonSource(source, lesson)
         super().__init__(self.lesson_source, self.lesson_source.first_request(), theme=theme,
                          screenshot_dir=screenshot_dir)
         self.title = f"rnn-tui · lesson {lesson}"

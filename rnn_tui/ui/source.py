@@ -76,7 +76,9 @@ class TraceSource(Protocol):
     A source may also take weights for later builds, `use_weights(tensors | None)` (see
     `EngineSource.use_weights`); the Training tab hands it the weights it trains. And it may name
     the training run it was opened on, `run_directory` (str | None): the Time-lapse tab opens
-    that run's snapshots by itself.
+    that run's snapshots by itself. And it may hold a trace already, `ready(request)` (Trace |
+    None; cheap, called on the UI thread): the explorer then opens on it in its first frame,
+    with no worker (`rnn-tui serve` builds the first trace once, before any visitor comes).
     """
 
     def tasks(self) -> list[tuple[str, str]]:

@@ -128,3 +128,39 @@ async def test_a_screenshot_in_the_browser_is_a_download_and_nothing_is_written(
         await pilot.press("s")
         await settle(pilot)
     assert list(tmp_path.iterdir()) == []
+
+
+class HeldSource:
+    """A source that holds its first trace already, as `rnn-tui serve`'s preloaded one does."""
+
+    def __init__(self, request: TraceRequest) -> None:
+        from tests.ui.fakes import FakeSource
+
+        self.fake = FakeSource()
+        self.held = (request, self.fake.build(request))
+        self.fake.requests.clear()
+
+    def tasks(self):
+        return self.fake.tasks()
+
+    def ready(self, request: TraceRequest):
+        return self.held[1] if request == self.held[0] else None
+
+    def build(self, request: TraceRequest):
+        return self.fake.build(request)
+
+
+async def test_a_held_trace_is_drawn_in_the_first_frame_and_another_input_is_built():
+    """A served visitor's first frame shows the model traced before it came (no worker, no wait);
+    typing another input builds that one as always."""
+    request = TraceRequest(cell="lstm", hidden=4, text="abcab")
+    source = HeldSource(request)
+    app = ExplorerApp(source, request)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.screen.view is not None and app.screen.view.trace is source.held[1]
+        assert source.fake.requests == [] and not app.workers  # nothing was built for it
+        app.screen._change(text="cab")
+        await settle(pilot)
+        assert [r.text for r in source.fake.requests] == ["cab"]
+        assert app.screen.view.trace.T == 3

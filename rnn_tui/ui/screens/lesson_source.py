@@ -95,6 +95,17 @@ class LessonSource:
         if self.on_progress is not None:
             self.on_progress(text)
 
+    def ready(self, request: TraceRequest):
+        """The lesson's trace for this request when the lesson is set up already (under `rnn-tui
+        serve --lesson` it is, before any visitor comes); else None, and `build` sets it up."""
+        parsed = parse_task(request.task)
+        if self.run is None or parsed is None or request.text:
+            return None
+        try:
+            return self.build(request)
+        except Exception:  # noqa: BLE001 - the worker's build says what is wrong
+            return None
+
     def build(self, request: TraceRequest):
         parsed = parse_task(request.task)
         if parsed is None:

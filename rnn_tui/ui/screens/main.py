@@ -165,6 +165,11 @@ class MainScreen(Screen):
         self.request = self._first_request
         self.query_one("#explore-map", HeatmapView).focus()
         self._fit(self.size.width, self.size.height)
+        held = getattr(self.source, "ready", None)  # a trace the source holds already (see TraceSource)
+        trace = held(self._first_request) if held is not None else None
+        if trace is not None:  # drawn in the first frame, no worker: a served visitor's, built before it came
+            self.post_message(TraceReady(self._first_request, trace))
+            return
         # build after the first frame is on screen: the worker imports torch (~1 s)
         self.call_after_refresh(self.build_trace, self._first_request)
 
