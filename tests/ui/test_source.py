@@ -139,3 +139,16 @@ def test_trained_weights_never_meet_tokens_they_were_not_trained_on():
     assert "assumed" in bigger.extras and any((v != 0).any() for v in bigger.params.values())
     kept = source.build(request.replace(text="baab"))  # the trained tokens: the trained weights
     assert all((v == 0).all() for v in kept.params.values()) and "assumed" not in kept.extras
+
+
+def test_a_prepared_trace_handed_out_again_is_the_vocabulary_trained_on():
+    from rnn_tui.serve.prepared import PreparedSource
+
+    source = PreparedSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    source.prepare(request)
+    source.build(request.replace(text="abcd"))
+    held = source.build(request)  # the prepared trace again: its tokens are the ones shown
+    source.use_weights({k: v * 0 for k, v in held.params.items()})
+    kept = source.build(request.replace(text="baab"))
+    assert all((v == 0).all() for v in kept.params.values()) and "assumed" not in kept.extras
