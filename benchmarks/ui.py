@@ -22,6 +22,9 @@ Next to each wall-clock time it prints the CPU time the explorer's process used 
     python benchmarks/ui.py [--cell lstm] [--hidden 256] [--steps 500] [--keys 60] [--size 200x60]
     python benchmarks/ui.py --count     # also: messages handled and widgets refreshed per step,
                                         # counted in-process (Textual's headless driver)
+    python benchmarks/ui.py --floor     # also, in-process: a step's CPU against a frame in which only
+                                        # two lines change, and against a bare Textual app redrawing
+                                        # the same screen (what Textual itself costs)
     python benchmarks/ui.py --against /tmp/before --rounds 3
     python benchmarks/ui.py --gradients 2000   # the Gradients tab on a long trace: the rows and
                                                # step Jacobians in view first, then the whole
@@ -227,6 +230,100 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
             "drawn": statistics.mean(map(len, drawn)), "widgets": mounted[0]}
 
 
+def floor(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
+    """What a step costs against what Textual itself costs, in-process on the headless driver, in
+    CPU seconds of this process per frame, the frame rendered to the text a terminal would get:
+
+    - step: a → press in the explorer (the View handed down, the frame composed and rendered);
+    - fixed: a frame of the explorer in which only the status line and the time axis change: the
+      frame still spans the screen, and Textual draws again every widget whose area meets it;
+    - bare: a bare App, one widget showing the explorer's last frame (the same segments), every
+      line redrawn each frame: Textual's own cost of redrawing that screen.
+    """
+    import asyncio
+
+    from textual._compositor import Compositor
+    from textual.app import App
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    from rnn_tui.engine.subject import Spec
+    from rnn_tui.ui.app import ExplorerApp
+    from rnn_tui.ui.source import EngineSource
+    from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+    from rnn_tui.ui.widgets.status_bar import StatusBar
+
+    render_update = Compositor.render_update
+    out: dict = {"bytes": []}
+
+    def rendered(self, *args, **kwargs):  # the headless driver writes nothing: render it here
+        update = render_update(self, *args, **kwargs)
+        if update is not None and hasattr(update, "render_segments"):
+            out["bytes"].append(len(update.render_segments(self_app[0].console)))
+        return update
+
+    self_app: list = []
+
+    async def per_frame(pilot, act, n: int) -> float:
+        await pilot.pause(0.2)
+        t0 = time.process_time()
+        for _ in range(n):
+            act()
+            await asyncio.sleep(0.04)
+        return (time.process_time() - t0) / n
+
+    import gc
+
+    from rnn_tui.ui.app import GC_YOUNG
+
+    gc.freeze()  # the collector set as `rnn-tui` sets it (run_frozen), for both apps alike
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+    source = EngineSource.from_spec(Spec(cell=cell, hidden=hidden, input=text_of(steps)))
+    app = ExplorerApp(source, source.initial_request())
+    self_app.append(app)
+    strips: list = []
+
+    async def explorer() -> None:
+        async with app.run_test(size=(cols, rows)) as pilot:
+            while app.screen.view is None:
+                await pilot.pause(0.1)
+            Compositor.render_update = rendered
+            try:
+                out["step"] = await per_frame(pilot, lambda: app.simulate_key("right"), keys)
+                status, maps = app.screen.query_one(StatusBar), app.screen.query_one(HeatmapView)
+                out["fixed"] = await per_frame(
+                    pilot, lambda: (status.refresh(), maps.refresh(Region(0, 1, maps.size.width, 1))), keys)
+            finally:
+                Compositor.render_update = render_update
+            strips.extend(app.screen._compositor.render_strips())
+
+    asyncio.run(explorer())
+
+    class Frame(Widget):
+        def render_line(self, y: int):
+            return strips[y]
+
+    class Bare(App):
+        def compose(self):
+            yield Frame()
+
+    bare = Bare()
+    self_app[0] = bare
+
+    async def redraw() -> None:
+        async with bare.run_test(size=(cols, rows)) as pilot:
+            frame = bare.screen.query_one(Frame)
+            Compositor.render_update = rendered
+            try:
+                out["bare"] = await per_frame(pilot, frame.refresh, keys)
+            finally:
+                Compositor.render_update = render_update
+
+    asyncio.run(redraw())
+    out["segments"] = sum(len(strip) for strip in strips)
+    return out
+
+
 def gradients(T: int, hidden: int, cell: str) -> dict:
     """CPU seconds, in this process, of what the Gradients tab computes for a T-step trace with the
     cursor at its first step: the windows in view (drawn as each arrives), then the whole analysis."""
@@ -273,6 +370,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=60, help="→ presses to time")
     parser.add_argument("--size", default="200x60")
     parser.add_argument("--count", action="store_true", help="also count messages and refreshed widgets per step")
+    parser.add_argument("--floor", action="store_true", help="also, in-process: a step's CPU against a frame that "
+                        "changes two lines and against a bare Textual app redrawing the same screen")
     parser.add_argument("--against", metavar="DIR", help="another checkout of the repository, timed side by side")
     parser.add_argument("--rounds", type=int, default=1, help="starts of each tree, alternating")
     parser.add_argument("--gradients", type=int, metavar="T", help="time the Gradients tab's analysis of a T-step "
@@ -301,6 +400,12 @@ def main() -> None:
           f"   ({os.cpu_count()} cores, load average {load:.2f})")
     for tree in trees:
         report("this checkout" if tree is None else tree, runs[tree], cols, rows, args)
+    if args.floor:
+        f = floor(args.cell, args.hidden, args.steps, min(args.keys, 40), cols, rows)
+        ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
+        print(f"  in-process      a step {ms(f['step'])} CPU; a frame changing only the status line and the time axis"
+              f" {ms(f['fixed'])}; a bare Textual app redrawing the same screen ({f['segments']} segments)"
+              f" {ms(f['bare'])} (headless driver, each frame rendered to terminal text)")
     if args.count:
         c = count(args.cell, args.hidden, args.steps, min(args.keys, 20), cols, rows)
         print(f"  per step        {c['messages']:.0f} messages handled, {c['refreshed']:.0f} widgets asked to"

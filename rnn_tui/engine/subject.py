@@ -9,11 +9,13 @@ through here, so they accept and refuse the same input with the same one-line me
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from rnn_tui.engine.config import ModelConfig
 from rnn_tui.engine.errors import EngineError
+
+if TYPE_CHECKING:  # numpy loads when a subject is opened: the explorer's first frame goes without it
+    import numpy as np
 
 DEFAULT_TEXT = "hello world, hello recurrent networks"
 MAX_TEXT = 100_000
@@ -113,6 +115,8 @@ def _text_config(spec: Spec, V: int, cell: str | None = None, activation: str | 
 
 def _next_token(tokens: list[str]):
     """(ids, next-token targets, labels of the vocabulary, labels of the tokens)."""
+    import numpy as np
+
     from rnn_tui.engine.tokens import label
 
     vocab = sorted(set(tokens))
@@ -166,6 +170,8 @@ def _encdec(spec: Spec, task, model, title: str) -> Subject:
 
 def _sequence_from(spec: Spec, task, model, vocab: list[str] | None, title: str) -> Subject:
     """The task's own example, or the person's text read with the model's vocabulary."""
+    import numpy as np
+
     from rnn_tui.engine.tokens import label
 
     if spec.input is None:
@@ -286,6 +292,8 @@ def _imported_model(shape, tensors, config: ModelConfig, spec: Spec):
 def _own_sequence(spec: Spec, shape, tensors, notes: list[str]) -> Subject:
     """An imported model on the person's own sequence. Token ids are never made up: text is read
     with the model's own vocabulary (--vocab) or refused; ids and vectors are read as given."""
+    import numpy as np
+
     from rnn_tui.engine.inputs import read_targets, read_vectors
     from rnn_tui.engine.tokens import label
     from rnn_tui.engine.vocab import encode_text, load_vocab

@@ -37,7 +37,10 @@ class PreparedSource(EngineSource):
 
     def build(self, request: TraceRequest):
         trace = self.ready(request)
-        return trace if trace is not None else super().build(request)
+        if trace is None:
+            return super().build(request)
+        self._last_vocab = trace.extras.get("token_vocab")  # the tokens now shown (see use_weights)
+        return trace
 
     def describe(self) -> str:
         """One line on what was prepared, for the server's first lines."""

@@ -4,11 +4,14 @@ View): a widget asks, the screen or the app acts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from rnn_tui.engine.records import Trace
 from rnn_tui.ui.source import TraceRequest
+
+if TYPE_CHECKING:  # numpy's records: loaded with the first trace, after the first frame
+    from rnn_tui.engine.records import Trace
 
 
 @dataclass

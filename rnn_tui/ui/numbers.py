@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 
 def nonfinite(value: float) -> str | None:
     """"NaN", "inf" or "-inf" for a value that is not a finite number; None for one that is."""
@@ -25,6 +23,8 @@ def number(value: float, spec: str = ".4g") -> str:
 
 def finite_trace(trace) -> bool:
     """Every weight, state and output of a trace is a finite number (False: a diverged model)."""
+    import numpy as np  # with a trace in hand, numpy is loaded already
+
     arrays = [trace.outputs, *trace.params.values()]
     for entry in trace.layers:
         arrays += [entry.h, *entry.gates.values()] + ([entry.c] if entry.c is not None else [])

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 
 from rnn_tui.engine.config import ModelConfig
-from rnn_tui.engine.records import LayerTrace
+
+if TYPE_CHECKING:  # numpy is needed once there is a trace to colour: not for the first frame
+    import numpy as np
+
+    from rnn_tui.engine.records import LayerTrace
 
 LEVELS = 33  # odd, so a diverging scale has a level exactly at zero
 ABOVE, BELOW = LEVELS, LEVELS + 1  # cells beyond a robust scale (Scale.levels(mark_clipped=True))
@@ -129,6 +133,8 @@ class Scale:
     def levels(self, values: np.ndarray, mark_clipped: bool = False) -> np.ndarray:
         """Level index per value, 0 .. LEVELS-1 (clipped to the scale); -1 for NaN/inf.
         mark_clipped: a value beyond the scale is ABOVE or BELOW instead of the end level."""
+        import numpy as np
+
         v = np.asarray(values, dtype=np.float64)
         span = self.hi - self.lo
         with np.errstate(invalid="ignore"):
@@ -163,6 +169,8 @@ def _short(v: float) -> str:
 
 
 def _bound(values: np.ndarray) -> float:
+    import numpy as np
+
     finite = np.abs(values[np.isfinite(values)])
     m = float(finite.max()) if finite.size else 1.0
     return m if m > 0 else 1.0
@@ -180,6 +188,8 @@ def robust_bound(values: np.ndarray) -> tuple[float, float | None]:
     ROBUST_RATIO times the ROBUST_PERCENTILE-th percentile of |v|, the scale ends at that
     percentile, and the cells beyond it are drawn marked, + or − (heatmap_view), their true
     values still in the readout under the cursor."""
+    import numpy as np
+
     finite = np.abs(np.asarray(values, dtype=np.float64)[np.isfinite(values)])
     if not finite.size:
         return 1.0, None
@@ -215,6 +225,8 @@ def scale_for(name: str, config: ModelConfig, values: np.ndarray) -> Scale:
 
 
 def _ramp(stops: tuple[str, ...], n: int) -> list[Color]:
+    import numpy as np
+
     rgb = np.array([Color.parse(s).get_truecolor()[:3] for s in stops], dtype=np.float64)
     pos = np.linspace(0.0, 1.0, len(stops))
     out = []

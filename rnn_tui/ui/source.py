@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rnn_tui.engine.config import ConfigError, ModelConfig
-from rnn_tui.engine.records import Trace
-from rnn_tui.engine.subject import DEFAULT_TEXT  # numpy only; the same default as `rnn-tui trace`
+from rnn_tui.engine.subject import DEFAULT_TEXT  # the same default as `rnn-tui trace`
+
+if TYPE_CHECKING:  # the records bring numpy: loaded with the first trace, after the first frame
+    from rnn_tui.engine.records import Trace
 
 FREE_TEXT = "text"  # the task that is no task: a next-token model over the input's own tokens
 TOKENIZE = ("char", "word", "space")
+NEW_VOCABULARY = "another vocabulary"  # how a trace's `assumed` line begins when only the text's tokens changed
 
 
 class SourceError(ValueError):
@@ -158,6 +161,8 @@ class EngineSource:
     spec: object | None = None  # rnn_tui.engine.subject.Spec; None: free text, fresh models
     _trained: dict | None = field(default=None, repr=False)  # see use_weights
     _origin_shape: dict | None = field(default=None, repr=False)
+    _last_vocab: tuple | None = field(default=None, repr=False)  # the last build's input tokens
+    _weights_vocab: tuple | None = field(default=None, repr=False)  # the tokens `_trained` was made for
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -195,6 +200,8 @@ class EngineSource:
         weights the source was made with. Called from the UI thread: one assignment, which a
         build in progress reads once (`weights`)."""
         self._trained = tensors
+        # trained on the model last built: its ids mean that build's tokens, and no others
+        self._weights_vocab = self._last_vocab if tensors is not None else None
 
     @property
     def weights(self) -> dict | None:
@@ -255,16 +262,28 @@ class EngineSource:
         return base.replace(**{**fresh, **asked, **common})
 
     def _build(self, request: TraceRequest) -> Trace:
+        from rnn_tui.engine.records import Trace
         from rnn_tui.engine.subject import open_subject, trace_subject
 
         spec = self.spec_for(request)
         subject = open_subject(spec)
         weights = None if request.fresh or (spec.checkpoint and spec.checkpoint == request.checkpoint) else self.weights
+        vocab, before = subject.token_vocab, self._last_vocab
+        assumed = None  # said, never silent: what the model shown is, where it is not what was asked
         if weights:  # (a run named by the request keeps its own weights)
-            try:
-                subject.model.load_tensors(weights)
-            except (ConfigError, RuntimeError, TypeError):
-                pass  # weights of another shape: this model keeps its own
+            made_for = self._weights_vocab if weights is self._trained else None
+            if made_for is not None and vocab is not None and vocab != made_for:
+                assumed = (f"the trained weights are for another vocabulary ({len(made_for)} tokens; this text "
+                           f"has {len(vocab)}): this model is untrained")
+            else:
+                try:
+                    subject.model.load_tensors(weights)
+                except (ConfigError, RuntimeError, TypeError):  # another shape or vocabulary size
+                    assumed = "the trained weights do not fit this model: it is untrained"
+        elif (not (spec.task or self._origin()) and before is not None and vocab is not None
+              and vocab != before):
+            assumed = f"{NEW_VOCABULARY} ({len(vocab)} tokens, this text's own): a new untrained model"
+        self._last_vocab = vocab
         result = trace_subject(subject)  # the subject's own precision: a scenario keeps its float64
         title = subject.title
         if not isinstance(result, Trace):  # an encoder-decoder: show the decoder half
@@ -275,6 +294,9 @@ class EngineSource:
         result.extras.setdefault("title", safe(title))  # a scenario's title is text from a file
         if subject.notes:  # what an import read and assumed, for the Model tab
             result.extras.setdefault("notes", list(subject.notes))
+        if assumed:
+            result.extras["assumed"] = assumed
+            result.extras["notes"] = [*result.extras.get("notes", []), assumed]
         # the input's tokens as they are (the Generate tab writes text with them), and whether
         # they are the input's own (a fresh next-token model: another text is another model)
         result.extras.setdefault("token_vocab", subject.token_vocab)

@@ -7,9 +7,12 @@ new trace with an old step: trace, step, unit, layer and direction change togeth
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from rnn_tui.engine.records import LayerTrace, Trace
 from rnn_tui.ui.palette import matrix_names
+
+if TYPE_CHECKING:  # numpy's records: a View exists only once a trace has arrived
+    from rnn_tui.engine.records import LayerTrace, Trace
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: compared by identity, each move is a new View

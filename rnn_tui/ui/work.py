@@ -25,8 +25,6 @@ from textual.worker import get_current_worker
 
 from rnn_tui.safe_text import safe
 
-from rnn_tui.engine.records import Trace
-
 
 def one_line(error: BaseException) -> str:
     """An exception as one line for the person: the message of a user error (a ValueError, which
@@ -81,6 +79,8 @@ class Ident:
 
 def keyed(*parts) -> tuple:
     """A cache key: traces by identity (and kept alive, so an id is never reused), the rest by value."""
+    from rnn_tui.engine.records import Trace  # numpy's records: loaded with the first trace
+
     return tuple(Ident(p) if isinstance(p, Trace) else p for p in parts)
 
 

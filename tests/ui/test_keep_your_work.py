@@ -193,7 +193,7 @@ BAD = {
     "step below 0": (f'{{"format": "{FORMAT}", "version": 1, "view": {{"step": -1}}}}', "view.step must be"),
     "a hold of NaN": (f'{{"format": "{FORMAT}", "version": 1, "panes": {{"Interventions": {{"holds": '
                       f'[{{"kind": "state", "name": "h", "value": "nan"}}]}}}}}}', ".value must be a finite number"),
-    "no such tab": (f'{{"format": "{FORMAT}", "version": 1, "tab": "Attention"}}', "is not one of States"),
+    "no such tab": (f'{{"format": "{FORMAT}", "version": 1, "tab": "Nowhere"}}', "is not one of States"),
     "its run is gone": (f'{{"format": "{FORMAT}", "version": 1, "model": {{"checkpoint": "gone-run"}}}}',
                         "the model it points to is gone"),
     "its weights are gone": (f'{{"format": "{FORMAT}", "version": 1, "model": {{"weights": "/no/such.pt"}}}}',

@@ -147,3 +147,42 @@ def test_a_fresh_request_is_never_the_file_nor_the_weights_trained_here():
     fresh = source.build(request.replace(fresh=True))  # what the Compare tab asks for its untrained partner
     assert "untrained" in fresh.extras["title"] and fresh.tokens == trained.tokens
     assert not np.array_equal(fresh.params["weight_hh_l0"], trained.params["weight_hh_l0"])
+
+
+def test_a_new_vocabulary_is_said_never_silent():
+    source = EngineSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    first = source.build(request)
+    assert "assumed" not in first.extras
+    assert "assumed" not in source.build(request.replace(text="baba")).extras  # the same tokens
+    other = source.build(request.replace(text="abcd"))
+    assert "another vocabulary (4 tokens" in other.extras["assumed"]
+    assert other.extras["assumed"] in other.extras["notes"]  # the Model tab says it too
+
+
+def test_trained_weights_never_meet_tokens_they_were_not_trained_on():
+    source = EngineSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    first = source.build(request)
+    source.use_weights({k: v * 0 for k, v in first.params.items()})
+    # as many tokens, other ones: the ids would mean other things
+    same_size = source.build(request.replace(text="cdcd"))
+    assert any((v != 0).any() for v in same_size.params.values())
+    assert "trained weights are for another vocabulary" in same_size.extras["assumed"]
+    bigger = source.build(request.replace(text="abcabc"))
+    assert "assumed" in bigger.extras and any((v != 0).any() for v in bigger.params.values())
+    kept = source.build(request.replace(text="baab"))  # the trained tokens: the trained weights
+    assert all((v == 0).all() for v in kept.params.values()) and "assumed" not in kept.extras
+
+
+def test_a_prepared_trace_handed_out_again_is_the_vocabulary_trained_on():
+    from rnn_tui.serve.prepared import PreparedSource
+
+    source = PreparedSource()
+    request = TraceRequest(cell="rnn", hidden=3, text="abab")
+    source.prepare(request)
+    source.build(request.replace(text="abcd"))
+    held = source.build(request)  # the prepared trace again: its tokens are the ones shown
+    source.use_weights({k: v * 0 for k, v in held.params.items()})
+    kept = source.build(request.replace(text="baab"))
+    assert all((v == 0).all() for v in kept.params.values()) and "assumed" not in kept.extras

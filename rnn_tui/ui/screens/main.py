@@ -24,16 +24,17 @@ from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from rnn_tui.safe_text import safe
 from rnn_tui.served import served
 from rnn_tui.ui.actions import bindings, own_bindings
+from rnn_tui.ui.compositor import ChangedOnlyCompositor
 from rnn_tui.ui.messages import MoveTo, RequestChange, ShowTrace, TraceFailed, TraceReady
 from rnn_tui.ui.palette import matrix_names
 from rnn_tui.ui.panes import PANES, PaneInfo, info_of_tab, make_pane, pane_of_tab, tab_titles
-from rnn_tui.ui.source import TraceRequest, TraceSource, shape_fields
+from rnn_tui.ui.source import NEW_VOCABULARY, TraceRequest, TraceSource, shape_fields
 from rnn_tui.ui.state import View
 from rnn_tui.ui.themes import THEME_NAMES, short_name, theme_name
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
@@ -68,6 +69,11 @@ class PaneTabs(TabbedContent):
 
 class MainScreen(Screen):
     BINDINGS = bindings()
+    # A step's frame spans the screen from the status line down to the maps, and Textual draws
+    # every widget in that span again, containers included, line by line (~20 us a line). The
+    # screen and the containers between it and the panes draw nothing but their background:
+    # BLANK (Textual's flag for "no border, no content") draws each as one blank strip instead.
+    BLANK = True
     KEYS_TITLE = ""  # a subclass with keys of its own names them (the palette's prefix, help's heading)
 
     # the screen draws nothing itself: its state is handed down to the panes (repaint=False, or
@@ -85,6 +91,7 @@ class MainScreen(Screen):
     def __init__(self, source: TraceSource, request: TraceRequest, *, screenshot_dir: str | None = None,
                  restore=None) -> None:
         super().__init__()
+        self._compositor = ChangedOnlyCompositor()  # a step draws only the widgets it changes
         self.source = source
         self._first_request = request
         self.screenshot_dir = screenshot_dir
@@ -200,6 +207,9 @@ class MainScreen(Screen):
             pane.request = request
 
     def on_mount(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        for container in (tabs, tabs.query_one(ContentSwitcher), *tabs.query(TabPane)):
+            container.BLANK = True  # see BLANK above
         self.request = self._first_request
         self.query_one("#explore-map", HeatmapView).focus()
         self._fit(self.size.width, self.size.height)
@@ -276,6 +286,7 @@ class MainScreen(Screen):
         freeze = getattr(self.app, "freeze_heap", None)  # once the engine is loaded (see ExplorerApp)
         if freeze is not None:
             freeze()
+        said = None
         if self.view is None:
             self.view = View(message.trace, **self._options)
             # a scenario, run directory or imported weights sets the model's shape: show it
@@ -283,10 +294,15 @@ class MainScreen(Screen):
         else:
             said = new_vocabulary(self.view.trace, message.trace, message.request.seed)
             self.view = self.view.with_trace(message.trace)
-            if said:
-                self.notify(said, title="a new model", timeout=8, markup=False)
         self.busy = ""
         self.error = ""
+        # the model shown is not quite the one asked for: say so, once (the tokens gained and lost
+        # where only the text's tokens changed; what happened to trained weights where they did not fit)
+        assumed = message.trace.extras.get("assumed")
+        if said and (not assumed or assumed.startswith(NEW_VOCABULARY)):
+            self.notify(said, title="a new model", timeout=8, markup=False)
+        elif assumed:
+            self.notify(safe(assumed), severity="warning", timeout=8, markup=False)
 
     def on_trace_failed(self, message: TraceFailed) -> None:
         if message.request != self.request:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
@@ -30,6 +31,12 @@ def wrap_at_operators(text: str, width: int, indent: int) -> list[str]:
     return lines
 
 
+@lru_cache(maxsize=64)
+def wrapped_symbolic(lhs: str, symbolic: str, width: int, indent: int) -> tuple[str, ...]:
+    """An equation's symbolic side, wrapped (the same text on every step: wrapped once)."""
+    return tuple(wrap_at_operators(f"{lhs} = {symbolic}", width, indent))
+
+
 def render_equations(view: View, width: int = 80) -> list[Line]:
     """The step worked by hand: what it reads, then each equation, symbols over numbers."""
     from rnn_tui.ui.equations import num, numeric, step_equations  # once there is a trace to work
@@ -45,7 +52,7 @@ def render_equations(view: View, width: int = 80) -> list[Line]:
     for eq in se.equations:
         lines.append(())
         indent = cell_len(eq.lhs) + 1
-        for k, text in enumerate(wrap_at_operators(f"{eq.lhs} = {eq.symbolic}", width, indent)):
+        for k, text in enumerate(wrapped_symbolic(eq.lhs, eq.symbolic, width, indent)):
             if k == 0:
                 lines.append(((eq.lhs, "bold"), (text[len(eq.lhs):], "italic")))
             else:

@@ -16,6 +16,7 @@ ROOM_FOR_EQUATIONS = (110, 30)  # width or height from which equations show unle
 class ExplorePane(Pane):
     TITLE = "States"
     DESCRIPTION = "heatmaps of h, c and every gate, and the cell's equations at the current step"
+    BLANK = True  # a container with no border: drawn as blank strips (see MainScreen.BLANK)
 
     DEFAULT_CSS = """
     ExplorePane { layout: horizontal; height: 1fr; }

@@ -3,7 +3,6 @@ mouse (or, when the mouse is elsewhere, under the cursor: current step, selected
 
 from __future__ import annotations
 
-import numpy as np
 from textual.reactive import reactive
 
 from rnn_tui.ui.numbers import nonfinite
@@ -15,6 +14,8 @@ from rnn_tui.ui.widgets.lines_view import Line, LinesView
 
 def exact(value: float, dtype: str) -> str:
     """The shortest decimal that reads back as the stored number: nothing rounded away."""
+    import numpy as np  # with a trace in hand, numpy is loaded already
+
     return nonfinite(value) or str(np.float32(value) if dtype == "float32" else np.float64(value))
 
 

@@ -12,6 +12,7 @@ from rnn_tui.ui.widgets.pane import Pane
 class HeatmapPane(Pane):
     TITLE = "States"
     DESCRIPTION = "h, c and every gate as units x time heatmaps"
+    BLANK = True  # a container with no border: drawn as blank strips (see MainScreen.BLANK)
 
     DEFAULT_CSS = """
     HeatmapPane { layout: vertical; height: 1fr; }

@@ -2,9 +2,13 @@
 
 One row per hidden unit, one column per step; several matrices (h, c, every gate) side by side
 when the width allows. The time window moves in jumps (when the current step nears its edge), so
-most steps change two columns only: the widget then refreshes just those columns, and a line is
-its cached row with the marked cells patched in. That keeps a step at 200x60 within a frame and
-the bytes sent over a slow link small.
+most steps move only the marked column, which runs through every row: every row is drawn again.
+A row is therefore joined from pieces drawn once per window (the runs of equal colour, the marks,
+the unit labels), each a segment whose terminal text is rendered once: a row's strip is made of
+those segments with its rendered text joined from theirs, so a step re-renders 45 rows at 200x60
+by joining lists and strings rather than by styling and encoding some 3,000 segments. And `render_lines` hands Textual these strips as they are: the maps
+have no border, padding, tint or opacity, so Textual's per-line styling pass (which would copy
+each strip and lose its rendered text) is left out while that holds.
 
     row 0   matrix titles and scales        h ±1            │ i 0…1
     row 1   time axis, ▼ at the current step    10   ▼      │
@@ -16,6 +20,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -46,10 +51,11 @@ WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
 
 @dataclass(frozen=True)
 class Run:
-    """Where one panel's cells sit in a cached row: its first segment, the cell at which each
-    merged run starts, and every cell's level."""
+    """One panel's cells in a cached row: per merged run of one level its segment and that
+    segment's terminal text, the cell at which each run starts, and every cell's level."""
 
-    first: int
+    segments: list[Segment]
+    texts: list[str]
     starts: list[int]
     levels: list[int]
 
@@ -180,9 +186,12 @@ class HeatmapView(Widget, can_focus=True):
         self._geometry_key: tuple | None = None
         self._scales: dict[tuple, Scale] = {}
         self._rows_key: tuple | None = None
-        self._rows: dict[int, tuple[list[Segment], list[Run]]] = {}  # row -> (segments, runs)
+        self._rows_gen = 0  # bumped when the cached rows are dropped: keys the drawn lines
+        self._rows: dict[int, list[Run]] = {}  # row -> its runs, panel by panel
         self._window_levels: list[list[list[int]]] = []  # per panel, per row, per step
-        self._run_segments: dict[tuple[int, int, int], Segment] = {}  # (panel, level, length)
+        self._kinds: list[str] = []  # per panel, its scale's kind (which look its cells take)
+        self._pieces: dict[tuple, Strip] = {}  # drawn once per look: runs, marks, labels, gaps
+        self._lines: dict[int, tuple[tuple, Strip]] = {}  # row -> (what it shows, its strip)
         self._looks_key: tuple | None = None
         self._looks: dict[str, CellLook] = {}
         self._panel_looks: tuple[tuple, list[CellLook]] | None = None
@@ -200,6 +209,7 @@ class HeatmapView(Widget, can_focus=True):
 
     def _restyle(self, *_args) -> None:
         self._looks_key = None
+        self._pieces.clear()
         self._panel_looks = None
         self._rows_key = None
         self._styles.clear()
@@ -291,6 +301,7 @@ class HeatmapView(Widget, can_focus=True):
         key = (palette.name, render_mode(self.app, palette), cell, self.style("base"))
         if key != self._looks_key:
             self._looks.clear()
+            self._pieces.clear()
             self._looks_key = key
         kind = self.scale(view, name).kind
         if kind not in self._looks:
@@ -305,61 +316,171 @@ class HeatmapView(Widget, can_focus=True):
         return self._panel_looks[1]
 
     # ---- rows ----------------------------------------------------------------------------------
-    def _row(self, view: View, g: Geometry, row: int) -> tuple[list[Segment], list[Run]]:
-        """A unit row without the cursor marks: the gutter, then per panel its cells with runs of
-        equal level merged into one segment (fewer segments: less for Textual to write), and a
-        gap. Cached for the current window; the levels of the whole window come from one numpy
-        call per panel."""
+    def _window(self, view: View, g: Geometry) -> None:
+        """Drop the cached rows and lines when the window, the trace, the looks or the width
+        changed; the levels of the whole window come from one numpy call per panel."""
         key = (self._trace_gen, view.layer, view.direction, g, self._area.width, self._looks_key,
                self.app.theme)
         if key != self._rows_key:
             self._rows.clear()
-            self._run_segments.clear()
+            self._lines.clear()
             self._rows_key = key
+            self._rows_gen += 1
             entry = view.entry
             t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
             self._window_levels = [
                 self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T, mark_clipped=True).tolist()
                 for name in g.panels
             ]
+            self._kinds = [self.scale(view, name).kind for name in g.panels]
+            if len(self._pieces) > 50_000:  # a long session of many windows: start again
+                self._pieces.clear()
+
+    def _row(self, view: View, g: Geometry, row: int) -> list[Run]:
+        """A unit row's runs without the cursor marks: per panel, its cells with runs of equal level
+        merged into one piece (fewer segments: less for Textual to write). Cached for the window."""
+        self._window(view, g)
         cached = self._rows.get(row)
         if cached is not None:
             return cached
-        base = self.style("base")
-        segments: list[Segment] = [Segment(" " * g.gutter, base)]
         runs: list[Run] = []
-        gap = Segment(" ", base)
         looks = self.panel_looks(view, g)
         for p in range(len(g.panels)):
             lv = self._window_levels[p][row]
             starts: list[int] = []
-            first = len(segments)
+            segments: list[Segment] = []
+            texts: list[str] = []
             k, n = 0, len(lv)
             while k < n:
                 level, j = lv[k], k + 1
                 while j < n and lv[j] == level:
                     j += 1
                 starts.append(k)
-                segments.append(self._run_segment(looks[p], p, level, j - k))
+                segment, text = self._run_piece(looks[p], self._kinds[p], g.cell, level, j - k)
+                segments.append(segment)
+                texts.append(text)
                 k = j
-            runs.append(Run(first, starts, lv))
-            if p < len(g.panels) - 1:
-                segments.append(gap)
-        used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
-        if used < self._area.width:
-            segments.append(Segment(" " * (self._area.width - used), base))
-        self._rows[row] = (segments, runs)
-        return segments, runs
+            runs.append(Run(segments, texts, starts, lv))
+        self._rows[row] = runs
+        return runs
 
-    def _run_segment(self, look: CellLook, panel: int, level: int, length: int) -> Segment:
-        key = (panel, level, length)
-        segment = self._run_segments.get(key)
-        if segment is None:
-            cell = look.plain[level]
-            segment = self._run_segments[key] = Segment(cell.text * length, cell.style)
-        return segment
+    def _piece(self, key: tuple, text: str, style: Style) -> tuple[Segment, str]:
+        """One segment and its terminal text, rendered once and kept while the looks stay: a row
+        is these segments and these texts joined."""
+        segment = Segment(text, style)
+        piece = self._pieces[key] = (segment, Strip([segment], cell_len(text)).render(self.app.console))
+        return piece
+
+    def _run_piece(self, look: CellLook, kind: str, cell: int, level: int, length: int) -> tuple[Segment, str]:
+        """`length` cells of one level (a look is fixed by its kind and cell width while the
+        looks key holds)."""
+        piece = self._pieces.get(("run", kind, cell, level, length))
+        if piece is None:
+            plain = look.plain[level]
+            piece = self._piece(("run", kind, cell, level, length), plain.text * length, plain.style)
+        return piece
+
+    def _mark_piece(self, look: CellLook, kind: str, cell: int, level: int, selected: bool) -> tuple[Segment, str]:
+        """The current step's cell: the cursor's look on the selected unit's row, else the mark."""
+        drawn = (look.cursor if selected else look.marked)[level]
+        return self._piece(("mark", kind, cell, level, selected), drawn.text, drawn.style)
+
+    def _row_line(self, view: View, g: Geometry, row: int, width: int) -> Strip:
+        """The unit label, then each panel's runs with the current step's cell marked, a gap
+        between panels, blank to the end. Runs on every step for every row: written for speed
+        (pieces looked up by key, drawn only the first time one is needed; the strip is made
+        from the pieces' segments with its terminal text joined from theirs, as `Strip.join`
+        joins the texts of rendered strips, without its per-strip passes)."""
+        runs = self._row(view, g, row)
+        unit = g.top + row
+        selected = unit == view.unit
+        k = view.step - g.start
+        key = (self._rows_gen, k, selected)
+        cached = self._lines.get(row)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        get = self._pieces.get
+        label = get(("label", unit, selected, g.gutter))
+        if label is None:
+            text = ("▶" if selected else " ") + str(unit).rjust(g.gutter - 2) + " "
+            label = self._piece(("label", unit, selected, g.gutter), text,
+                                self.style("selected" if selected else "label"))
+        gap_segment, gap_text = get(("gap",)) or self._piece(("gap",), " ", self.style("base"))
+        segments, texts = [label[0]], [label[1]]
+        add_segment, add_text = segments.append, texts.append
+        last = len(runs) - 1
+        if 0 <= k < g.steps:
+            looks, kinds, cell = self.panel_looks(view, g), self._kinds, g.cell
+            for p, run in enumerate(runs):
+                starts = run.starts
+                i = bisect_right(starts, k) - 1
+                start = starts[i]
+                end = starts[i + 1] if i + 1 < len(starts) else len(run.levels)
+                level = run.levels[k]
+                kind = kinds[p]
+                segments += run.segments[:i]
+                texts += run.texts[:i]
+                if k > start:
+                    piece = get(("run", kind, cell, level, k - start)) or self._run_piece(
+                        looks[p], kind, cell, level, k - start)
+                    add_segment(piece[0])
+                    add_text(piece[1])
+                piece = get(("mark", kind, cell, level, selected)) or self._mark_piece(
+                    looks[p], kind, cell, level, selected)
+                add_segment(piece[0])
+                add_text(piece[1])
+                if end > k + 1:
+                    piece = get(("run", kind, cell, level, end - k - 1)) or self._run_piece(
+                        looks[p], kind, cell, level, end - k - 1)
+                    add_segment(piece[0])
+                    add_text(piece[1])
+                segments += run.segments[i + 1 :]
+                texts += run.texts[i + 1 :]
+                if p < last:
+                    add_segment(gap_segment)
+                    add_text(gap_text)
+        else:
+            for p, run in enumerate(runs):
+                segments += run.segments
+                texts += run.texts
+                if p < last:
+                    add_segment(gap_segment)
+                    add_text(gap_text)
+        used = g.gutter + len(g.panels) * g.steps * g.cell + len(g.panels) - 1
+        if used < width:
+            pad = get(("pad", width - used)) or self._piece(("pad", width - used), " " * (width - used),
+                                                            self.style("base"))
+            add_segment(pad[0])
+            add_text(pad[1])
+        strip = Strip(segments, max(used, width))
+        strip._render_cache = "".join(texts)  # what strip.render(console) would make of the segments
+        self._lines[row] = (key, strip)
+        return strip
 
     # ---- drawing -----------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines as `render_line` draws them, handed over without Textual's per-line styling
+        pass while the maps have nothing for it to do (no border, outline, padding, tint,
+        opacity or hatch): that pass copies every strip, so a row's rendered text would be lost
+        and its ~70 segments styled and encoded again on every step."""
+        styles = self.styles
+        if (any(edge for edge, _ in styles.border) or any(edge for edge, _ in styles.outline)
+                or any(styles.padding) or styles.tint.a or styles.text_opacity != 1 or self.opacity != 1
+                or (styles.has_rule("hatch") and styles.hatch != "none")):
+            return super().render_lines(crop)
+        width = self.size.width
+        base = self.style("base")
+        strips = [self.render_line(y).adjust_cell_length(width, base) for y in crop.line_range]
+        filters = self.get_line_filters()
+        if filters:
+            background = self.background_colors[1]
+            for line_filter in filters:
+                strips = [strip.apply_filter(line_filter, background) for strip in strips]
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
     def render_line(self, y: int) -> Strip:
         view = self.view
         if view is None:
@@ -367,38 +488,18 @@ class HeatmapView(Widget, can_focus=True):
         g = self.geometry()
         width = self._area.width
         assert g is not None
-        if y == 0:
-            return self._title_line(view, g, width)
-        if y == 1:
-            return self._axis_line(view, g, width)
+        if y < HEADER_ROWS:  # the titles (they change with the focused matrix) and the time axis
+            self._window(view, g)  # a new window, trace or look: new lines
+            key = (self._rows_gen, view.matrix) if y == 0 else (self._rows_gen, view.step)
+            cached = self._lines.get(-1 - y)
+            if cached is None or cached[0] != key:
+                line = self._title_line(view, g, width) if y == 0 else self._axis_line(view, g, width)
+                cached = self._lines[-1 - y] = (key, line)
+            return cached[1]
         row = y - HEADER_ROWS
-        unit = g.top + row
-        if row >= g.rows or unit >= view.trace.config.hidden_size:
+        if row >= g.rows or g.top + row >= view.trace.config.hidden_size:
             return Strip.blank(width, self.style("base"))
-        plain, runs = self._row(view, g, row)
-        segments = list(plain)
-        selected = unit == view.unit
-        digits = g.gutter - 2
-        label = ("▶" if selected else " ") + str(unit).rjust(digits) + " "
-        segments[0] = Segment(label, self.style("selected" if selected else "label"))
-        k = view.step - g.start
-        if 0 <= k < g.steps:
-            looks = self.panel_looks(view, g)
-            for p in reversed(range(len(runs))):  # right to left: a split shifts only what follows
-                run = runs[p]
-                i = bisect_right(run.starts, k) - 1
-                start = run.starts[i]
-                end = run.starts[i + 1] if i + 1 < len(run.starts) else len(run.levels)
-                level = run.levels[k]
-                look = looks[p]
-                pieces = []
-                if k > start:
-                    pieces.append(self._run_segment(look, p, level, k - start))
-                pieces.append((look.cursor if selected else look.marked)[level])
-                if end > k + 1:
-                    pieces.append(self._run_segment(look, p, level, end - k - 1))
-                segments[run.first + i : run.first + i + 1] = pieces
-        return Strip(segments, width)
+        return self._row_line(view, g, row, width)
 
     def _message_line(self, y: int, width: int) -> Strip:
         if y != self.size.height // 2 or not self.busy:

@@ -47,17 +47,17 @@ class LinesView(ScrollView, can_focus=False):
         self._lines = list(lines)
         # lines are wrapped to the width already: only their number sets the virtual size, so a
         # new number of a different width does not cost a layout of the whole screen
-        size = Size(self.size.width, len(self._lines))
+        width, height = self.size  # a compositor lookup each time it is read: once
+        size = Size(width, len(self._lines))
         if size != self.virtual_size:
             self.virtual_size = size
             self.refresh()
             return
         top = self.scroll_offset.y
-        for i, line in enumerate(self._lines):
-            if i >= len(old) or old[i] != line:
-                y = i - top
-                if 0 <= y < self.size.height:
-                    self.refresh(Region(0, y, self.size.width, 1))
+        changed = [Region(0, i - top, width, 1) for i, line in enumerate(self._lines)
+                   if (i >= len(old) or old[i] != line) and 0 <= i - top < height]
+        if changed:
+            self.refresh(*changed)
 
     def get_line_filters(self):
         """The app's filters, less the ANSI-to-truecolor conversion (as the heatmaps): the styles

@@ -11,19 +11,21 @@ CJK and other wide characters line up; the window of columns follows the current
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from textual import events
 from textual.reactive import reactive
 
-from rnn_tui.engine.records import Trace
 from rnn_tui.engine.tokens import label
 from rnn_tui.ui.messages import MoveTo
 from rnn_tui.ui.numbers import number
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.lines_view import Line, LinesView
+
+if TYPE_CHECKING:  # numpy's records: the strip draws "loading" in the first frame without them
+    from rnn_tui.engine.records import Trace
 
 LABEL_WIDTH = 4  # "ŷ1  "
 MAX_COLUMN = 14  # a very long word token is cut to this many cells
@@ -44,6 +46,8 @@ def blank_safe(style: Style) -> bool:
 
 
 def _value(v) -> str:
+    import numpy as np
+
     if v is None:
         return ""
     if isinstance(v, (list, tuple, np.ndarray)):
@@ -81,6 +85,8 @@ def target_hint(cells: Cells, start: int, stop: int) -> str:
 
 
 def strip_cells(trace: Trace, k: int) -> Cells:
+    import numpy as np
+
     T = trace.T
     rows = trace.outputs.shape[0]
     # output row r belongs to step r (step head) or to the last step (pooled head)

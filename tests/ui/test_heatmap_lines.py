@@ -1,0 +1,106 @@
+"""The heatmaps hand Textual their lines themselves (`HeatmapView.render_lines`), joined from
+pieces whose terminal text is rendered once. What reaches the terminal must be what Textual's
+own path would draw: the same segments, and a rendered text equal to rendering those segments
+afresh, after steps, window jumps, unit moves, a matrix switch and a theme change."""
+
+from __future__ import annotations
+
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+from rnn_tui.ui.app import ExplorerApp
+from rnn_tui.ui.source import TraceRequest
+from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+from tests.ui.conftest import settle
+from tests.ui.fakes import FakeSource
+
+TEXT = "the quick brown fox jumps over the lazy dog, and the dog sleeps on. " * 3
+
+
+def app_for(theme: str = "dark", **request) -> ExplorerApp:
+    request.setdefault("hidden", 40)
+    return ExplorerApp(FakeSource(), TraceRequest(text=TEXT, **request), theme=theme)
+
+
+def watch_frames(view: HeatmapView) -> list:
+    """The lines the heatmap hands Textual, frame by frame (the last frame's last)."""
+    frames: list = []
+    draw = view.render_lines
+
+    def drawing(crop: Region) -> list[Strip]:
+        lines = draw(crop)
+        frames.append((crop, lines))
+        return lines
+
+    view.render_lines = drawing  # the compositor asks the widget: this instance answers
+    return frames
+
+
+def assert_drawn_as_textual_draws(view: HeatmapView, frames: list) -> None:
+    """The lines of the last frame equal those Textual's styling pass makes of `render_line`,
+    and those drawn from nothing (every cache dropped, as a style change drops them); and their
+    rendered text (joined from the pieces' texts) equals rendering their segments afresh."""
+    console = view.app.console
+    width, height = view.size
+    crop, drawn = frames[-1]
+    assert crop == Region(0, 0, width, height)
+    view._styles_cache.clear()
+    theirs = Widget.render_lines(view, crop)
+    view.notify_style_update()  # drops the rows, pieces and lines kept for the window
+    fresh = type(view).render_lines(view, crop)
+    assert len(drawn) == len(theirs) == len(fresh) == height
+    for y, (a, b, c) in enumerate(zip(drawn, theirs, fresh)):
+        assert list(a) == list(b) == list(c), f"line {y} differs"
+        assert a.cell_length == width
+        assert a.render(console) == Strip(list(a), width).render(console), f"line {y}: rendered text differs"
+
+
+async def test_lines_match_textuals_own_drawing_while_stepping():
+    app = app_for()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#explore-map", HeatmapView)
+        frames = watch_frames(view)
+        view.refresh()
+        await pilot.pause()
+        assert_drawn_as_textual_draws(view, frames)
+        starts = set()
+        for keys in (["right"] * 3, ["right"] * 40, ["down"] * 3, ["left"] * 25, ["end"], ["home"],
+                     ["v"], ["a"], ["right"] * 5, ["a"], ["pagedown"] * 4, ["right"] * 7):
+            await pilot.press(*keys)
+            await pilot.pause()
+            starts.add(view.geometry().start)
+            assert_drawn_as_textual_draws(view, frames)
+        assert len(starts) > 2  # the window jumped on the way
+
+
+async def test_lines_match_in_the_glyph_and_high_contrast_looks_and_one_cell_steps():
+    app = app_for(cell="gru")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#explore-map", HeatmapView)
+        frames = watch_frames(view)
+        assert view.geometry().cell == 1  # narrow: one cell per step
+        for theme in ("rnn-mono", "rnn-high-contrast", "rnn-dark"):
+            app.theme = theme
+            await pilot.pause()
+            await pilot.press("right", "right", "down")
+            await pilot.pause()
+            assert_drawn_as_textual_draws(view, frames)
+
+
+async def test_a_padded_heatmap_is_drawn_through_textuals_styling_pass():
+    """The shortcut holds only while the maps have no border, padding, tint or opacity: with
+    padding, Textual's own pass draws it (and pads it)."""
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#explore-map", HeatmapView)
+        view.styles.padding = (0, 2)
+        await pilot.pause()
+        await pilot.press("right")
+        await pilot.pause()
+        width, height = view.outer_size
+        lines = view.render_lines(Region(0, 0, width, height))
+        assert all(line.text.startswith("  ") and line.text.endswith("  ") for line in lines)
