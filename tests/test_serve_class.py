@@ -59,7 +59,9 @@ def test_one_visitors_input_and_training_never_show_for_another():
             screen_b = await b.wait_screen(MODEL, "t 0/63", "loss 0.0987")
             assert len(set(visitors_of(server))) == 2  # a process each
             # a types its own sequence, 16 characters, and traces it
-            await a.keys("i", *"simple is better", ENTER)
+            await a.keys("i")
+            await a.wait_screen("^c")  # the box has the focus (its footer): keys typed before it would be bindings
+            await a.keys(*"simple is better", ENTER)
             await a.wait_screen("t 0/15", "x   s    i    m    p")
             # a trains its model (Training is the fourth tab) for a moment, and stops
             for key, tab in (("m", "parameters"), ("m", "ρ(W_hh)"), ("m", "not training")):  # Model, Gradients, Training
