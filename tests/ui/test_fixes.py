@@ -344,7 +344,7 @@ async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
         hm = app.screen.query_one("#explore-map", HeatmapView)
         title, axis = hm.render_line(0).text, hm.render_line(1).text
         assert "c ±" in title and "(+ to 50)" in title
-        assert axis.lstrip().startswith("u╲t")  # the corner names both axes
+        assert axis.startswith("u╲ 0")  # 8 units, a 3-column gutter: the corner keeps a space before the 0 tick
         g = hm.geometry()
         x = g.gutter + (3 - g.start) * g.cell
         for step, unit, drawn in ((5, 1, "+"), (3, 1, "▏+"), (3, 2, "▏◆")):  # plain, its step's column, the cursor
@@ -356,6 +356,18 @@ async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
         await pilot.pause()
         readout = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[1])
         assert "= 50" in readout  # the true value, not the scale's end
+        scales = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[0])
+        hi = title.split("c ±")[1].split()[0]
+        assert scales.startswith("c ") and f" {hi}+ " in scales, scales  # the legend too marks values beyond
+        assert scales.count("+") == 1, scales  # and only on the clipped scale
+
+
+def test_the_axis_corner_keeps_a_space_before_the_first_tick():
+    from rnn_tui.ui.widgets.heatmap_view import axis_corner
+
+    for gutter, corner in ((3, "u╲ "), (4, "u╲t "), (5, " u╲t "), (7, "unit╲t ")):
+        assert axis_corner(gutter) == corner
+    assert all(axis_corner(g).endswith(" ") and len(axis_corner(g)) == g for g in range(1, 12))
 
 
 # ---- a new input on a model made for its input ------------------------------------------------------------
