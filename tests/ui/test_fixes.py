@@ -523,3 +523,19 @@ async def test_a_lesson_at_80x24_leaves_the_maps_their_rows_and_scrolls_by_keybo
         await pilot.press("K")
         await settle(pilot)
         assert panel.scroll_y == 0
+
+
+async def test_tab_from_the_model_tab_reaches_its_first_field_at_once():
+    app = ExplorerApp(FakeSource(), TraceRequest(cell="lstm", hidden=6, text="hello there"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")  # States -> Model
+        await settle(pilot)
+        tabs = app.screen.query_one(TabbedContent)
+        assert tabs.active == "tab-modelpane"
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.screen.focused is not None and app.screen.focused.id == "cell"  # not the input line, nor the tab bar
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.screen.focused.id == "hidden"  # (an LSTM has no activation to pick: that field is off)
