@@ -525,6 +525,28 @@ async def test_a_lesson_at_80x24_leaves_the_maps_their_rows_and_scrolls_by_keybo
         assert panel.scroll_y == 0
 
 
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)])
+async def test_a_lesson_names_every_tab_on_the_bar(size):
+    from textual.widgets import Tab
+
+    from rnn_tui.ui.lesson_app import LessonApp
+    from rnn_tui.ui.panes import PANES, tab_titles
+    from rnn_tui.ui.widgets.lessons_panel import LessonPanel
+    from tests.ui.test_lessons_screen import wait_for_view
+
+    app = LessonApp(EngineSource(dtype="float64"), "memory")
+    async with app.run_test(size=size) as pilot:
+        await wait_for_view(pilot, key="main")
+        await settle(pilot)
+        bar = app.screen.query_one("#panes").query_one("ContentTabs")
+        tabs = list(bar.query(Tab))
+        assert [t.label_text for t in tabs] == tab_titles(size[0]) and len(tabs) == len(PANES)
+        for tab in tabs:  # each one whole on the bar, on screen
+            assert tab.region.width >= len(tab.label_text) and tab.region.right <= min(bar.region.right, size[0]), tab
+        panel = app.screen.query_one(LessonPanel)
+        assert panel.region.y > bar.region.y and panel.region.width >= 36  # the panel is beside the maps, under the bar
+
+
 async def test_tab_from_the_model_tab_reaches_its_first_field_at_once():
     app = ExplorerApp(FakeSource(), TraceRequest(cell="lstm", hidden=6, text="hello there"))
     async with app.run_test(size=(80, 24)) as pilot:
