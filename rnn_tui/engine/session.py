@@ -5,6 +5,9 @@ FILE` opens again to the same screen.
       "format": "rnn-tui-session", "version": 1,
       "model":   {"checkpoint": "/abs/run"}     the file the model comes from, one of checkpoint,
                                                 scenario, weights (with vocab, prefix, map);
+                                                or by name: {"demo": "recall-rnn"} a shipped
+                                                demo run, {"run": "NAME"} a run in a server's
+                                                runs folder (what `rnn-tui serve` writes);
                                                 {} for a fresh model built from "request"
       "request": {"cell": "lstm", "activation": "tanh", "hidden": 32, "layers": 1,
                   "bidirectional": false, "task": "text", "text": "hello", "tokenize": "char",
@@ -18,7 +21,10 @@ FILE` opens again to the same screen.
     }
 
 The weights are not in the file: it points to the run directory, scenario or weights file that
-holds them (paths written absolute; a relative one is read against the session file's folder).
+holds them (paths written absolute; a relative one is read against the session file's folder),
+or names them: a shipped demo by its name in `assets/models/`, and a run by its name inside a
+runs folder (`serve --runs DIR`'s when the session is opened under serve, else the session
+file's own folder), so a session sent to a browser carries no path of the server's.
 Reading goes through `rnn_tui.engine.files` (a regular file, bounded, nesting limited) and checks
 every field's type and range, so a damaged or hand-edited file is one SessionError naming the
 file and the field, and a model that is gone is said before anything is built. Pure Python: the
@@ -44,6 +50,7 @@ MAX_BYTES = 4 * MiB  # a session holds at most a 100,000-character input and a f
 MAX_TEXT = 100_000  # characters of input (the explorer's and `rnn-tui trace`'s bound)
 MAX_HOLDS = 1000
 ORIGINS = ("checkpoint", "scenario", "weights")  # where a model's weights come from
+NAMED = ("demo", "run")  # a run directory by its name: a shipped demo, a run in a runs folder
 TOKENIZE = ("char", "word", "space")
 FREE_TEXT = "text"  # the explorer's next-token model over its own input (no task)
 
@@ -87,19 +94,22 @@ def save_session(path: str | os.PathLike, session: Session) -> Path:
     return path
 
 
-def read_session(path: str | os.PathLike) -> Session:
-    """Read and check a session file; SessionError (one line) for anything wrong with it."""
+def read_session(path: str | os.PathLike, runs: Path | None = None) -> Session:
+    """Read and check a session file; SessionError (one line) for anything wrong with it. A run
+    the session names ({"run": NAME}) is looked for in `runs` (under serve, its --runs folder),
+    else beside the session file."""
     where = safe(path)
     try:
         text = read_text(path, "--session", MAX_BYTES)
         doc = parse_json(text, where)
     except FileError as e:
         raise SessionError(str(e)) from None
-    return check_session(doc, where, Path(path).resolve().parent)
+    return check_session(doc, where, Path(path).resolve().parent, runs=runs)
 
 
-def check_session(doc: Any, where: str, folder: Path | None = None) -> Session:
-    """A Session from a parsed document; relative model paths are read against `folder`."""
+def check_session(doc: Any, where: str, folder: Path | None = None, runs: Path | None = None) -> Session:
+    """A Session from a parsed document; relative model paths are read against `folder`, and a
+    run named by its name in `runs` (None: `folder`)."""
 
     def need(ok: bool, what: str) -> None:
         if not ok:
@@ -115,7 +125,7 @@ def check_session(doc: Any, where: str, folder: Path | None = None) -> Session:
         need(isinstance(doc.get(key, {}), kind), f"'{key}' must be an object, got {shown(doc.get(key))}")
     tab = doc.get("tab", "")
     need(isinstance(tab, str) and len(tab) <= 100, f"'tab' must be a tab's title, got {shown(tab)}")
-    model = _model(doc.get("model", {}), need, folder)
+    model = _model(doc.get("model", {}), need, folder, runs)
     request = _request(doc.get("request", {}), need)
     if model.get("checkpoint") and request.get("checkpoint"):
         request["checkpoint"] = model["checkpoint"]  # one run: the model's
@@ -156,14 +166,39 @@ def _existing(value: Any, name: str, need, base: Path | None, *, is_dir: bool = 
     return str(p.resolve())
 
 
-def _model(model: dict, need, folder: Path | None) -> dict:
-    origins = [k for k in ORIGINS if model.get(k) is not None]
-    unknown = sorted(set(model) - set(ORIGINS) - {"vocab", "prefix", "map"})
+def _named_run(value: Any, name: str, need, folder: Path | None, where_told: str) -> str:
+    """The run directory a session names by `value`, a name inside `folder` (never a path)."""
+    need(isinstance(value, str) and 0 < len(value) <= 200, f"'{name}' must be a run's name, got {shown(value)}")
+    plain = ("/" not in value and "\\" not in value and "\0" not in value and value not in (".", "..")
+             and not value.startswith("~"))  # fmt: skip
+    need(plain, f"'{name}' must be a run's name, not a path, got {shown(value)}")
+    path = (folder / value) if folder is not None else None
+    try:
+        inside = path is not None and path.resolve().is_relative_to(folder.resolve()) and path.is_dir()
+    except (OSError, RuntimeError):  # a loop of links
+        inside = False
+    need(inside, f"the session names the run {safe(value)!r} ({name}), and there is no such run {where_told}")
+    return str(path.resolve())
+
+
+def _model(model: dict, need, folder: Path | None, runs: Path | None = None) -> dict:
+    origins = [k for k in (*ORIGINS, *NAMED) if model.get(k) is not None]
+    unknown = sorted(set(model) - set(ORIGINS) - set(NAMED) - {"vocab", "prefix", "map"})
     need(not unknown, f"model: unknown entry {shown(unknown[0]) if unknown else ''}")
-    need(len(origins) <= 1, f"model: give one of {', '.join(ORIGINS)}, not {' and '.join(origins)}")
+    need(len(origins) <= 1, f"model: give one of {', '.join((*ORIGINS, *NAMED))}, not {' and '.join(origins)}")
     out: dict = {}
     for k in origins:
-        out[k] = _existing(model[k], f"model.{k}", need, folder, is_dir=(k == "checkpoint"))
+        if k == "demo":  # a shipped demo, by its folder's name in assets/models
+            from rnn_tui.engine.assets import MODELS
+
+            out["checkpoint"] = _named_run(model[k], "model.demo", need, MODELS,
+                                           "among the shipped demos (rnn-tui's assets/models)")
+        elif k == "run":  # a run in a runs folder, by its name there
+            base = runs if runs is not None else folder
+            told = "in the served runs folder" if runs is not None else f"beside the session file (in {safe(base)})"
+            out["checkpoint"] = _named_run(model[k], "model.run", need, base, told)
+        else:
+            out[k] = _existing(model[k], f"model.{k}", need, folder, is_dir=(k == "checkpoint"))
     if model.get("vocab") is not None:
         need("weights" in out, "model.vocab goes with model.weights")
         out["vocab"] = _existing(model["vocab"], "model.vocab", need, folder)

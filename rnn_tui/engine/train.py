@@ -887,7 +887,12 @@ class Trainer:
         if state is not None and _state_matches(state[1], info) and state[1].get("optimizer") == config.optimizer:
             trainer._load_trainer_state(*state)
         else:
-            why = "it diverged" if info.status == "diverged" else "no matching optimizer state was saved"
+            if info.status == "diverged":
+                why = "it diverged"
+            elif state is None and info.result.get("saved_by") == "explorer":
+                why = "the run was saved from the explorer (w), which keeps no optimizer state"
+            else:
+                why = "no matching optimizer state was saved"
             trainer.notes.append(f"resuming at step {info.step} with a fresh optimizer: {why}")
             trainer.generator.manual_seed(config.seed + info.step)
             elapsed = info.result.get("elapsed")  # a number from config.json, if it is one

@@ -346,13 +346,19 @@ def load_run_snapshots(run_dir: str) -> tuple[Any, list[SnapshotRecord]]:
 
 
 # ---- saving what was trained here -------------------------------------------------------------
+SAVED_BY = "explorer"  # config.json's result.saved_by for a run saved with w: it holds no optimizer state
+NO_OPTIMIZER = "train --resume starts a fresh optimizer (the explorer keeps no optimizer state)"
+
+
 def save_trained(run_dir, base: Trace, request: TraceRequest, task: Task, train: dict, tensors: dict, step: int,
                  status: str, result: dict | None = None):
     """Save weights trained in the explorer as a run directory (`engine.checkpoint.save_run`,
     one atomic commit) that `rnn-tui --checkpoint DIR` opens and `rnn-tui train --resume DIR`
     trains further. A model trained on its own input (the free-text "task") is saved as the
     chars task on that input, kept in the run as text.txt; the vocabulary the chars task reads
-    from it must be the model's, or nothing is saved. Returns the run directory."""
+    from it must be the model's, or nothing is saved. The run holds no optimizer state (the
+    explorer keeps none): config.json says so (result.saved_by), and a resume says it starts a
+    fresh optimizer. Returns the run directory."""
     import shutil
     from pathlib import Path
 
@@ -386,7 +392,8 @@ def save_trained(run_dir, base: Trace, request: TraceRequest, task: Task, train:
         labels = getattr(task, "output_labels", None)
         output_labels = list(labels) if labels is not None else None
     info = RunInfo(model=base.config, task=name, task_options=options, train=dict(train), vocab=vocab,
-                   output_labels=output_labels, step=int(step), status=status, result=dict(result or {}))  # fmt: skip
+                   output_labels=output_labels, step=int(step), status=status,
+                   result={**(result or {}), "saved_by": SAVED_BY})  # fmt: skip
     weights = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in tensors.items()}
     save_run(run_dir, info, weights)
     return run_dir

@@ -92,7 +92,9 @@ def open_session(path: str, given: set[str], theme: str | None = None, device: s
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given))
         raise SessionError(f"--session FILE names its own model and input: leave out {flags}")
-    session = read_session(path)
+    from rnn_tui.served import runs_folder, served
+
+    session = read_session(path, runs=runs_folder() if served() else None)
     tab_of(session)
     spec = spec_of(session, device=device)
     check(spec, theme)

@@ -5,7 +5,8 @@
     request_of(session)   the TraceRequest it was on
 
 A pane keeps its own part of a session by two methods, both optional: `session_state()` (a dict
-of plain values, or None) and `restore(state)`, called once when the pane is built. The weights
+of plain values, or None) and `restore(state)`, called once when the pane is built; a third,
+`session_note()`, says in one line what the session does not keep of it (said as it is saved). The weights
 are never in the file: a model trained in the explorer is in a session once it is saved as a run
 (the Training tab's `w`), which the session then names.
 """
@@ -30,14 +31,46 @@ def weights_on_screen(weights: dict | None, trace) -> bool:
     return all(name in params and np.array_equal(params[name], value) for name, value in weights.items())
 
 
+def served_model(model: dict) -> dict:
+    """A model as a session sent to a browser names it (`rnn-tui serve`): a shipped demo by its
+    name in assets/models, a run in the served runs folder by its name there, never a path of
+    the server's. SessionError for any other file (the operator's own, named on the command line)."""
+    from rnn_tui.engine.assets import MODELS
+    from rnn_tui.served import runs_folder
+
+    if not model:
+        return model
+    run = model.get("checkpoint")
+    if run:
+        path = Path(run).resolve()
+        for key, folder in (("demo", MODELS), ("run", runs_folder())):
+            if folder is not None and path.parent == Path(folder).resolve():
+                return {key: path.name}
+    raise SessionError("the model on screen is a file on the server, which a session in the browser cannot name "
+                       "(it names the shipped demos and the runs of the served folder)")  # fmt: skip
+
+
 def model_of(source, request: TraceRequest, saved_runs: dict, trace=None) -> dict:
-    """Where the model on screen comes from, as a session names it ({} for a fresh model).
+    """Where the model on screen comes from, as a session names it ({} for a fresh model); under
+    `rnn-tui serve`, by name (`served_model`).
 
     Raises SessionError when its weights are in no file (trained here and not saved)."""
+    from rnn_tui.served import served
+
+    model = _model_of(source, request, saved_runs, trace)
+    return served_model(model) if served() else model
+
+
+def _model_of(source, request: TraceRequest, saved_runs: dict, trace=None) -> dict:
     weights = getattr(source, "weights", None)
     if weights_on_screen(weights, trace):  # trained here: in a file only once saved as a run (w)
         saved = saved_runs.get(id(weights))
         if saved is None or saved[0] is not weights:
+            from rnn_tui.served import served
+
+            if served():  # w sends the run to the browser: no file here that a session could name
+                raise SessionError("the weights on screen were trained here and are in no file a session can name: "
+                                   "w sends them to you as a run, which rnn-tui --checkpoint opens")  # fmt: skip
             raise SessionError("the weights on screen were trained here and are in no file yet: save them as a run "
                                "first (Training tab, w), then save the session")  # fmt: skip
         return {"checkpoint": str(Path(saved[1]).resolve())}
@@ -87,6 +120,16 @@ def gather(screen, saved_runs: dict) -> Session:
         if state:
             panes[pane.TITLE] = state
     return Session(model=model, request=fields, view=where, tab=info.title if info else "", panes=panes)
+
+
+def notes_of(screen) -> list[str]:
+    """What the panes say a session of them does not keep (said when it is saved)."""
+    notes = []
+    for pane in screen.panes:
+        note = pane.session_note() if hasattr(pane, "session_note") else None
+        if note:
+            notes.append(note)
+    return notes
 
 
 def spec_of(session: Session, dtype: str = "float32", device: str = "cpu"):
@@ -152,6 +195,7 @@ def save_action(screen) -> None:
     except SessionError as error:
         screen.notify(safe(str(error)), title="session not saved", severity="error", timeout=6, markup=False)
         return
+    notes = "".join(f"; {note}" for note in notes_of(screen))
     name = f"rnn-tui-session-{time.strftime('%Y%m%d-%H%M%S')}.json"
     app = screen.app
     if served() or app.is_web:
@@ -159,7 +203,8 @@ def save_action(screen) -> None:
             screen.notify("sessions are sent to the browser, and this is not one", severity="error", markup=False)
             return
         app.deliver_text(io.StringIO(text), save_filename=name, open_method="download", mime_type="application/json")
-        screen.notify(f"{name}: sent to your browser as a download", title="session", timeout=4, markup=False)
+        screen.notify(f"{name}: sent to your browser as a download{notes}", title="session",
+                      timeout=8 if notes else 4, markup=False)
         return
     try:
         folder = Path(screen.screenshot_dir or os.getcwd()).expanduser()
@@ -168,8 +213,8 @@ def save_action(screen) -> None:
     except (OSError, SessionError) as error:
         screen.notify(safe(f"could not save the session: {error}"), severity="error", timeout=6, markup=False)
         return
-    screen.notify(safe(f"saved {path}: rnn-tui --session {path} reopens it"), title="session", timeout=6,
-                  markup=False)
+    screen.notify(safe(f"saved {path}: rnn-tui --session {path} reopens it{notes}"), title="session",
+                  timeout=10 if notes else 6, markup=False)
 
 
 __all__ = ["Session", "SessionError", "gather", "model_of", "request_of", "spec_of", "tab_of"]

@@ -344,7 +344,7 @@ async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
         hm = app.screen.query_one("#explore-map", HeatmapView)
         title, axis = hm.render_line(0).text, hm.render_line(1).text
         assert "c ±" in title and "(+ to 50)" in title
-        assert axis.lstrip().startswith("u╲t")  # the corner names both axes
+        assert axis.startswith("u╲ 0")  # 8 units, a 3-column gutter: the corner keeps a space before the 0 tick
         g = hm.geometry()
         x = g.gutter + (3 - g.start) * g.cell
         for step, unit, drawn in ((5, 1, "+"), (3, 1, "▏+"), (3, 2, "▏◆")):  # plain, its step's column, the cursor
@@ -356,6 +356,18 @@ async def test_the_heatmap_marks_clipped_cells_and_reads_out_their_true_value():
         await pilot.pause()
         readout = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[1])
         assert "= 50" in readout  # the true value, not the scale's end
+        scales = "".join(t for t, _ in app.screen.query_one(HeatmapLegend).lines[0])
+        hi = title.split("c ±")[1].split()[0]
+        assert scales.startswith("c ") and f" {hi}+ " in scales, scales  # the legend too marks values beyond
+        assert scales.count("+") == 1, scales  # and only on the clipped scale
+
+
+def test_the_axis_corner_keeps_a_space_before_the_first_tick():
+    from rnn_tui.ui.widgets.heatmap_view import axis_corner
+
+    for gutter, corner in ((3, "u╲ "), (4, "u╲t "), (5, " u╲t "), (7, "unit╲t ")):
+        assert axis_corner(gutter) == corner
+    assert all(axis_corner(g).endswith(" ") and len(axis_corner(g)) == g for g in range(1, 12))
 
 
 # ---- a new input on a model made for its input ------------------------------------------------------------
@@ -511,3 +523,41 @@ async def test_a_lesson_at_80x24_leaves_the_maps_their_rows_and_scrolls_by_keybo
         await pilot.press("K")
         await settle(pilot)
         assert panel.scroll_y == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)])
+async def test_a_lesson_names_every_tab_on_the_bar(size):
+    from textual.widgets import Tab
+
+    from rnn_tui.ui.lesson_app import LessonApp
+    from rnn_tui.ui.panes import PANES, tab_titles
+    from rnn_tui.ui.widgets.lessons_panel import LessonPanel
+    from tests.ui.test_lessons_screen import wait_for_view
+
+    app = LessonApp(EngineSource(dtype="float64"), "memory")
+    async with app.run_test(size=size) as pilot:
+        await wait_for_view(pilot, key="main")
+        await settle(pilot)
+        bar = app.screen.query_one("#panes").query_one("ContentTabs")
+        tabs = list(bar.query(Tab))
+        assert [t.label_text for t in tabs] == tab_titles(size[0]) and len(tabs) == len(PANES)
+        for tab in tabs:  # each one whole on the bar, on screen
+            assert tab.region.width >= len(tab.label_text) and tab.region.right <= min(bar.region.right, size[0]), tab
+        panel = app.screen.query_one(LessonPanel)
+        assert panel.region.y > bar.region.y and panel.region.width >= 36  # the panel is beside the maps, under the bar
+
+
+async def test_tab_from_the_model_tab_reaches_its_first_field_at_once():
+    app = ExplorerApp(FakeSource(), TraceRequest(cell="lstm", hidden=6, text="hello there"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")  # States -> Model
+        await settle(pilot)
+        tabs = app.screen.query_one(TabbedContent)
+        assert tabs.active == "tab-modelpane"
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.screen.focused is not None and app.screen.focused.id == "cell"  # not the input line, nor the tab bar
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.screen.focused.id == "hidden"  # (an LSTM has no activation to pick: that field is off)

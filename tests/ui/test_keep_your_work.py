@@ -276,3 +276,132 @@ async def test_after_training_a_run_opened_by_the_compare_key_is_what_the_sessio
         await settle(pilot)
         path = await save_on_screen(pilot, tmp_path)
     assert json.loads(path.read_text())["model"] == {"checkpoint": str((MODELS / "recall-rnn").resolve())}
+
+
+# ---- sessions under serve: names, not the server's paths ----------------------------------------------
+async def served_session(pilot, app, sent) -> dict:
+    await pilot.press("S")
+    await settle(pilot)
+    assert sent, [n.message for n in app._notifications]
+    return json.loads(sent[-1][0])
+
+
+def in_browser(app, monkeypatch, sent, runs: Path | None = None) -> None:
+    monkeypatch.setenv("RNN_TUI_SERVED", "1")
+    if runs is not None:
+        monkeypatch.setenv("RNN_TUI_SERVE_RUNS", str(runs))
+    monkeypatch.setattr(type(app), "is_web", property(lambda self: True))
+    monkeypatch.setattr(app, "deliver_text", lambda data, **kw: sent.append((data.getvalue(), kw)))
+
+
+async def test_a_served_session_names_a_shipped_demo_by_its_name_and_reopens_locally(tmp_path, monkeypatch):
+    from rnn_tui.engine.assets import MODELS
+
+    monkeypatch.chdir(tmp_path)
+    sent = []
+    app = ExplorerApp(EngineSource(), TraceRequest(cell="lstm", hidden=4, text=TEXT), screenshot_dir=str(tmp_path))
+    in_browser(app, monkeypatch, sent)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.screen.run_pane_action("tab-comparepane", "classic")  # the recall-rnn demo on screen
+        await wait_until(pilot, lambda: app.screen.view.trace.config.hidden_size == 64, timeout=60)
+        await settle(pilot)
+        doc = await served_session(pilot, app, sent)
+    assert doc["model"] == {"demo": "recall-rnn"}
+    assert str(tmp_path) not in sent[-1][0] and str(MODELS) not in sent[-1][0]  # no path of the server's
+    monkeypatch.delenv("RNN_TUI_SERVED")
+    path = tmp_path / "s.json"
+    path.write_text(sent[-1][0])
+    spec, request, session = open_session(str(path), set())
+    assert spec.checkpoint == str((MODELS / "recall-rnn").resolve()) and session.tab == "Compare"
+
+
+async def test_a_served_session_names_a_run_by_its_name_in_the_runs_folder(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from rnn_tui.engine.assets import MODELS
+
+    runs = tmp_path / "served-runs"
+    shutil.copytree(MODELS / "recall-gru", runs / "mine")
+    monkeypatch.chdir(tmp_path)
+    sent = []
+    source = EngineSource.from_spec(Spec(checkpoint=str(runs / "mine")))
+    app = ExplorerApp(source, source.initial_request(), screenshot_dir=str(tmp_path))
+    in_browser(app, monkeypatch, sent, runs=runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.screen.view is not None, timeout=60)
+        await settle(pilot)
+        doc = await served_session(pilot, app, sent)
+    assert doc["model"] == {"run": "mine"} and str(runs) not in sent[-1][0]
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "s.json"
+    path.write_text(sent[-1][0])
+    spec, _, _ = open_session(str(path), set())  # under serve: the served folder's run
+    assert spec.checkpoint == str((runs / "mine").resolve())
+    monkeypatch.delenv("RNN_TUI_SERVED")
+    monkeypatch.delenv("RNN_TUI_SERVE_RUNS")
+    assert main(["--session", str(path)]) == 2  # locally, and no such run beside the session: one line
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no such run beside the session file" in err, err
+    shutil.copytree(runs / "mine", home / "mine")  # the run put beside it: it opens
+    spec, _, _ = open_session(str(path), set())
+    assert spec.checkpoint == str((home / "mine").resolve())
+
+
+@pytest.mark.parametrize("name", ["../mine", "/etc", "~root", ".."])
+def test_a_run_named_by_a_session_is_a_name_never_a_path(tmp_path, name):
+    path = save_session(tmp_path / "s.json", Session(model={"run": name}))
+    with pytest.raises(SessionError, match="must be a run's name|no such run"):
+        read_session(path)
+
+
+async def test_a_served_session_of_a_file_the_operator_opened_is_refused(tmp_path, monkeypatch):
+    run = tmp_path / "elsewhere"
+    import shutil
+
+    from rnn_tui.engine.assets import MODELS
+
+    shutil.copytree(MODELS / "recall-gru", run)
+    sent = []
+    source = EngineSource.from_spec(Spec(checkpoint=str(run)))
+    app = ExplorerApp(source, source.initial_request(), screenshot_dir=str(tmp_path))
+    in_browser(app, monkeypatch, sent)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.screen.view is not None, timeout=60)
+        await settle(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+    assert sent == [] and any("a file on the server" in m for m in said), said
+
+
+# ---- what a session and a run do not keep, said when they are saved ---------------------------------
+async def test_a_session_says_the_compared_models_training_is_not_kept(tmp_path):
+    app = ExplorerApp(FakeSource(), TraceRequest(cell="gru", hidden=6, text="hello there"), screenshot_dir=str(tmp_path))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(TabbedContent).active = "tab-comparepane"
+        await settle(pilot)
+        compare = app.screen.query_one(ComparePane)
+        (await save_on_screen(pilot, tmp_path)).unlink()
+        assert not any("training is not kept" in n.message for n in app._notifications)
+        compare.partner = "trained"  # r: the other model trained here
+        await settle(pilot)
+        path = await save_on_screen(pilot, tmp_path)
+        said = [n.message for n in app._notifications if str(path) in n.message]
+    assert said and "the compared model's training is not kept" in said[-1]
+    assert read_session(path).panes["Compare"]["partner"] == "untrained"  # what it reopens, as it said
+
+
+async def test_w_says_the_run_keeps_no_optimizer_state_and_resume_says_it_too(tmp_path, monkeypatch):
+    from rnn_tui.engine.train import Trainer
+
+    monkeypatch.chdir(tmp_path)
+    app = ExplorerApp(EngineSource(), TraceRequest(cell="rnn", hidden=4, task="recall", text=""))
+    async with app.run_test(size=(120, 40)) as pilot:
+        _, run = await train_and_save(pilot, tmp_path)
+        said = [n.message for n in app._notifications if n.message.startswith("saved ")]
+    assert said and "train --resume starts a fresh optimizer" in said[-1]
+    trainer = Trainer.resume(run, steps=40)
+    assert any("fresh optimizer" in n and "saved from the explorer (w)" in n for n in trainer.notes), trainer.notes

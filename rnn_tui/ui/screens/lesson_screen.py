@@ -1,5 +1,5 @@
-"""A lesson in the explorer: the main screen, with the lesson panel beside it (or under it on a
-narrow terminal) and the lesson's keys.
+"""A lesson in the explorer: the main screen, with the lesson panel beside the tabs' content (or
+under it on a narrow terminal) and the lesson's keys.
 
     LessonApp(EngineSource(), "bptt").run()          `rnn-tui lesson bptt` (rnn_tui.ui.lesson_app)
     app.push_screen(LessonScreen(LessonSource(...)))  from the Lessons tab (the app's OpenLesson)
@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Input
+from textual.widgets import ContentSwitcher, Input
 
 from rnn_tui.ui.screens.lesson_source import LessonSource
 from rnn_tui.ui.screens.main import MainScreen
@@ -64,12 +64,16 @@ class LessonScreen(MainScreen):
         self.lesson_source = source
 
     def compose(self) -> ComposeResult:
-        yield LessonPanel(self.lesson_source.name, id="lesson-panel").data_bind(
-            MainScreen.view, MainScreen.busy, MainScreen.request
-        )
         yield from super().compose()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        # the panel goes beside (or under) the tabs' content, not the screen: the status line,
+        # the input and the tab bar keep the full width, so every tab is named on the bar (at
+        # 80x24 the panel beside the maps left the bar 44 columns, which cut it after Generate)
+        panel = LessonPanel(self.lesson_source.name, id="lesson-panel").data_bind(
+            MainScreen.view, MainScreen.busy, MainScreen.request
+        )
+        await self.query_one("#panes").get_child_by_type(ContentSwitcher).mount(panel)
         # progress lines come from the build worker's thread: post_message is thread-safe
         self.lesson_source.on_progress = lambda text: self.post_message(LessonProgress(text))
         super().on_mount()

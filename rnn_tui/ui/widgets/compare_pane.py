@@ -436,6 +436,12 @@ class ComparePane(AnalysisPane):
         partner = "untrained" if self.partner == TRAINED else self.partner  # weights trained here are in no file
         return {"other_cell": self.other_cell, "other_activation": self.other_activation, "partner": partner}
 
+    def session_note(self) -> str | None:
+        """What a saved session does not keep of this tab, said as it is saved (None: nothing)."""
+        if self.partner == TRAINED:  # the weights trained here (r) are in no file
+            return "the compared model's training is not kept: the session reopens it untrained (r trains it again)"
+        return None
+
     def restore(self, state: dict) -> None:
         self.other_cell = state.get("other_cell")
         self.other_activation = state.get("other_activation", "tanh")

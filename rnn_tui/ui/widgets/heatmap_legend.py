@@ -99,5 +99,5 @@ class HeatmapLegend(LinesView):
             pieces.append((f"{','.join(names)} ", "bold"))
             pieces.append((f"{lo} ", ""))
             pieces.extend(legend_cells(palette, scale.kind, mode, self.rich_style, cells))
-            pieces.append((f" {hi}  ", ""))
+            pieces.append((f" {hi}+  " if scale.clipped else f" {hi}  ", ""))  # +: values lie beyond (as the title)
         return tuple(pieces)

@@ -583,6 +583,7 @@ class HeatmapView(Widget, can_focus=True):
 
 
 def axis_corner(gutter: int) -> str:
-    """The corner over the unit numbers and before the time ticks: rows are units, columns t."""
-    label = "unit╲t" if gutter >= 7 else "u╲t"
-    return label.rjust(gutter - 1) + " " if len(label) < gutter else label[:gutter].ljust(gutter)
+    """The corner over the unit numbers and before the time ticks: rows are units, columns t;
+    always a space before the first tick (a 3-column gutter has room for "u╲" only)."""
+    label = "unit╲t" if gutter >= 7 else "u╲t" if gutter >= 4 else "u╲"
+    return label[: max(gutter - 1, 0)].rjust(gutter - 1) + " " if gutter > 0 else ""

@@ -77,12 +77,17 @@ def parameter_summary(trace: Trace) -> Text:
     return out
 
 
-class ModelPane(Pane):
+class ModelPane(Pane, can_focus=True):
+    """The form and the parameter table. Opened, the pane takes the focus (as every pane does),
+    so Tab goes from it to the first field; the form's scroll takes no focus of its own (Tab went
+    to the input line, the tab bar and the form before the cell)."""
+
     TITLE = "Model"
     DESCRIPTION = "cell, size, layers, direction, task and tokens; every tensor and the parameter count"
 
     DEFAULT_CSS = """
     ModelPane { height: 1fr; }
+    ModelPane:focus { background-tint: $foreground 0%; }
     ModelPane > Horizontal { height: 1fr; }
     ModelPane Grid { grid-size: 2; grid-columns: 12 24; grid-rows: 1; grid-gutter: 0 1;
                      height: auto; width: 38; }
@@ -102,7 +107,9 @@ class ModelPane(Pane):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            with VerticalScroll(id="model-form"):
+            form = VerticalScroll(id="model-form")
+            form.can_focus = False  # the fields take the focus; it scrolls to the one focused
+            with form:
                 with Grid():
                     yield Label("cell")
                     yield Select([(c, c) for c in CELLS], id="cell", allow_blank=False, compact=True)
@@ -127,6 +134,9 @@ class ModelPane(Pane):
             with VerticalScroll(id="model-params"):
                 yield Static(id="param-summary")
                 yield Static(id="param-table")
+
+    def opened(self) -> None:
+        self.claim_focus()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._show_request)

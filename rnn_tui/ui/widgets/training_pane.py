@@ -36,8 +36,8 @@ from textual.worker import Worker, get_current_worker
 from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
-from rnn_tui.ui.lab import (SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, run_archive, save_trained,
-                            training_task)
+from rnn_tui.ui.lab import (NO_OPTIMIZER, SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, run_archive,
+                            save_trained, training_task)
 from rnn_tui.ui.messages import TraceReady
 from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
@@ -446,11 +446,12 @@ class TrainingPane(AnalysisPane):
         where, name, payload = outcome.value
         if where == "web":
             self.app.deliver_binary(payload, save_filename=name, open_method="download", mime_type="application/gzip")
-            self.notify(f"{name}: sent to your browser as a download", title="run saved", timeout=5, markup=False)
+            self.notify(f"{name}: sent to your browser as a download; {NO_OPTIMIZER}", title="run saved", timeout=6,
+                        markup=False)
             return
         self.lab.saved_runs[id(payload)] = (payload, name)  # a session of these weights names this run
-        self.notify(safe(f"saved {name}: rnn-tui --checkpoint {name} opens it"), title="run saved", timeout=6,
-                    markup=False)
+        self.notify(safe(f"saved {name}: rnn-tui --checkpoint {name} opens it; {NO_OPTIMIZER}"), title="run saved",
+                    timeout=8, markup=False)
 
     # ---- messages from the worker --------------------------------------------------------------------
     def on_training_progress(self, message: TrainingProgress) -> None:
