@@ -43,6 +43,7 @@ from rnn_tui.ui.palette import (
     scale_for,
 )
 from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.lines_view import plain_box
 
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
@@ -463,10 +464,7 @@ class HeatmapView(Widget, can_focus=True):
         pass while the maps have nothing for it to do (no border, outline, padding, tint,
         opacity or hatch): that pass copies every strip, so a row's rendered text would be lost
         and its ~70 segments styled and encoded again on every step."""
-        styles = self.styles
-        if (any(edge for edge, _ in styles.border) or any(edge for edge, _ in styles.outline)
-                or any(styles.padding) or styles.tint.a or styles.text_opacity != 1 or self.opacity != 1
-                or (styles.has_rule("hatch") and styles.hatch != "none")):
+        if not plain_box(self):
             return super().render_lines(crop)
         width = self.size.width
         base = self.style("base")

@@ -3,7 +3,10 @@
 The panes that change on every step (equations, the token strip, the legend, the status bar)
 hand it lines as tuples of (text, style) pieces. A line that did not change keeps its Strip (and
 Textual's filter cache on it), and only the lines that changed are repainted — far cheaper than
-re-wrapping a Rich Text or Content on every keypress.
+re-wrapping a Rich Text or Content on every keypress. While the view has nothing for Textual's
+per-line styling pass to do (no border, padding, tint, opacity or scrollbar), `render_lines` hands
+over these strips as they are: that pass would copy every repainted line into a new Strip, so
+the copy's rendered text and cut pieces would be made again on every step.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from textual.filter import ANSIToTruecolor
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+def plain_box(widget) -> bool:
+    """Textual's styling pass (`Widget.render_lines`) would leave this widget's lines as they
+    are: no border, outline, padding, tint, text opacity, opacity or hatch."""
+    styles = widget.styles
+    return not (any(edge for edge, _ in styles.border) or any(edge for edge, _ in styles.outline)
+                or any(styles.padding) or styles.tint.a or styles.text_opacity != 1 or widget.opacity != 1
+                or (styles.has_rule("hatch") and styles.hatch != "none"))
+
 
 Piece = tuple[str, "Style | str"]  # text, and a Rich Style or a style string ("bold", "dim")
 Line = tuple[Piece, ...]
@@ -101,6 +113,22 @@ class LinesView(ScrollView, can_focus=False):
                 self._strips.clear()
             self._strips[line] = strip
         return strip
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines as `render_line` draws them, without Textual's styling pass while it would
+        change nothing (see `plain_box`; with a scrollbar shown, Textual's own path)."""
+        if self.scrollbar_gutter.width or self.scrollbar_gutter.height or not plain_box(self):
+            return super().render_lines(crop)
+        strips = [self.render_line(y) for y in crop.line_range]
+        filters = self.get_line_filters()
+        if filters:
+            background = self.background_colors[1]
+            for line_filter in filters:
+                strips = [strip.apply_filter(line_filter, background) for strip in strips]
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, self.size.width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
