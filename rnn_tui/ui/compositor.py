@@ -9,11 +9,15 @@ region meets one of the changed regions. The lines written are the same: a line 
 meets no changed region lies outside every span the update writes (the update writes, on each
 line, only the pieces that meet a span, and a piece lies within one widget's region).
 
+A widget's clip is its container's area (the footer's is the whole screen): what it shows is
+its region within that clip, and that is what must meet a changed region.
+
 Widgets are composed front to back, and a piece of a line goes to the first widget that covers
 it. The containers behind the panes (and the screen) cover every line of the screen, but their
 pieces are nearly all taken by the widgets in front: Textual cut each of their lines into pieces
 anyway (~450 cuts a step at 200x60, each a new Strip). Here a line is cut only when one of its
-pieces is still free; the pieces kept are the same.
+pieces is still free (a count per line answers at once for a line whose pieces are all taken);
+the pieces kept are the same.
 """
 
 from __future__ import annotations
@@ -41,8 +45,11 @@ class ChangedOnlyCompositor(Compositor):
         if not changed or crop is None:
             yield from super()._get_renders(crop)
             return
+        intersection = Region.intersection
         for widget, (region, clip) in self.visible_widgets.items():
-            overlaps = clip.overlaps
+            # what of the widget is on screen (a widget's clip is its container's area: the
+            # footer's is the whole screen)
+            overlaps = intersection(region, clip).overlaps
             if not any(overlaps(r) for r in changed):
                 continue
             if clip.contains_region(region):
@@ -57,20 +64,22 @@ class ChangedOnlyCompositor(Compositor):
         taken already."""
         cuts = self.cuts
         chops: list[dict] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+        free = [len(cut_set) - 1 for cut_set in cuts]  # per line, its pieces not yet taken
         intersection = Region.intersection
         for region, clip, strips in self._get_renders(crop):
             render_region = intersection(region, clip)
             render_x = render_region.x
             first_cut, last_cut = render_region.column_span
             for y, strip in zip(render_region.line_range, strips):
-                if not is_rendered_line(y):
-                    continue
+                if not free[y] or not is_rendered_line(y):
+                    continue  # every piece of this line is a front widget's, or it is not written
                 chops_line = chops[y]
                 final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
                 get = chops_line.get
                 if all(get(cut) is not None for cut in final_cuts[:-1]):
-                    continue  # every piece of this line is a front widget's
+                    continue  # every piece of this widget's part of the line is a front widget's
                 for cut, piece in zip(final_cuts, strip.divide([cut - render_x for cut in final_cuts[1:]])):
                     if get(cut) is None:
                         chops_line[cut] = piece
+                        free[y] -= 1
         return chops

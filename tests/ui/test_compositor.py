@@ -69,3 +69,35 @@ async def test_whole_frames_are_cut_as_textual_cuts_them():
             theirs = Compositor._render_chops(compositor, crop, lambda y: True)
             assert [{x: list(s) for x, s in line.items()} for line in ours] == \
                    [{x: list(s) for x, s in line.items()} for line in theirs]
+
+
+
+async def test_a_step_leaves_the_footer_the_tabs_and_the_input_undrawn():
+    """Their clips (their containers' areas) meet the changed lines; what they show does not."""
+    from textual.widgets import Footer, Input
+    from textual.widgets._tabbed_content import ContentTabs
+
+    from rnn_tui.ui.widgets.status_bar import StatusBar
+    from rnn_tui.ui.widgets.token_strip import TokenStrip
+
+    app = ExplorerApp(FakeSource(), TraceRequest(text=TEXT))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        compositor = app.screen._compositor
+        drawn: list = []
+        get_renders = compositor._get_renders
+
+        def counting(crop=None):
+            for region, clip, strips in get_renders(crop):
+                drawn.extend(w for w, at in compositor.visible_widgets.items() if at == (region, clip))
+                yield region, clip, strips
+
+        compositor._get_renders = counting
+        try:
+            await pilot.press("right")
+            await pilot.pause()
+        finally:
+            del compositor._get_renders
+        kinds = {type(w) for w in drawn}
+        assert StatusBar in kinds and TokenStrip in kinds
+        assert not any(isinstance(w, (Footer, ContentTabs, Input)) for w in drawn)

@@ -43,6 +43,7 @@ from rnn_tui.ui.palette import (
     scale_for,
 )
 from rnn_tui.ui.state import View
+from rnn_tui.ui.widgets.lines_view import plain_box
 
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
@@ -196,6 +197,7 @@ class HeatmapView(Widget, can_focus=True):
         self._looks: dict[str, CellLook] = {}
         self._panel_looks: tuple[tuple, list[CellLook]] | None = None
         self._styles: dict[str, Style] = {}
+        self._frame: Geometry | None = None  # while render_lines draws a frame: its geometry, window checked
 
     def get_line_filters(self):
         """The app's filters, less the ANSI-to-truecolor conversion: every colour drawn here is
@@ -339,7 +341,8 @@ class HeatmapView(Widget, can_focus=True):
     def _row(self, view: View, g: Geometry, row: int) -> list[Run]:
         """A unit row's runs without the cursor marks: per panel, its cells with runs of equal level
         merged into one piece (fewer segments: less for Textual to write). Cached for the window."""
-        self._window(view, g)
+        if self._frame is None:  # else render_lines checked the window once for the frame
+            self._window(view, g)
         cached = self._rows.get(row)
         if cached is not None:
             return cached
@@ -463,14 +466,18 @@ class HeatmapView(Widget, can_focus=True):
         pass while the maps have nothing for it to do (no border, outline, padding, tint,
         opacity or hatch): that pass copies every strip, so a row's rendered text would be lost
         and its ~70 segments styled and encoded again on every step."""
-        styles = self.styles
-        if (any(edge for edge, _ in styles.border) or any(edge for edge, _ in styles.outline)
-                or any(styles.padding) or styles.tint.a or styles.text_opacity != 1 or self.opacity != 1
-                or (styles.has_rule("hatch") and styles.hatch != "none")):
+        if not plain_box(self):
             return super().render_lines(crop)
         width = self.size.width
         base = self.style("base")
-        strips = [self.render_line(y).adjust_cell_length(width, base) for y in crop.line_range]
+        view = self.view
+        if view is not None:  # the geometry and the window, once for the frame rather than per row
+            self._frame = self.geometry()
+            self._window(view, self._frame)
+        try:
+            strips = [self.render_line(y).adjust_cell_length(width, base) for y in crop.line_range]
+        finally:
+            self._frame = None
         filters = self.get_line_filters()
         if filters:
             background = self.background_colors[1]
@@ -485,11 +492,12 @@ class HeatmapView(Widget, can_focus=True):
         view = self.view
         if view is None:
             return self._message_line(y, self.size.width)
-        g = self.geometry()
+        g = self._frame or self.geometry()
         width = self._area.width
         assert g is not None
         if y < HEADER_ROWS:  # the titles (they change with the focused matrix) and the time axis
-            self._window(view, g)  # a new window, trace or look: new lines
+            if self._frame is None:
+                self._window(view, g)  # a new window, trace or look: new lines
             key = (self._rows_gen, view.matrix) if y == 0 else (self._rows_gen, view.step)
             cached = self._lines.get(-1 - y)
             if cached is None or cached[0] != key:

@@ -3,7 +3,10 @@
 The panes that change on every step (equations, the token strip, the legend, the status bar)
 hand it lines as tuples of (text, style) pieces. A line that did not change keeps its Strip (and
 Textual's filter cache on it), and only the lines that changed are repainted — far cheaper than
-re-wrapping a Rich Text or Content on every keypress.
+re-wrapping a Rich Text or Content on every keypress. While the view has nothing for Textual's
+per-line styling pass to do (no border, padding, tint, opacity or scrollbar), `render_lines` hands
+over these strips as they are: that pass would copy every repainted line into a new Strip, so
+the copy's rendered text and cut pieces would be made again on every step.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from textual.filter import ANSIToTruecolor
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+def plain_box(widget) -> bool:
+    """Textual's styling pass (`Widget.render_lines`) would leave this widget's lines as they
+    are: no border, outline, padding, tint, text opacity, opacity or hatch."""
+    styles = widget.styles
+    return not (any(edge for edge, _ in styles.border) or any(edge for edge, _ in styles.outline)
+                or any(styles.padding) or styles.tint.a or styles.text_opacity != 1 or widget.opacity != 1
+                or (styles.has_rule("hatch") and styles.hatch != "none"))
+
 
 Piece = tuple[str, "Style | str"]  # text, and a Rich Style or a style string ("bold", "dim")
 Line = tuple[Piece, ...]
@@ -37,6 +49,8 @@ class LinesView(ScrollView, can_focus=False):
         self._strips: dict[Line, Strip] = {}
         self._base: Style | None = None
         self._combined: dict[Style | str, Style] = {}
+        self._drawn: dict[int, Strip] = {}  # row -> its strip as drawn at `_drawn_at`
+        self._drawn_at: tuple | None = None  # (scroll x, width, base style) those strips are for
 
     @property
     def lines(self) -> list[Line]:
@@ -51,11 +65,17 @@ class LinesView(ScrollView, can_focus=False):
         size = Size(width, len(self._lines))
         if size != self.virtual_size:
             self.virtual_size = size
+            self._drawn.clear()
             self.refresh()
             return
         top = self.scroll_offset.y
-        changed = [Region(0, i - top, width, 1) for i, line in enumerate(self._lines)
-                   if (i >= len(old) or old[i] != line) and 0 <= i - top < height]
+        drawn = self._drawn
+        changed = []
+        for i, line in enumerate(self._lines):
+            if i >= len(old) or old[i] != line:
+                drawn.pop(i, None)
+                if 0 <= i - top < height:
+                    changed.append(Region(0, i - top, width, 1))
         if changed:
             self.refresh(*changed)
 
@@ -70,6 +90,7 @@ class LinesView(ScrollView, can_focus=False):
         super().notify_style_update()
         self._strips.clear()
         self._combined.clear()
+        self._drawn.clear()
         self._base = None
 
     def _style(self, style: Style | str) -> Style:
@@ -102,12 +123,42 @@ class LinesView(ScrollView, can_focus=False):
             self._strips[line] = strip
         return strip
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines as `render_line` draws them, without Textual's styling pass while it would
+        change nothing (see `plain_box`; with a scrollbar shown, Textual's own path)."""
+        if self.scrollbar_gutter.width or self.scrollbar_gutter.height or not plain_box(self):
+            return super().render_lines(crop)
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        i = y + scroll_y
+        line_at = self._line_at
+        strips = [line_at(y + scroll_y, scroll_x, width) for y in crop.line_range]
+        filters = self.get_line_filters()
+        if filters:
+            background = self.background_colors[1]
+            for line_filter in filters:
+                strips = [strip.apply_filter(line_filter, background) for strip in strips]
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        return self._line_at(y + scroll_y, scroll_x, self.size.width)
+
+    def _line_at(self, i: int, scroll_x: int, width: int) -> Strip:
+        """Row i of the lines, cut or padded to the view at `scroll_x` (kept until it changes)."""
         if self._base is None:
             self._base = self.rich_style
-        if i >= len(self._lines):
-            return Strip.blank(width, self._base)
-        return self._strip(self._lines[i]).crop_extend(scroll_x, scroll_x + width, self._base)
+        at = (scroll_x, width, self._base)
+        if at != self._drawn_at:
+            self._drawn.clear()
+            self._drawn_at = at
+        strip = self._drawn.get(i)
+        if strip is None:
+            if i >= len(self._lines):
+                strip = Strip.blank(width, self._base)
+            else:
+                strip = self._strip(self._lines[i]).crop_extend(scroll_x, scroll_x + width, self._base)
+            self._drawn[i] = strip
+        return strip
