@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -28,33 +27,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import ANSI, free_port, wait_listening
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (run .ci/install-chromium); the browser test needs it"
 )
-ANSI = re.compile(r"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\x1b[=>]")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited early: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start listening")
-
-
 @contextmanager
 def serving(*args: str):
     """`rnn-tui serve --port P ARGS` in its own process group; stopped (with every visitor's

@@ -43,7 +43,7 @@ from rnn_tui.ui.palette import (
     scale_for,
 )
 from rnn_tui.ui.state import View
-from rnn_tui.ui.widgets.lines_view import plain_box
+from rnn_tui.ui.widgets.lines_view import finish_strips, plain_box
 
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
@@ -478,15 +478,7 @@ class HeatmapView(Widget, can_focus=True):
             strips = [self.render_line(y).adjust_cell_length(width, base) for y in crop.line_range]
         finally:
             self._frame = None
-        filters = self.get_line_filters()
-        if filters:
-            background = self.background_colors[1]
-            for line_filter in filters:
-                strips = [strip.apply_filter(line_filter, background) for strip in strips]
-        x1, x2 = crop.column_span
-        if (x1, x2) != (0, width):
-            strips = [strip.crop(x1, x2) for strip in strips]
-        return strips
+        return finish_strips(self, strips, crop)
 
     def render_line(self, y: int) -> Strip:
         view = self.view

@@ -20,6 +20,21 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+
+def finish_strips(widget, strips: list[Strip], crop: Region) -> list[Strip]:
+    """What remains of Textual's styling pass for a `plain_box` widget's own lines: its line
+    filters (a theme's dimming, mono) and the crop to the part asked for."""
+    filters = widget.get_line_filters()
+    if filters:
+        background = widget.background_colors[1]
+        for line_filter in filters:
+            strips = [strip.apply_filter(line_filter, background) for strip in strips]
+    x1, x2 = crop.column_span
+    if (x1, x2) != (0, widget.size.width):
+        strips = [strip.crop(x1, x2) for strip in strips]
+    return strips
+
+
 def plain_box(widget) -> bool:
     """Textual's styling pass (`Widget.render_lines`) would leave this widget's lines as they
     are: no border, outline, padding, tint, text opacity, opacity or hatch."""
@@ -131,16 +146,7 @@ class LinesView(ScrollView, can_focus=False):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         line_at = self._line_at
-        strips = [line_at(y + scroll_y, scroll_x, width) for y in crop.line_range]
-        filters = self.get_line_filters()
-        if filters:
-            background = self.background_colors[1]
-            for line_filter in filters:
-                strips = [strip.apply_filter(line_filter, background) for strip in strips]
-        x1, x2 = crop.column_span
-        if (x1, x2) != (0, width):
-            strips = [strip.crop(x1, x2) for strip in strips]
-        return strips
+        return finish_strips(self, [line_at(y + scroll_y, scroll_x, width) for y in crop.line_range], crop)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
