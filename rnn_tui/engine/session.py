@@ -141,7 +141,7 @@ def check_session(doc: Any, where: str, folder: Path | None = None, runs: Path |
         _hold(hold, need, f"panes.Interventions.holds[{k}]")
     compare = panes.get("Compare", {})
     other = compare.get("other_cell")
-    need(other is None or other in CELLS, f"panes.Compare.other_cell must be a cell ({', '.join(CELLS)}) or null, got {shown(other)}")
+    need(other is None or _one_of(other, CELLS), f"panes.Compare.other_cell must be a cell ({', '.join(CELLS)}) or null, got {shown(other)}")
     act = compare.get("other_activation", "tanh")
     need(act in ACTIVATIONS, f"panes.Compare.other_activation must be one of {', '.join(ACTIVATIONS)}, got {shown(act)}")
     partner = compare.get("partner", "demo")
@@ -214,6 +214,11 @@ def _model(model: dict, need, folder: Path | None, runs: Path | None = None) -> 
     return out
 
 
+def _one_of(value, names) -> bool:
+    """A name among `names`; any other JSON value (a list or an object cannot even be looked up) is not."""
+    return isinstance(value, str) and value in names
+
+
 def _request(req: dict, need) -> dict:
     from rnn_tui.engine.tasks import TASKS  # torch-free catalog
 
@@ -224,14 +229,14 @@ def _request(req: dict, need) -> dict:
 
     ranged = lambda lo, hi: (lambda v: _whole(v) and lo <= v <= hi)  # noqa: E731
     out = {
-        "cell": one("cell", lambda v: v in CELLS, f"one of {', '.join(CELLS)}", "lstm"),
-        "activation": one("activation", lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}", "tanh"),
+        "cell": one("cell", lambda v: _one_of(v, CELLS), f"one of {', '.join(CELLS)}", "lstm"),
+        "activation": one("activation", lambda v: _one_of(v, ACTIVATIONS), f"one of {', '.join(ACTIVATIONS)}", "tanh"),
         "hidden": one("hidden", ranged(1, 4096), "a whole number from 1 to 4096", 32),
         "layers": one("layers", ranged(1, 16), "a whole number from 1 to 16", 1),
         "bidirectional": one("bidirectional", lambda v: isinstance(v, bool), "true or false", False),
-        "task": one("task", lambda v: v == FREE_TEXT or v in TASKS, f"{FREE_TEXT!r} or a task ({', '.join(TASKS)})", FREE_TEXT),
+        "task": one("task", lambda v: v == FREE_TEXT or _one_of(v, TASKS), f"{FREE_TEXT!r} or a task ({', '.join(TASKS)})", FREE_TEXT),
         "text": one("text", lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, f"text of at most {MAX_TEXT:,} characters", ""),
-        "tokenize": one("tokenize", lambda v: v in TOKENIZE, f"one of {', '.join(TOKENIZE)}", "char"),
+        "tokenize": one("tokenize", lambda v: _one_of(v, TOKENIZE), f"one of {', '.join(TOKENIZE)}", "char"),
         "seed": one("seed", ranged(0, 2**31 - 1), "a whole number from 0 to 2147483647", 0),
         "checkpoint": one("checkpoint", lambda v: v is None or isinstance(v, str), "a run directory or null", None),
         "fresh": one("fresh", lambda v: isinstance(v, bool), "true or false", False),
@@ -252,7 +257,7 @@ def _view(view: dict, need) -> dict:
         "step": one("step", count, "a whole number from 0", 0),
         "unit": one("unit", count, "a whole number from 0", 0),
         "layer": one("layer", lambda v: _whole(v) and 0 <= v < 16, "a whole number from 0 to 15", 0),
-        "direction": one("direction", lambda v: v in ("forward", "reverse"), "forward or reverse", "forward"),
+        "direction": one("direction", lambda v: _one_of(v, ("forward", "reverse")), "forward or reverse", "forward"),
         "matrix": one("matrix", lambda v: isinstance(v, str) and 0 < len(v) <= 8, "a heatmap's name (h, c, a gate)", "h"),
         "all_maps": one("all_maps", lambda v: isinstance(v, bool), "true or false", True),
     }

@@ -190,6 +190,8 @@ BAD = {
     "version as text": (f'{{"format": "{FORMAT}", "version": "1"}}', "'version' must be a whole number"),
     "hidden as text": (f'{{"format": "{FORMAT}", "version": 1, "request": {{"hidden": "8"}}}}', "request.hidden must be"),
     "unknown cell": (f'{{"format": "{FORMAT}", "version": 1, "request": {{"cell": "transformer"}}}}', "request.cell must be"),
+    "a list for a name": (f'{{"format": "{FORMAT}", "version": 1, "request": {{"tokenize": ["char"]}}}}',
+                          "request.tokenize must be"),
     "step below 0": (f'{{"format": "{FORMAT}", "version": 1, "view": {{"step": -1}}}}', "view.step must be"),
     "a hold of NaN": (f'{{"format": "{FORMAT}", "version": 1, "panes": {{"Interventions": {{"holds": '
                       f'[{{"kind": "state", "name": "h", "value": "nan"}}]}}}}}}', ".value must be a finite number"),
