@@ -42,3 +42,18 @@ class OrderedInput(Input):
                 event.prevent_default()
                 return
         await super()._on_key(event)
+
+
+def box_number(widget, box_id: str, kind, lo: float, hi: float, name: str):
+    """The number typed in the box `#box_id` under `widget` (None when it is empty); ValueError
+    with a line for the person when it is not a number of `kind` from lo to hi."""
+    text = widget.query_one(f"#{box_id}", Input).value.strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if not (lo <= value <= hi):  # NaN and inf fail it too: the bounds are finite
+        raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {text}")
+    return value

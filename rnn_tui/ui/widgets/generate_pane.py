@@ -13,7 +13,6 @@ the model's probabilities for the token after step t, read from the trace's own 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -34,7 +33,7 @@ from rnn_tui.engine.tokens import label
 from rnn_tui.safe_text import safe
 from rnn_tui.ui.messages import RequestChange
 from rnn_tui.ui.source import TraceRequest
-from rnn_tui.ui.visible_input import OrderedInput, VisibleControls
+from rnn_tui.ui.visible_input import OrderedInput, VisibleControls, box_number
 from rnn_tui.ui.widgets.analysis_pane import AnalysisPane
 from rnn_tui.ui.work import one_line
 
@@ -191,16 +190,7 @@ class GeneratePane(AnalysisPane):
         """The form's values with the keys' temperature and top-k; ValueError with a line."""
 
         def number(box_id: str, kind, lo: float, hi: float, name: str):
-            text = self.query_one(f"#{box_id}", Input).value.strip()
-            if not text:
-                return None
-            try:
-                value = kind(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a number, got {text!r}") from None
-            if not (math.isfinite(value) and lo <= value <= hi):
-                raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {text}")
-            return value
+            return box_number(self, box_id, kind, lo, hi, name)
 
         length = number("gen-length", int, 1, MAX_LENGTH, "length")
         top_p = number("gen-top-p", float, 1e-6, 1.0, "top-p")

@@ -33,7 +33,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
-from rnn_tui.ui.visible_input import OrderedInput
+from rnn_tui.ui.visible_input import OrderedInput, box_number
 from rnn_tui.engine.records import Trace
 from rnn_tui.safe_text import safe
 from rnn_tui.ui.lab import (NO_OPTIMIZER, SnapshotRecord, hand_weights, model_for, numpy_tensors, retrace, run_archive,
@@ -208,16 +208,7 @@ class TrainingPane(AnalysisPane):
         """The form's values; raises ValueError with a line for the person."""
 
         def number(box_id: str, kind, lo: float, hi: float, name: str):
-            text = self.query_one(f"#{box_id}", Input).value.strip()
-            if not text:
-                return None
-            try:
-                value = kind(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a number, got {text!r}") from None
-            if not (lo <= value <= hi):
-                raise ValueError(f"{name} must be from {lo:g} to {hi:g}, got {text}")
-            return value
+            return box_number(self, box_id, kind, lo, hi, name)
 
         clip_text = self.query_one("#train-clip", Input).value.strip().lower()
         no_clip = clip_text in ("none", "off", "no", "0")
