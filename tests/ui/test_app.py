@@ -711,6 +711,40 @@ async def test_a_pane_focused_as_it_opened_does_not_pull_its_tab_back():
         assert tabs.active == ids[(ids.index(lessons) + 2) % len(ids)]
 
 
+async def test_the_focus_left_in_a_closed_tab_does_not_open_it_again():
+    """Under load m went back one tab, or stayed: the Unit finder's list, hidden as its tab
+    closed, passed the focus (Textual's blur on hide) to a sibling in that closed tab, and the
+    message of that focus, arriving after the next tab's own, opened the closed tab again. The
+    focus goes to no widget of a closed tab, and a tab's focus message that arrives after the
+    focus moved on is not followed."""
+    from textual.widgets import OptionList, TabPane
+
+    from rnn_tui.ui.panes import PANES
+    from rnn_tui.ui.widgets.unitfinder_pane import UnitFinderPane
+
+    app = app_for(hidden=16)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        tabs = screen.query_one(TabbedContent)
+        finder = next(i.tab_id for i in PANES if i.name == "UnitFinderPane")
+        tabs.active = finder
+        await settle(pilot)
+        listed = screen.query_one(UnitFinderPane).query_one(OptionList)
+        assert app.focused is listed
+        tabs.active = next(i.tab_id for i in PANES if i.name == "AttentionPane")  # a pane that takes no focus
+        await settle(pilot)
+        listed.blur()  # as its Hide does, whichever comes first
+        await settle(pilot)
+        closed = screen.query_one(f"#{finder}", TabPane)
+        assert app.focused is None or closed not in app.focused.ancestors
+        assert "attention" in tabs.active
+        # a late focus message from the closed tab, the focus being elsewhere by then
+        closed.post_message(TabPane.Focused(closed))
+        await settle(pilot)
+        assert "attention" in tabs.active
+
+
 async def test_every_palette_help_line_shows_its_keys():
     """The palette reads help as markup: "[r]" or "[PgDn]" would vanish as a style tag."""
     from textual.content import Content

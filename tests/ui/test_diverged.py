@@ -82,6 +82,9 @@ async def test_every_tab_shows_a_diverged_trace_without_crashing():
                 if zoom_shows_nan():
                     break
                 await pilot.pause(0.05)
-            assert zoom_shows_nan()
+            lines = [zoom.render_line(y).text for y in range(min(zoom.size.height, 4))]
+            presenter = zoom.parent
+            assert zoom_shows_nan(), (zoom.size, zoom.view is None, zoom.view and zoom.view.matrix,
+                                      presenter.frozen, presenter.view is screen.view, lines)
             assert not isinstance(app.focused, Input)
         assert app.return_code in (None, 0)

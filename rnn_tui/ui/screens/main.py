@@ -58,6 +58,13 @@ class PaneTabs(TabbedContent):
 
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
         tab, opening = event.tab_pane.id, self.opening_focus
+        focused = self.screen.focused
+        if tab != self.active and (focused is None or event.tab_pane not in focused.ancestors):
+            # the focus has moved on since (the messages of two tabs' focus may arrive out of
+            # order under load): the tab stays where the person put it
+            event.stop()
+            event.prevent_default()
+            return
         if opening is None:
             return  # TabbedContent's own handler: the tab follows the focus
         if tab == opening:
@@ -171,6 +178,24 @@ class MainScreen(Screen):
                 self.call_after_refresh(self._run_in_pane, tab, action, tries - 1)
             return
         await panes[0].run_action(action)
+
+    def _reset_focus(self, widget, avoiding=None) -> None:
+        """A widget of a tab just closed loses the focus as it is hidden: Textual would pass the
+        focus to a sibling of it, in that closed tab, whose tab would then open again (m went back
+        one tab, or stayed, under load). Nothing there takes it: the pane of the open tab takes
+        the focus as it opens (`Pane.opened`), or the screen's keys answer with none."""
+        if self.focused is widget and widget is not None and self._in_closed_tab(widget):
+            self.set_focus(None)
+            return
+        super()._reset_focus(widget, avoiding)
+
+    @staticmethod
+    def _in_closed_tab(widget) -> bool:
+        for node in widget.ancestors:
+            tabs = getattr(node.parent, "parent", None)
+            if isinstance(node, TabPane) and isinstance(tabs, PaneTabs):
+                return node.id != tabs.active
+        return False
 
     # ---- handing the state down ----------------------------------------------------------------
     def watch_view(self, view: View | None) -> None:
