@@ -75,6 +75,40 @@ async def test_lines_match_textuals_own_drawing_while_stepping():
         assert len(starts) > 2  # the window jumped on the way
 
 
+async def test_the_next_window_is_built_ahead_and_drawn_as_textual_draws():
+    """Nearing the edge of the time window, the rows of the window the jump will show are built
+    after the frame; the step that jumps takes them (no row built in that frame) and draws what
+    Textual would. Built ahead for a look that changed before the jump, they are not used."""
+    app = app_for()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#explore-map", HeatmapView)
+        frames = watch_frames(view)
+        for theme_change in (False, True):
+            g = view.geometry()
+            edge = g.start + g.steps - g.steps // 8  # the first step that jumps the window right
+            while view.view.step < edge - 1:
+                await pilot.press("right")
+                await pilot.pause()
+            await pilot.pause(0.2)
+            ahead = view._ahead
+            assert ahead is not None and view._ahead_target is None  # built to the end
+            assert len(ahead[3]) == min(g.rows, view.view.trace.config.hidden_size - g.top)
+            built = []
+            runs = view._runs
+            view._runs = lambda *args: built.append(1) or runs(*args)
+            if theme_change:
+                app.theme = "rnn-high-contrast"
+                await pilot.pause()
+            await pilot.press("right")
+            await pilot.pause()
+            view._runs = runs
+            assert view.geometry().start != g.start  # it jumped
+            assert (view._rows is ahead[3]) is not theme_change
+            assert bool(built) is theme_change  # rows built in the jump's frame only for the new look
+            assert_drawn_as_textual_draws(view, frames)
+
+
 async def test_lines_match_in_the_glyph_and_high_contrast_looks_and_one_cell_steps():
     app = app_for(cell="gru")
     async with app.run_test(size=(100, 30)) as pilot:

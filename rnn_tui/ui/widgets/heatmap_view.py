@@ -48,6 +48,8 @@ from rnn_tui.ui.widgets.lines_view import finish_strips, plain_box
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
 WIDE_STEPS = 12  # fewest steps a panel shows with two cells per step (else one)
+LOOK_AHEAD = 3  # steps from a jump of the time window at which its next window is built ahead
+AHEAD_ROWS = 8  # rows of it built per turn of the event loop
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ class HeatmapView(Widget, can_focus=True):
         self._rows_gen = 0  # bumped when the cached rows are dropped: keys the drawn lines
         self._rows: dict[int, list[Run]] = {}  # row -> its runs, panel by panel
         self._window_levels: list[list[list[int]]] = []  # per panel, per row, per step
+        self._ahead: tuple | None = None  # (window key, levels, kinds, rows): the next window, built ahead
+        self._ahead_target: tuple | None = None  # (window key, geometry) of the window being built ahead
         self._kinds: list[str] = []  # per panel, its scale's kind (which look its cells take)
         self._pieces: dict[tuple, Strip] = {}  # drawn once per look: runs, marks, labels, gaps
         self._lines: dict[int, tuple[tuple, Strip]] = {}  # row -> (what it shows, its strip)
@@ -239,6 +243,7 @@ class HeatmapView(Widget, can_focus=True):
             # the marked column runs through every row: repaint the maps (a line is one cached
             # row with a few cells patched, so this is cheap)
             self.refresh()
+            self._look_ahead(new, after, 1 if new.step > old.step else -1)
             return
         # only the unit moved: repaint its old and new rows
         regions = [Region(0, HEADER_ROWS + unit - after.top, self.size.width, 1)
@@ -318,38 +323,53 @@ class HeatmapView(Widget, can_focus=True):
         return self._panel_looks[1]
 
     # ---- rows ----------------------------------------------------------------------------------
+    def _window_key(self, view: View, g: Geometry) -> tuple:
+        self.panel_looks(view, g)  # the looks first: they are part of the key
+        return (self._trace_gen, view.layer, view.direction, g, self._area.width, self._looks_key, self.app.theme)
+
+    def _levels(self, view: View, g: Geometry) -> tuple[list[list[list[int]]], list[str]]:
+        """The levels of a window's cells, per panel, per row, per step (one numpy call per
+        panel), and each panel's scale kind."""
+        entry = view.entry
+        t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
+        levels = [
+            self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T, mark_clipped=True).tolist()
+            for name in g.panels
+        ]
+        return levels, [self.scale(view, name).kind for name in g.panels]
+
     def _window(self, view: View, g: Geometry) -> None:
         """Drop the cached rows and lines when the window, the trace, the looks or the width
-        changed; the levels of the whole window come from one numpy call per panel."""
-        key = (self._trace_gen, view.layer, view.direction, g, self._area.width, self._looks_key,
-               self.app.theme)
+        changed (taking the rows built ahead for the new window, if they were)."""
+        key = self._window_key(view, g)
         if key != self._rows_key:
-            self._rows.clear()
             self._lines.clear()
             self._rows_key = key
             self._rows_gen += 1
-            entry = view.entry
-            t0, t1, u0, u1 = g.start, g.start + g.steps, g.top, g.top + g.rows
-            self._window_levels = [
-                self.scale(view, name).levels(matrix(entry, name)[t0:t1, u0:u1].T, mark_clipped=True).tolist()
-                for name in g.panels
-            ]
-            self._kinds = [self.scale(view, name).kind for name in g.panels]
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None and ahead[0] == key:
+                self._window_levels, self._kinds, self._rows = ahead[1], ahead[2], ahead[3]
+            else:
+                self._rows = {}
+                self._window_levels, self._kinds = self._levels(view, g)
             if len(self._pieces) > 50_000:  # a long session of many windows: start again
                 self._pieces.clear()
 
     def _row(self, view: View, g: Geometry, row: int) -> list[Run]:
-        """A unit row's runs without the cursor marks: per panel, its cells with runs of equal level
-        merged into one piece (fewer segments: less for Textual to write). Cached for the window."""
+        """A unit row's runs without the cursor marks (cached for the window)."""
         if self._frame is None:  # else render_lines checked the window once for the frame
             self._window(view, g)
         cached = self._rows.get(row)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._rows[row] = self._runs(self.panel_looks(view, g), self._kinds, g.cell,
+                                                  [panel[row] for panel in self._window_levels])
+        return cached
+
+    def _runs(self, looks: list[CellLook], kinds: list[str], cell: int, levels: list[list[int]]) -> list[Run]:
+        """Per panel, a row's cells with runs of equal level merged into one piece (fewer
+        segments: less for Textual to write)."""
         runs: list[Run] = []
-        looks = self.panel_looks(view, g)
-        for p in range(len(g.panels)):
-            lv = self._window_levels[p][row]
+        for p, lv in enumerate(levels):
             starts: list[int] = []
             segments: list[Segment] = []
             texts: list[str] = []
@@ -359,13 +379,59 @@ class HeatmapView(Widget, can_focus=True):
                 while j < n and lv[j] == level:
                     j += 1
                 starts.append(k)
-                segment, text = self._run_piece(looks[p], self._kinds[p], g.cell, level, j - k)
+                segment, text = self._run_piece(looks[p], kinds[p], cell, level, j - k)
                 segments.append(segment)
                 texts.append(text)
                 k = j
             runs.append(Run(segments, texts, starts, lv))
-        self._rows[row] = runs
         return runs
+
+    # ---- the next window, built ahead --------------------------------------------------------
+    def _look_ahead(self, view: View, g: Geometry, direction: int) -> None:
+        """When a few more steps this way would jump the time window, build that window's rows
+        after this frame is drawn, a few rows at a time, so the step that jumps draws its rows
+        from them as any other step does (else that one step builds every row: a slow frame)."""
+        cfg, size = view.trace.config, self._area
+        names = matrix_names(cfg)
+        for ahead in range(1, LOOK_AHEAD + 1):
+            step = view.step + direction * ahead
+            if not 0 <= step < view.trace.T:
+                return
+            nxt = layout(names, view.matrix, view.all_maps, view.trace.T, cfg.hidden_size, step,
+                         size.width, size.height, self._top, None, self._start)
+            if nxt.start != g.start:
+                break
+        else:
+            return
+        key = self._window_key(view, nxt)
+        if self._ahead_target is None or self._ahead_target[0] != key:
+            scheduled = self._ahead_target is not None
+            self._ahead_target = (key, nxt)
+            if not scheduled:
+                self.call_after_refresh(self._build_ahead)
+
+    def _build_ahead(self) -> None:
+        target, view = self._ahead_target, self.view
+        if target is None or view is None or target[0] == self._rows_key:
+            self._ahead_target = None
+            return
+        key, g = target
+        if key != self._window_key(view, g):
+            self._ahead_target = None  # the trace, maps, width or looks changed since: not that window
+            return
+        if self._ahead is None or self._ahead[0] != key:
+            self._ahead = (key, *self._levels(view, g), {})
+            self.call_later(self._build_ahead)  # the rows next, in later turns
+            return
+        _, levels, kinds, rows = self._ahead
+        looks = self.panel_looks(view, g)
+        todo = [row for row in range(min(g.rows, view.trace.config.hidden_size - g.top)) if row not in rows]
+        for row in todo[:AHEAD_ROWS]:
+            rows[row] = self._runs(looks, kinds, g.cell, [panel[row] for panel in levels])
+        if len(todo) > AHEAD_ROWS:
+            self.call_later(self._build_ahead)
+        else:
+            self._ahead_target = None
 
     def _piece(self, key: tuple, text: str, style: Style) -> tuple[Segment, str]:
         """One segment and its terminal text, rendered once and kept while the looks stay: a row
