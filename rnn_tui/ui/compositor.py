@@ -18,14 +18,69 @@ pieces are nearly all taken by the widgets in front: Textual cut each of their l
 anyway (~450 cuts a step at 200x60, each a new Strip). Here a line is cut only when one of its
 pieces is still free (a count per line answers at once for a line whose pieces are all taken);
 the pieces kept are the same.
+
+A partial update is written as Textual writes it, except that a piece of a line that starts
+before a changed span is cut at the span (Textual writes it from its start: "TODO: crop to x
+extents"), and the cursor moves are written as text. A widget that knows its changed cells (the
+heatmaps: on a step only the old and the new step's columns change) may answer `render_changed`
+with lines exact only inside the changed regions: its `SparseStrip` lines name the pieces that
+lie there, and only those are written.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
-from textual._compositor import Compositor
+from rich.console import Console
+from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
+from textual.strip import Strip
+
+
+class SparseStrip(Strip):
+    """A line exact only inside the regions that changed: `pieces` are (x, terminal text) of
+    what lies there; its segments (blank elsewhere) are what Textual draws if it cuts the line."""
+
+    def __init__(self, segments, cell_length: int, pieces: list[tuple[int, int, str]]) -> None:
+        super().__init__(segments, cell_length)
+        self.pieces = pieces  # (x, width, rendered text), left to right, within the changed regions
+
+
+class SpanUpdate(ChopsUpdate):
+    """Textual's ChopsUpdate, each piece cut to the span it meets."""
+
+    def render_segments(self, console: Console) -> str:
+        sequences: list[str] = []
+        append = sequences.append
+        chops, chop_ends = self.chops, self.chop_ends
+        by_line: dict[int, list[tuple[int, int]]] = {}
+        for y, x1, x2 in self.spans:
+            by_line.setdefault(y, []).append((x1, x2))
+        last_y = self.spans[-1][0]
+        for y, spans in by_line.items():
+            row = y + 1
+            for end, (x, strip) in zip(chop_ends[y], chops[y].items()):
+                if strip is None:
+                    continue
+                if isinstance(strip, SparseStrip):  # its pieces lie inside the changed regions
+                    if any(x < x2 and end > x1 for x1, x2 in spans):
+                        for px, _, text in strip.pieces:
+                            append(f"\x1b[{row};{x + px + 1}H")
+                            append(text)
+                    continue
+                for x1, x2 in spans:
+                    if x >= x2 or end <= x1:
+                        continue
+                    if x >= x1 and end <= x2:
+                        append(f"\x1b[{row};{x + 1}H")
+                        append(strip.render(console))
+                    else:
+                        start = max(x, x1)
+                        append(f"\x1b[{row};{start + 1}H")
+                        append(strip.crop(start - x, min(end, x2) - x).render(console))
+            if y != last_y:
+                append("\n")
+        return "".join(sequences)
 
 
 class ChangedOnlyCompositor(Compositor):
@@ -33,12 +88,21 @@ class ChangedOnlyCompositor(Compositor):
         super().__init__()
         self._changed: list[Region] | None = None  # the regions of the partial update being drawn
 
-    def render_partial_update(self):
-        self._changed = list(self._dirty_regions)
+    def render_partial_update(self) -> SpanUpdate | None:
+        """Textual's `render_partial_update`, written as a `SpanUpdate`."""
+        update_regions = self._dirty_regions.copy()
+        self._dirty_regions.clear()
+        if not update_regions:
+            return None
+        crop = Region.from_union(update_regions).intersection(self.size.region)
+        spans = list(self._regions_to_spans(update_regions))
+        is_rendered_line = {y for y, _, _ in spans}.__contains__
+        self._changed = list(update_regions)
         try:
-            return super().render_partial_update()
+            chops = self._render_chops(crop, is_rendered_line)
         finally:
             self._changed = None
+        return SpanUpdate(chops, spans, [cut_set[1:] for cut_set in self.cuts])
 
     def _get_renders(self, crop: Region | None = None):
         changed = self._changed
@@ -49,10 +113,16 @@ class ChangedOnlyCompositor(Compositor):
         for widget, (region, clip) in self.visible_widgets.items():
             # what of the widget is on screen (a widget's clip is its container's area: the
             # footer's is the whole screen)
-            overlaps = intersection(region, clip).overlaps
+            shown = intersection(region, clip)
+            overlaps = shown.overlaps
             if not any(overlaps(r) for r in changed):
                 continue
-            if clip.contains_region(region):
+            render_changed = getattr(widget, "render_changed", None)
+            if render_changed is not None and clip.contains_region(region):
+                offset = -region.offset
+                local = [r.intersection(region).translate(offset) for r in changed if overlaps(r)]
+                yield region, clip, render_changed(Region(0, 0, region.width, region.height), local)
+            elif clip.contains_region(region):
                 yield region, clip, widget.render_lines(Region(0, 0, region.width, region.height))
             else:
                 x, y, width, height = region.intersection(clip)
@@ -78,7 +148,12 @@ class ChangedOnlyCompositor(Compositor):
                 get = chops_line.get
                 if all(get(cut) is not None for cut in final_cuts[:-1]):
                     continue  # every piece of this widget's part of the line is a front widget's
-                for cut, piece in zip(final_cuts, strip.divide([cut - render_x for cut in final_cuts[1:]])):
+                if len(final_cuts) == 2 and final_cuts[1] - render_x == strip.cell_length:
+                    pieces: Sequence[Strip] = (strip,)  # one piece: the strip (Strip.divide would
+                    # keep [strip] in the strip's own cache, a cycle only the collector frees)
+                else:
+                    pieces = strip.divide([cut - render_x for cut in final_cuts[1:]])
+                for cut, piece in zip(final_cuts, pieces):
                     if get(cut) is None:
                         chops_line[cut] = piece
                         free[y] -= 1

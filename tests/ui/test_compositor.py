@@ -1,32 +1,37 @@
-"""The explorer's compositor writes each frame exactly as Textual's own does, while it draws only
-the widgets that meet the changed regions."""
+"""The explorer's compositor leaves the terminal as Textual's own does, frame after frame, while
+it draws only the widgets that meet the changed regions and writes only what lies in them (a
+step's heatmap columns, not its whole rows)."""
 
 from __future__ import annotations
 
 from textual._compositor import Compositor
 
 from rnn_tui.ui.app import ExplorerApp
-from rnn_tui.ui.compositor import ChangedOnlyCompositor
+from rnn_tui.ui.compositor import ChangedOnlyCompositor, SparseStrip
+from rnn_tui.ui.panes import PANES
 from rnn_tui.ui.source import TraceRequest
 from tests.ui.conftest import settle
 from tests.ui.fakes import FakeSource
+from tests.ui.terminal import screen_grid
 
 TEXT = "the quick brown fox jumps over the lazy dog " * 3
 
 
-async def test_partial_updates_write_what_textuals_compositor_writes():
+async def test_partial_updates_leave_the_terminal_as_textuals_compositor_leaves_it():
     app = ExplorerApp(FakeSource(), TraceRequest(text=TEXT))
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
         compositor = app.screen._compositor
         assert isinstance(compositor, ChangedOnlyCompositor)
-        frames: list[tuple[str, str]] = []
+        ours_grid, theirs_grid = screen_grid(app), screen_grid(app)
+        frames: list[tuple[int, int]] = []  # bytes written: ours, Textual's
         drawn: list[int] = []
+        sparse: list[int] = []
         ours = compositor.render_partial_update
 
         def both():
             changed = set(compositor._dirty_regions)
-            theirs = Compositor.render_partial_update(compositor)  # Textual's, every widget drawn
+            theirs = Compositor.render_partial_update(compositor)  # Textual's, every widget drawn whole
             compositor._dirty_regions.update(changed)
             seen: list = []
             get_renders = compositor._get_renders
@@ -34,6 +39,7 @@ async def test_partial_updates_write_what_textuals_compositor_writes():
             def counting(crop=None):
                 for render in get_renders(crop):
                     seen.append(render)
+                    sparse.append(sum(isinstance(strip, SparseStrip) for strip in render[2]))
                     yield render
 
             compositor._get_renders = counting
@@ -43,17 +49,24 @@ async def test_partial_updates_write_what_textuals_compositor_writes():
                 del compositor._get_renders
             drawn.append(len(seen))
             if update is not None:
-                frames.append((update.render_segments(app.console), theirs.render_segments(app.console)))
+                a, b = update.render_segments(app.console), theirs.render_segments(app.console)
+                ours_grid.feed(a)
+                theirs_grid.feed(b)
+                assert ours_grid == theirs_grid, f"frame {len(frames)}: lines {ours_grid.differences(theirs_grid)}"
+                frames.append((len(a), len(b)))
             return update
 
         compositor.render_partial_update = both
-        for keys in (["right"] * 4, ["down"] * 3, ["m"], ["right"] * 2, ["left"], ["e"], ["right"]):
+        for keys in (["right"] * 4, ["down"] * 3, ["m"], ["right"] * 2, ["left"], ["e"], ["right"], ["m"] * (len(PANES) - 1),
+                     ["right"] * 3, ["a"], ["right"] * 30):
             await pilot.press(*keys)
             await pilot.pause()
         assert len(frames) >= 5
-        for k, (a, b) in enumerate(frames):
-            assert a == b, f"frame {k} differs"
+        assert "explore" in app.screen.query_one("#panes").active  # back on the maps for the last steps
+        assert ours_grid == screen_grid(app)  # and what the terminal shows is the screen now
         assert min(drawn) < len(compositor.visible_widgets)  # some widgets were left undrawn
+        assert any(sparse)  # steps wrote the heatmap's changed columns only ...
+        assert min(a / b for a, b in frames) < 0.5  # ... far less than Textual writes
 
 
 async def test_whole_frames_are_cut_as_textual_cuts_them():

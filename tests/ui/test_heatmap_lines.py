@@ -1,7 +1,9 @@
 """The heatmaps hand Textual their lines themselves (`HeatmapView.render_lines`), joined from
-pieces whose terminal text is rendered once. What reaches the terminal must be what Textual's
-own path would draw: the same segments, and a rendered text equal to rendering those segments
-afresh, after steps, window jumps, unit moves, a matrix switch and a theme change."""
+pieces whose terminal text is rendered once, and on a step only the changed columns
+(`render_changed`). What reaches the terminal must be what Textual's own path would draw: the
+same segments, a rendered text equal to rendering those segments afresh, and a terminal fed
+every update showing the screen drawn whole, after steps, window jumps, unit moves, a matrix
+switch and a theme change."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rnn_tui.ui.source import TraceRequest
 from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 from tests.ui.conftest import settle
 from tests.ui.fakes import FakeSource
+from tests.ui.terminal import Grid, screen_grid, watch_terminal
 
 TEXT = "the quick brown fox jumps over the lazy dog, and the dog sleeps on. " * 3
 
@@ -23,28 +26,18 @@ def app_for(theme: str = "dark", **request) -> ExplorerApp:
     return ExplorerApp(FakeSource(), TraceRequest(text=TEXT, **request), theme=theme)
 
 
-def watch_frames(view: HeatmapView) -> list:
-    """The lines the heatmap hands Textual, frame by frame (the last frame's last)."""
-    frames: list = []
-    draw = view.render_lines
-
-    def drawing(crop: Region) -> list[Strip]:
-        lines = draw(crop)
-        frames.append((crop, lines))
-        return lines
-
-    view.render_lines = drawing  # the compositor asks the widget: this instance answers
-    return frames
-
-
-def assert_drawn_as_textual_draws(view: HeatmapView, frames: list) -> None:
-    """The lines of the last frame equal those Textual's styling pass makes of `render_line`,
-    and those drawn from nothing (every cache dropped, as a style change drops them); and their
-    rendered text (joined from the pieces' texts) equals rendering their segments afresh."""
+def assert_drawn_as_textual_draws(view: HeatmapView, terminal: Grid) -> None:
+    """The lines the heatmap draws now (from its caches) equal those Textual's styling pass
+    makes of `render_line`, and those drawn from nothing (every cache dropped, as a style change
+    drops them); their rendered text (joined from the pieces' texts) equals rendering their
+    segments afresh; and the terminal, fed every update since the start (a step's writes only
+    the changed columns), shows what the screen drawn whole shows."""
     console = view.app.console
     width, height = view.size
-    crop, drawn = frames[-1]
-    assert crop == Region(0, 0, width, height)
+    crop = Region(0, 0, width, height)
+    now = screen_grid(view.app)
+    assert terminal == now, f"terminal lines {terminal.differences(now)} differ"
+    drawn = view.render_lines(crop)
     view._styles_cache.clear()
     theirs = Widget.render_lines(view, crop)
     view.notify_style_update()  # drops the rows, pieces and lines kept for the window
@@ -61,17 +54,17 @@ async def test_lines_match_textuals_own_drawing_while_stepping():
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
         view = app.screen.query_one("#explore-map", HeatmapView)
-        frames = watch_frames(view)
+        terminal = watch_terminal(app)
         view.refresh()
         await pilot.pause()
-        assert_drawn_as_textual_draws(view, frames)
+        assert_drawn_as_textual_draws(view, terminal)
         starts = set()
         for keys in (["right"] * 3, ["right"] * 40, ["down"] * 3, ["left"] * 25, ["end"], ["home"],
                      ["v"], ["a"], ["right"] * 5, ["a"], ["pagedown"] * 4, ["right"] * 7):
             await pilot.press(*keys)
             await pilot.pause()
             starts.add(view.geometry().start)
-            assert_drawn_as_textual_draws(view, frames)
+            assert_drawn_as_textual_draws(view, terminal)
         assert len(starts) > 2  # the window jumped on the way
 
 
@@ -83,7 +76,7 @@ async def test_the_next_window_is_built_ahead_and_drawn_as_textual_draws():
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
         view = app.screen.query_one("#explore-map", HeatmapView)
-        frames = watch_frames(view)
+        terminal = watch_terminal(app)
         for theme_change in (False, True):
             g = view.geometry()
             edge = g.start + g.steps - g.steps // 8  # the first step that jumps the window right
@@ -106,7 +99,7 @@ async def test_the_next_window_is_built_ahead_and_drawn_as_textual_draws():
             assert view.geometry().start != g.start  # it jumped
             assert (view._rows is ahead[3]) is not theme_change
             assert bool(built) is theme_change  # rows built in the jump's frame only for the new look
-            assert_drawn_as_textual_draws(view, frames)
+            assert_drawn_as_textual_draws(view, terminal)
 
 
 async def test_lines_match_in_the_glyph_and_high_contrast_looks_and_one_cell_steps():
@@ -114,14 +107,14 @@ async def test_lines_match_in_the_glyph_and_high_contrast_looks_and_one_cell_ste
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         view = app.screen.query_one("#explore-map", HeatmapView)
-        frames = watch_frames(view)
+        terminal = watch_terminal(app)
         assert view.geometry().cell == 1  # narrow: one cell per step
         for theme in ("rnn-mono", "rnn-high-contrast", "rnn-dark"):
             app.theme = theme
             await pilot.pause()
             await pilot.press("right", "right", "down")
             await pilot.pause()
-            assert_drawn_as_textual_draws(view, frames)
+            assert_drawn_as_textual_draws(view, terminal)
 
 
 async def test_a_padded_heatmap_is_drawn_through_textuals_styling_pass():

@@ -31,6 +31,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from rnn_tui.ui.compositor import SparseStrip
 from rnn_tui.ui.palette import (
     CellLook,
     Palette,
@@ -43,7 +44,7 @@ from rnn_tui.ui.palette import (
     scale_for,
 )
 from rnn_tui.ui.state import View
-from rnn_tui.ui.widgets.lines_view import finish_strips, plain_box
+from rnn_tui.ui.widgets.lines_view import finish_strips, fit, plain_box
 
 HEADER_ROWS = 2
 MIN_STEPS = 8  # fewest steps a panel may show before panels are dropped
@@ -240,9 +241,9 @@ class HeatmapView(Widget, can_focus=True):
             self.refresh()
             return
         if old.step != new.step:
-            # the marked column runs through every row: repaint the maps (a line is one cached
-            # row with a few cells patched, so this is cheap)
-            self.refresh()
+            # the marked column runs through every row: the old and the new step's columns of
+            # every panel change, and the time axis (see `render_changed`)
+            self.refresh(*self._step_regions(after, old.step, new.step))
             self._look_ahead(new, after, 1 if new.step > old.step else -1)
             return
         # only the unit moved: repaint its old and new rows
@@ -541,10 +542,94 @@ class HeatmapView(Widget, can_focus=True):
             self._frame = self.geometry()
             self._window(view, self._frame)
         try:
-            strips = [self.render_line(y).adjust_cell_length(width, base) for y in crop.line_range]
+            strips = [fit(self.render_line(y), width, base) for y in crop.line_range]
         finally:
             self._frame = None
         return finish_strips(self, strips, crop)
+
+    def _step_regions(self, g: Geometry, *steps: int) -> list[Region]:
+        """The time axis, and the columns of these steps in every panel, over the rows shown."""
+        height = self._shown_rows(g)
+        regions = [Region(0, 1, self._area.width, 1)]
+        for step in sorted(set(steps)):
+            k = step - g.start
+            if 0 <= k < g.steps and height:
+                regions += [Region(g.panel_x(p) + k * g.cell, HEADER_ROWS, g.cell, height)
+                            for p in range(len(g.panels))]
+        return regions
+
+    def _shown_rows(self, g: Geometry) -> int:
+        view = self.view
+        return 0 if view is None else max(min(g.rows, view.trace.config.hidden_size - g.top), 0)
+
+    def render_changed(self, crop: Region, regions: list[Region]) -> list[Strip]:
+        """The lines for a partial update of `regions`: where they are only step columns of the
+        panels (a step's change), each row line holds just those cells (a `SparseStrip`: the
+        compositor writes only them), the header lines whole; else every line, whole."""
+        view = self.view
+        if view is None or not plain_box(self) or crop != Region(0, 0, *self.size) or self.get_line_filters():
+            return self.render_lines(crop)  # (a line filter, a theme's dimming or mono, applies to whole lines)
+        g = self.geometry()
+        assert g is not None
+        self._frame = g
+        try:
+            self._window(view, g)
+            columns = self._columns(g, regions)
+            if columns is None:
+                return self.render_lines(crop)
+            width, base = self.size.width, self.style("base")
+            lines = [fit(self.render_line(y), width, base) for y in range(min(HEADER_ROWS, crop.height))]
+            blank = SparseStrip([Segment(" " * width, base)], width, [])
+            top, shown = HEADER_ROWS, self._shown_rows(g)
+            for row in range(crop.height - len(lines)):
+                wanted = [c for c in columns if c[1] <= top + row < c[2]]
+                lines.append(self._sparse_row(view, g, row, wanted, width) if wanted and row < shown else blank)
+            return lines
+        finally:
+            self._frame = None
+
+    def _columns(self, g: Geometry, regions: list[Region]) -> list[tuple[int, int, int, int, int]] | None:
+        """(x, first line, end line, step, panel) of each region that is one step's column of a
+        panel below the header; None if a region is anything else (below the header)."""
+        columns = []
+        pw = g.steps * g.cell
+        for x, y, w, h in regions:
+            if y + h <= HEADER_ROWS:
+                continue  # header lines are drawn whole
+            p, off = divmod(x - g.gutter, pw + 1)
+            if y < HEADER_ROWS or x < g.gutter or p >= len(g.panels) or w != g.cell or off % g.cell \
+                    or off + w > pw:
+                return None
+            columns.append((x, y, y + h, g.start + off // g.cell, p))
+        return columns
+
+    def _sparse_row(self, view: View, g: Geometry, row: int, columns: list, width: int) -> Strip:
+        """A row line exact in `columns` only: the step's mark where the current step is, the
+        cell's plain look elsewhere; blank between."""
+        runs = self._row(view, g, row)
+        selected = g.top + row == view.unit
+        looks, kinds, cell = self.panel_looks(view, g), self._kinds, g.cell
+        base = self.style("base")
+        get = self._pieces.get
+        segments: list[Segment] = []
+        pieces: list[tuple[int, int, str]] = []
+        x_at = 0
+        for x, _, _, step, p in sorted(columns):
+            k = step - g.start
+            level, kind = runs[p].levels[k], kinds[p]
+            if step == view.step:
+                piece = get(("mark", kind, cell, level, selected)) or self._mark_piece(
+                    looks[p], kind, cell, level, selected)
+            else:
+                piece = get(("run", kind, cell, level, 1)) or self._run_piece(looks[p], kind, cell, level, 1)
+            if x > x_at:
+                segments.append(Segment(" " * (x - x_at), base))
+            segments.append(piece[0])
+            pieces.append((x, cell, piece[1]))
+            x_at = x + cell
+        if width > x_at:
+            segments.append(Segment(" " * (width - x_at), base))
+        return SparseStrip(segments, width, pieces)
 
     def render_line(self, y: int) -> Strip:
         view = self.view
