@@ -37,13 +37,17 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 
-class SparseStrip(Strip):
-    """A line exact only inside the regions that changed: `pieces` are (x, terminal text) of
-    what lies there; its segments (blank elsewhere) are what Textual draws if it cuts the line."""
+class SparseStrip:
+    """A line known only inside the regions that changed: `pieces` are (x, terminal text) of
+    what lies there, all that a partial update writes of it; `line()` draws it whole (wanted
+    only where a widget in front cuts the line)."""
 
-    def __init__(self, segments, cell_length: int, pieces: list[tuple[int, int, str]]) -> None:
-        super().__init__(segments, cell_length)
-        self.pieces = pieces  # (x, width, rendered text), left to right, within the changed regions
+    __slots__ = ("cell_length", "pieces", "line")
+
+    def __init__(self, cell_length: int, pieces: list[tuple[int, str]], line: Callable[[], Strip]) -> None:
+        self.cell_length = cell_length
+        self.pieces = pieces  # (x, rendered text), each piece inside a changed region
+        self.line = line
 
 
 class SpanUpdate(ChopsUpdate):
@@ -64,9 +68,7 @@ class SpanUpdate(ChopsUpdate):
                     continue
                 if isinstance(strip, SparseStrip):  # its pieces lie inside the changed regions
                     if any(x < x2 and end > x1 for x1, x2 in spans):
-                        for px, _, text in strip.pieces:
-                            append(f"\x1b[{row};{x + px + 1}H")
-                            append(text)
+                        append("".join([f"\x1b[{row};{x + px + 1}H{text}" for px, text in strip.pieces]))
                     continue
                 for x1, x2 in spans:
                     if x >= x2 or end <= x1:
@@ -81,6 +83,13 @@ class SpanUpdate(ChopsUpdate):
             if y != last_y:
                 append("\n")
         return "".join(sequences)
+
+
+    def __rich_console__(self, console, options):
+        """(Textual writes `render_segments`; as a Rich renderable, the sparse lines are drawn whole.)"""
+        self.chops = [{x: strip.line() if isinstance(strip, SparseStrip) else strip for x, strip in line.items()}
+                      for line in self.chops]
+        yield from super().__rich_console__(console, options)
 
 
 class ChangedOnlyCompositor(Compositor):
@@ -149,9 +158,11 @@ class ChangedOnlyCompositor(Compositor):
                 if all(get(cut) is not None for cut in final_cuts[:-1]):
                     continue  # every piece of this widget's part of the line is a front widget's
                 if len(final_cuts) == 2 and final_cuts[1] - render_x == strip.cell_length:
-                    pieces: Sequence[Strip] = (strip,)  # one piece: the strip (Strip.divide would
-                    # keep [strip] in the strip's own cache, a cycle only the collector frees)
+                    pieces: Sequence = (strip,)  # one piece: the strip (Strip.divide would keep
+                    # [strip] in the strip's own cache, a cycle only the collector frees)
                 else:
+                    if isinstance(strip, SparseStrip):  # a widget in front cuts it: the whole line
+                        strip = strip.line()
                     pieces = strip.divide([cut - render_x for cut in final_cuts[1:]])
                 for cut, piece in zip(final_cuts, pieces):
                     if get(cut) is None:

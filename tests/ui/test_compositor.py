@@ -114,3 +114,33 @@ async def test_a_step_leaves_the_footer_the_tabs_and_the_input_undrawn():
         kinds = {type(w) for w in drawn}
         assert StatusBar in kinds and TokenStrip in kinds
         assert not any(isinstance(w, (Footer, ContentTabs, Input)) for w in drawn)
+
+
+async def test_a_step_under_a_notification_draws_the_cut_lines_whole():
+    """A toast over the maps cuts their lines: where it does, the heatmap's changed-columns-only
+    line is drawn whole for Textual to cut, and the terminal still shows the screen."""
+    from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+    from tests.ui.terminal import watch_terminal
+
+    app = ExplorerApp(FakeSource(), TraceRequest(text=TEXT, hidden=40))
+    async with app.run_test(size=(90, 40), notifications=True) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#explore-map", HeatmapView)
+        whole: list[int] = []
+        row_line = view._row_line
+        view._row_line = lambda *args: whole.append(1) or row_line(*args)
+        await pilot.press("e")  # the maps alone, down to the footer
+        app.notify("a note that stays over the maps " * 2, timeout=60)
+        await pilot.pause(0.3)
+        await settle(pilot)
+        toast = next(w for w in app.screen._compositor.visible_widgets if type(w).__name__ == "Toast")
+        assert app.screen._compositor.visible_widgets[toast][0].overlaps(view.region)
+        terminal = watch_terminal(app)
+        sparse_before = len(whole)
+        for _ in range(4):
+            await pilot.press("right")
+            await pilot.pause()
+        now = screen_grid(app)
+        assert terminal == now, f"terminal lines {terminal.differences(now)} differ"
+        assert "a note that stays" in "".join(now.text(y) for y in range(now.height))
+        assert len(whole) > sparse_before  # lines under the toast were drawn whole

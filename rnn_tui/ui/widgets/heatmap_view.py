@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import partial
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -562,7 +563,7 @@ class HeatmapView(Widget, can_focus=True):
         view = self.view
         return 0 if view is None else max(min(g.rows, view.trace.config.hidden_size - g.top), 0)
 
-    def render_changed(self, crop: Region, regions: list[Region]) -> list[Strip]:
+    def render_changed(self, crop: Region, regions: list[Region]) -> list[Strip | SparseStrip]:
         """The lines for a partial update of `regions`: where they are only step columns of the
         panels (a step's change), each row line holds just those cells (a `SparseStrip`: the
         compositor writes only them), the header lines whole; else every line, whole."""
@@ -578,15 +579,26 @@ class HeatmapView(Widget, can_focus=True):
             if columns is None:
                 return self.render_lines(crop)
             width, base = self.size.width, self.style("base")
-            lines = [fit(self.render_line(y), width, base) for y in range(min(HEADER_ROWS, crop.height))]
-            blank = SparseStrip([Segment(" " * width, base)], width, [])
+            lines: list = [fit(self.render_line(y), width, base) for y in range(min(HEADER_ROWS, crop.height))]
             top, shown = HEADER_ROWS, self._shown_rows(g)
+            columns.sort()
+            texts: dict[tuple, str] = {}
+            spans = {(c[1], c[2]) for c in columns}
+            (y0, y1), = spans if len(spans) == 1 else ((None, None),)  # a step's columns span the same rows
             for row in range(crop.height - len(lines)):
-                wanted = [c for c in columns if c[1] <= top + row < c[2]]
-                lines.append(self._sparse_row(view, g, row, wanted, width) if wanted and row < shown else blank)
+                y = top + row
+                wanted = (columns if y0 <= y < y1 else []) if y0 is not None else \
+                    [c for c in columns if c[1] <= y < c[2]]
+                if wanted and row < shown:
+                    lines.append(self._sparse_row(view, g, row, wanted, width, texts))
+                else:  # nothing of it changed
+                    lines.append(SparseStrip(width, [], partial(self._whole_line, top + row)))
             return lines
         finally:
             self._frame = None
+
+    def _whole_line(self, y: int) -> Strip:
+        return fit(self.render_line(y), self.size.width, self.style("base"))
 
     def _columns(self, g: Geometry, regions: list[Region]) -> list[tuple[int, int, int, int, int]] | None:
         """(x, first line, end line, step, panel) of each region that is one step's column of a
@@ -603,33 +615,29 @@ class HeatmapView(Widget, can_focus=True):
             columns.append((x, y, y + h, g.start + off // g.cell, p))
         return columns
 
-    def _sparse_row(self, view: View, g: Geometry, row: int, columns: list, width: int) -> Strip:
-        """A row line exact in `columns` only: the step's mark where the current step is, the
-        cell's plain look elsewhere; blank between."""
-        runs = self._row(view, g, row)
+    def _sparse_row(self, view: View, g: Geometry, row: int, columns: list, width: int,
+                    texts: dict[tuple, str]) -> SparseStrip:
+        """A row line known in `columns` only: the step's mark where the current step is, the
+        cell's plain look elsewhere (their terminal texts kept in `texts` for the frame)."""
+        levels = self._window_levels
         selected = g.top + row == view.unit
-        looks, kinds, cell = self.panel_looks(view, g), self._kinds, g.cell
-        base = self.style("base")
-        get = self._pieces.get
-        segments: list[Segment] = []
-        pieces: list[tuple[int, int, str]] = []
-        x_at = 0
-        for x, _, _, step, p in sorted(columns):
-            k = step - g.start
-            level, kind = runs[p].levels[k], kinds[p]
-            if step == view.step:
-                piece = get(("mark", kind, cell, level, selected)) or self._mark_piece(
-                    looks[p], kind, cell, level, selected)
-            else:
-                piece = get(("run", kind, cell, level, 1)) or self._run_piece(looks[p], kind, cell, level, 1)
-            if x > x_at:
-                segments.append(Segment(" " * (x - x_at), base))
-            segments.append(piece[0])
-            pieces.append((x, cell, piece[1]))
-            x_at = x + cell
-        if width > x_at:
-            segments.append(Segment(" " * (width - x_at), base))
-        return SparseStrip(segments, width, pieces)
+        pieces: list[tuple[int, str]] = []
+        for x, _, _, step, p in columns:
+            key = (p, levels[p][row][step - g.start], step == view.step, selected)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = self._cell_text(view, g, *key)
+            pieces.append((x, text))
+        return SparseStrip(width, pieces, partial(self._row_line, view, g, row, width))
+
+    def _cell_text(self, view: View, g: Geometry, p: int, level: int, current: bool, selected: bool) -> str:
+        look, kind, cell = self.panel_looks(view, g)[p], self._kinds[p], g.cell
+        if current:
+            piece = self._pieces.get(("mark", kind, cell, level, selected)) or self._mark_piece(
+                look, kind, cell, level, selected)
+        else:
+            piece = self._pieces.get(("run", kind, cell, level, 1)) or self._run_piece(look, kind, cell, level, 1)
+        return piece[1]
 
     def render_line(self, y: int) -> Strip:
         view = self.view
