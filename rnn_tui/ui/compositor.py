@@ -119,12 +119,18 @@ class ChangedOnlyCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         intersection = Region.intersection
+        # the changed regions that span the same lines (a step's heatmap columns) tested as one
+        # box: a widget between two of them is drawn and its pieces there not written
+        bands: dict[tuple[int, int], list[Region]] = {}
+        for r in changed:
+            bands.setdefault((r.y, r.height), []).append(r)
+        boxes = [rs[0] if len(rs) == 1 else Region.from_union(rs) for rs in bands.values()]
         for widget, (region, clip) in self.visible_widgets.items():
             # what of the widget is on screen (a widget's clip is its container's area: the
             # footer's is the whole screen)
             shown = intersection(region, clip)
             overlaps = shown.overlaps
-            if not any(overlaps(r) for r in changed):
+            if not any(overlaps(box) for box in boxes):
                 continue
             render_changed = getattr(widget, "render_changed", None)
             if render_changed is not None and clip.contains_region(region):
