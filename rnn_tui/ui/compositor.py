@@ -20,11 +20,11 @@ pieces is still free (a count per line answers at once for a line whose pieces a
 the pieces kept are the same.
 
 A partial update is written as Textual writes it, except that a piece of a line that starts
-before a changed span is cut at the span (Textual writes it from its start: "TODO: crop to x
-extents"), and the cursor moves are written as text. A widget that knows its changed cells (the
-heatmaps: on a step only the old and the new step's columns change) may answer `render_changed`
-with lines exact only inside the changed regions: its `SparseStrip` lines name the pieces that
-lie there, and only those are written.
+before a changed span is cut at the span (Textual writes it from its start), and the cursor moves
+are written as text. A widget that knows its changed cells (the heatmaps: on a step only the old
+and the new step's columns change) may answer `render_changed` with lines exact only inside the
+changed regions: its `SparseStrip` lines name the pieces that lie there, and only those are
+written.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ class SpanUpdate(ChopsUpdate):
             if y != last_y:
                 append("\n")
         return "".join(sequences)
-
 
     def __rich_console__(self, console, options):
         """(Textual writes `render_segments`; as a Rich renderable, the sparse lines are drawn whole.)"""

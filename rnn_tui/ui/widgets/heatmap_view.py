@@ -427,7 +427,7 @@ class HeatmapView(Widget, can_focus=True):
             return
         _, levels, kinds, rows = self._ahead
         looks = self.panel_looks(view, g)
-        todo = [row for row in range(min(g.rows, view.trace.config.hidden_size - g.top)) if row not in rows]
+        todo = [row for row in range(self._shown_rows(g)) if row not in rows]
         for row in todo[:AHEAD_ROWS]:
             rows[row] = self._runs(looks, kinds, g.cell, [panel[row] for panel in levels])
         if len(todo) > AHEAD_ROWS:
