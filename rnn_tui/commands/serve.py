@@ -62,9 +62,9 @@ def add_parser(sub) -> None:
         metavar="N",
         help=f"browser sessions (processes) at once; later visitors are turned away (default {DEFAULT_MAX_SESSIONS}, "
         "measured with benchmarks/serve.py on a 2-core, 24 GiB machine: 30 visitors arriving together each saw "
-        "a first frame within 5 s and the model within 30 s (the last at 4.9 s and 5.1 s in the slowest of four "
+        "a first frame within 5 s and the model within 30 s (the last at 4.6 s and 4.7 s in the slower of two "
         "runs), in 0.9 GiB all told; at 60 the last "
-        "first frame took 8.4 s, past the 5 s a class should wait)",
+        "first frame took 10.4 s, past the 5 s a class should wait)",
     )
     p.add_argument("--lesson", metavar="NAME", help="open this lesson for every visitor (see `rnn-tui lesson`)")
     p.add_argument("--theme", metavar="NAME", help="the visitors' theme (e.g. high-contrast)")
