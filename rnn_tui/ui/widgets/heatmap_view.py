@@ -453,8 +453,11 @@ class HeatmapView(Widget, can_focus=True):
 
     def _mark_piece(self, look: CellLook, kind: str, cell: int, level: int, selected: bool) -> tuple[Segment, str]:
         """The current step's cell: the cursor's look on the selected unit's row, else the mark."""
-        drawn = (look.cursor if selected else look.marked)[level]
-        return self._piece(("mark", kind, cell, level, selected), drawn.text, drawn.style)
+        piece = self._pieces.get(("mark", kind, cell, level, selected))
+        if piece is None:
+            drawn = (look.cursor if selected else look.marked)[level]
+            piece = self._piece(("mark", kind, cell, level, selected), drawn.text, drawn.style)
+        return piece
 
     def _row_line(self, view: View, g: Geometry, row: int, width: int) -> Strip:
         """The unit label, then each panel's runs with the current step's cell marked, a gap
@@ -578,17 +581,13 @@ class HeatmapView(Widget, can_focus=True):
             columns = self._columns(g, regions)
             if columns is None:
                 return self.render_lines(crop)
-            width, base = self.size.width, self.style("base")
-            lines: list = [fit(self.render_line(y), width, base) for y in range(min(HEADER_ROWS, crop.height))]
+            width = self.size.width
+            lines: list = [self._whole_line(y) for y in range(min(HEADER_ROWS, crop.height))]
             top, shown = HEADER_ROWS, self._shown_rows(g)
             columns.sort()
             texts: dict[tuple, str] = {}
-            spans = {(c[1], c[2]) for c in columns}
-            (y0, y1), = spans if len(spans) == 1 else ((None, None),)  # a step's columns span the same rows
             for row in range(crop.height - len(lines)):
-                y = top + row
-                wanted = (columns if y0 <= y < y1 else []) if y0 is not None else \
-                    [c for c in columns if c[1] <= y < c[2]]
+                wanted = [c for c in columns if c[1] <= top + row < c[2]]
                 if wanted and row < shown:
                     lines.append(self._sparse_row(view, g, row, wanted, width, texts))
                 else:  # nothing of it changed
@@ -632,11 +631,8 @@ class HeatmapView(Widget, can_focus=True):
 
     def _cell_text(self, view: View, g: Geometry, p: int, level: int, current: bool, selected: bool) -> str:
         look, kind, cell = self.panel_looks(view, g)[p], self._kinds[p], g.cell
-        if current:
-            piece = self._pieces.get(("mark", kind, cell, level, selected)) or self._mark_piece(
-                look, kind, cell, level, selected)
-        else:
-            piece = self._pieces.get(("run", kind, cell, level, 1)) or self._run_piece(look, kind, cell, level, 1)
+        piece = self._mark_piece(look, kind, cell, level, selected) if current else \
+            self._run_piece(look, kind, cell, level, 1)
         return piece[1]
 
     def render_line(self, y: int) -> Strip:
