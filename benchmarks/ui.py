@@ -20,7 +20,7 @@ Next to each wall-clock time it prints the CPU time the explorer's process used 
 /proc/PID/stat), which does not grow when other work shares the machine; and the load average.
 
     python benchmarks/ui.py [--cell lstm] [--hidden 256] [--steps 500] [--keys 60] [--size 200x60]
-    python benchmarks/ui.py --count     # also: messages handled and widgets refreshed per step,
+    python benchmarks/ui.py --count     # also: messages handled and widgets repainted per step,
                                         # counted in-process (Textual's headless driver)
     python benchmarks/ui.py --floor     # also, in-process: a step's CPU against a frame in which only
                                         # two lines change, and against a bare Textual app redrawing
@@ -183,7 +183,7 @@ def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int,
 
 def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
     """Per → press, in-process on Textual's headless driver: the messages handled, and the widgets
-    asked to refresh and the widgets drawn (render_lines) on average; and the widgets mounted."""
+    asked to repaint and the widgets drawn (render_lines) on average; and the widgets mounted."""
     import asyncio
 
     from textual.widget import Widget
@@ -198,11 +198,11 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
     refreshed: list[set] = []
     drawn: list[set] = []
     mounted: list[int] = []
-    refresh, render_lines = Widget.refresh, Widget.render_lines
+    set_dirty, render_lines = Widget._set_dirty, Widget.render_lines
 
-    def counting_refresh(self, *args, **kwargs):
+    def counting_set_dirty(self, *regions):  # a repaint asked for: Widget.refresh, or ui.compositor.repaint
         refreshed[-1].add(id(self))
-        return refresh(self, *args, **kwargs)
+        return set_dirty(self, *regions)
 
     def counting_render_lines(self, crop):
         drawn[-1].add(id(self))
@@ -214,7 +214,7 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
                 await pilot.pause(0.1)
             await pilot.pause(0.5)
             mounted.append(len(list(app.screen.walk_children())))
-            Widget.refresh, Widget.render_lines = counting_refresh, counting_render_lines
+            Widget._set_dirty, Widget.render_lines = counting_set_dirty, counting_render_lines
             try:
                 seen.clear()
                 for _ in range(keys):  # not pilot.press: its wait posts a message to every widget
@@ -223,7 +223,7 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
                     app.simulate_key("right")
                     await asyncio.sleep(0.15)
             finally:
-                Widget.refresh, Widget.render_lines = refresh, render_lines
+                Widget._set_dirty, Widget.render_lines = set_dirty, render_lines
 
     asyncio.run(go())
     return {"messages": len(seen) / keys, "refreshed": statistics.mean(map(len, refreshed)),
@@ -369,7 +369,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="sequence length T")
     parser.add_argument("--keys", type=int, default=60, help="→ presses to time")
     parser.add_argument("--size", default="200x60")
-    parser.add_argument("--count", action="store_true", help="also count messages and refreshed widgets per step")
+    parser.add_argument("--count", action="store_true", help="also count messages and repainted widgets per step")
     parser.add_argument("--floor", action="store_true", help="also, in-process: a step's CPU against a frame that "
                         "changes two lines and against a bare Textual app redrawing the same screen")
     parser.add_argument("--against", metavar="DIR", help="another checkout of the repository, timed side by side")
@@ -409,7 +409,7 @@ def main() -> None:
     if args.count:
         c = count(args.cell, args.hidden, args.steps, min(args.keys, 20), cols, rows)
         print(f"  per step        {c['messages']:.0f} messages handled, {c['refreshed']:.0f} widgets asked to"
-              f" refresh, {c['drawn']:.0f} drawn; {c['widgets']} widgets mounted (in-process, headless)")
+              f" repaint, {c['drawn']:.0f} drawn; {c['widgets']} widgets mounted (in-process, headless)")
 
 
 if __name__ == "__main__":

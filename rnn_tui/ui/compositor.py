@@ -24,7 +24,13 @@ before a changed span is cut at the span (Textual writes it from its start), and
 are written as text. A widget that knows its changed cells (the heatmaps: on a step only the old
 and the new step's columns change) may answer `render_changed` with lines exact only inside the
 changed regions: its `SparseStrip` lines name the pieces that lie there, and only those are
-written.
+written. A piece may hold several cells apart on its line, with cursor moves forward (CUF)
+between them: one cursor move per line, not one per cell.
+
+The changed regions of a step are mostly tall and thin (one step's column of each heatmap
+panel, ~45 lines): Textual turned each into a span on every line it covers, then sorted and
+merged the spans of each line. Here the regions that span the same lines are merged once, and
+their spans shared by those lines (`line_spans`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,55 @@ from rich.console import Console
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
+
+
+Spans = list[tuple[int, int]]  # (x1, x2) on one line, in order, apart
+
+
+def merged(spans: Spans) -> Spans:
+    """Spans in order, those that overlap or touch joined (as Textual's `_regions_to_spans`)."""
+    if len(spans) == 1:
+        return spans
+    spans = sorted(spans)
+    out = [spans[0]]
+    for x1, x2 in spans[1:]:
+        last1, last2 = out[-1]
+        if x1 <= last2:
+            if x2 > last2:
+                out[-1] = (last1, x2)
+        else:
+            out.append((x1, x2))
+    return out
+
+
+def line_spans(regions) -> dict[int, Spans]:
+    """{line: its spans} of the lines the regions cover, lines in order: what Textual's
+    `_regions_to_spans` yields, grouped by line. The regions that span the same lines are merged
+    once for all of them (the lists are shared: read them only)."""
+    bands: dict[tuple[int, int], Spans] = {}
+    for x, y, width, height in regions:
+        if width > 0 and height > 0:
+            bands.setdefault((y, height), []).append((x, x + width))
+    lines: dict[int, Spans] = {}
+    get = lines.get
+    for (y, height), spans in bands.items():
+        spans = merged(spans)
+        for line in range(y, y + height):
+            got = get(line)
+            lines[line] = spans if got is None else merged(got + spans)
+    return {y: lines[y] for y in sorted(lines)}
+
+
+_FORWARD: dict[int, str] = {}
+
+
+def forward(columns: int) -> str:
+    """The cursor moved `columns` to the right (CUF), as text."""
+    text = _FORWARD.get(columns)
+    if text is None:
+        text = _FORWARD[columns] = f"\x1b[{columns}C" if columns else ""
+    return text
 
 
 class SparseStrip:
@@ -51,16 +106,24 @@ class SparseStrip:
 
 
 class SpanUpdate(ChopsUpdate):
-    """Textual's ChopsUpdate, each piece cut to the span it meets."""
+    """Textual's ChopsUpdate, each piece cut to the span it meets; the spans given by line."""
+
+    def __init__(self, chops: list[dict], by_line: dict[int, Spans], chop_ends: list[list[int]]) -> None:
+        self.chops = chops
+        self.by_line = by_line
+        self.chop_ends = chop_ends
+
+    @property
+    def spans(self) -> list[tuple[int, int, int]]:
+        """(y, x1, x2) of each span, as Textual's ChopsUpdate has them."""
+        return [(y, x1, x2) for y, spans in self.by_line.items() for x1, x2 in spans]
 
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
         append = sequences.append
         chops, chop_ends = self.chops, self.chop_ends
-        by_line: dict[int, list[tuple[int, int]]] = {}
-        for y, x1, x2 in self.spans:
-            by_line.setdefault(y, []).append((x1, x2))
-        last_y = self.spans[-1][0]
+        by_line = self.by_line
+        last_y = next(reversed(by_line))
         for y, spans in by_line.items():
             row = y + 1
             for end, (x, strip) in zip(chop_ends[y], chops[y].items()):
@@ -95,6 +158,7 @@ class ChangedOnlyCompositor(Compositor):
     def __init__(self) -> None:
         super().__init__()
         self._changed: list[Region] | None = None  # the regions of the partial update being drawn
+        self._changed_lines: dict[int, Spans] | None = None  # and their spans, by line
 
     def render_partial_update(self) -> SpanUpdate | None:
         """Textual's `render_partial_update`, written as a `SpanUpdate`."""
@@ -103,14 +167,16 @@ class ChangedOnlyCompositor(Compositor):
         if not update_regions:
             return None
         crop = Region.from_union(update_regions).intersection(self.size.region)
-        spans = list(self._regions_to_spans(update_regions))
-        is_rendered_line = {y for y, _, _ in spans}.__contains__
+        by_line = line_spans(update_regions)
+        if not by_line:
+            return None
         self._changed = list(update_regions)
+        self._changed_lines = by_line
         try:
-            chops = self._render_chops(crop, is_rendered_line)
+            chops = self._render_chops(crop, by_line.__contains__)
         finally:
-            self._changed = None
-        return SpanUpdate(chops, spans, [cut_set[1:] for cut_set in self.cuts])
+            self._changed = self._changed_lines = None
+        return SpanUpdate(chops, by_line, [cut_set[1:] for cut_set in self.cuts])
 
     def _get_renders(self, crop: Region | None = None):
         changed = self._changed
@@ -124,10 +190,18 @@ class ChangedOnlyCompositor(Compositor):
         for r in changed:
             bands.setdefault((r.y, r.height), []).append(r)
         boxes = [rs[0] if len(rs) == 1 else Region.from_union(rs) for rs in bands.values()]
+        # changed lines above each line: a widget on none of them is passed over at once
+        lines = self._changed_lines or {}
+        above = [0]
+        height = self.size.height
+        for y in range(height):
+            above.append(above[-1] + (y in lines))
         for widget, (region, clip) in self.visible_widgets.items():
             # what of the widget is on screen (a widget's clip is its container's area: the
             # footer's is the whole screen)
             shown = intersection(region, clip)
+            if above[min(shown.bottom, height)] == above[min(max(shown.y, 0), height)]:
+                continue
             overlaps = shown.overlaps
             if not any(overlaps(box) for box in boxes):
                 continue
@@ -174,3 +248,21 @@ class ChangedOnlyCompositor(Compositor):
                         chops_line[cut] = piece
                         free[y] -= 1
         return chops
+
+
+def repaint(widget: Widget, *regions: Region) -> None:
+    """`widget.refresh(*regions)`, handed to its screen at once. Textual's `refresh` wakes the
+    widget's own message loop (a Prompt, then its idle), which posts an Update for the screen:
+    two messages and a task switch for each widget repainted, five widgets on a step."""
+    screen = widget.screen if widget.is_mounted else None
+    if not regions or screen is None or not widget.display or screen not in screen._compositor:
+        widget.refresh(*regions)
+        return
+    # what `Widget.refresh(*regions)` does, less the wait for the widget's idle
+    widget._layout_cache.clear()
+    widget._set_dirty(*regions)
+    widget.clear_cached_dimensions()
+    widget._rich_style_cache.clear()
+    # and what the widget's idle (`_check_refresh`) and the screen's Update handler do
+    screen._dirty_widgets.add(widget)
+    screen.check_idle()

@@ -1,5 +1,6 @@
-"""A terminal, in a few lines, for tests of what the explorer writes: cursor moves, SGR styles
-and text (what Textual and Rich write into a frame), kept as a grid of (character, style) cells.
+"""A terminal, in a few lines, for tests of what the explorer writes: cursor moves (to a place,
+and forward), SGR styles and text (what Textual and Rich write into a frame), kept as a grid of
+(character, style) cells.
 Two writers are equal to a person when they leave equal grids, whatever bytes they used."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import re
 
 from rich.cells import cell_len
 
-_TOKEN = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\n|[^\x1b\n]")
+_TOKEN = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[(\d*)C|\n|[^\x1b\n]")
 
 
 class Grid:
@@ -25,6 +26,8 @@ class Grid:
                 self.y, self.x = int(row) - 1, int(col) - 1
             elif sgr is not None:
                 self.sgr = () if sgr in ("", "0") else self.sgr + (sgr,)
+            elif match.group(4) is not None:  # the cursor forward (CUF), writing nothing
+                self.x += int(match.group(4) or 1)
             elif match.group(0) == "\n":
                 self.y, self.x = self.y + 1, 0
             else:

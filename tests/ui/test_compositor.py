@@ -4,10 +4,13 @@ step's heatmap columns, not its whole rows)."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual._compositor import Compositor
+from textual.geometry import Region
 
 from rnn_tui.ui.app import ExplorerApp
-from rnn_tui.ui.compositor import ChangedOnlyCompositor, SparseStrip
+from rnn_tui.ui.compositor import ChangedOnlyCompositor, SparseStrip, line_spans
 from rnn_tui.ui.panes import PANES
 from rnn_tui.ui.source import TraceRequest
 from tests.ui.conftest import settle
@@ -144,3 +147,14 @@ async def test_a_step_under_a_notification_draws_the_cut_lines_whole():
         assert terminal == now, f"terminal lines {terminal.differences(now)} differ"
         assert "a note that stays" in "".join(now.text(y) for y in range(now.height))
         assert len(whole) > sparse_before  # lines under the toast were drawn whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12), st.integers(0, 8), st.integers(0, 6)), max_size=24))
+def test_the_spans_of_changed_regions_are_textuals(boxes):
+    """One step's regions are mostly columns that span the same lines: merged once for all of
+    them, yet the spans of each line are the ones Textual computes."""
+    regions = [Region(*box) for box in boxes]
+    theirs = [span for span in Compositor._regions_to_spans(regions) if span[2] > span[1]]
+    ours = [(y, x1, x2) for y, spans in line_spans(regions).items() for x1, x2 in spans]
+    assert ours == theirs

@@ -32,7 +32,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rnn_tui.ui.compositor import SparseStrip
+from rnn_tui.ui.compositor import SparseStrip, forward, repaint
 from rnn_tui.ui.palette import (
     CellLook,
     Palette,
@@ -244,13 +244,13 @@ class HeatmapView(Widget, can_focus=True):
         if old.step != new.step:
             # the marked column runs through every row: the old and the new step's columns of
             # every panel change, and the time axis (see `render_changed`)
-            self.refresh(*self._step_regions(after, old.step, new.step))
+            repaint(self, *self._step_regions(after, old.step, new.step))
             self._look_ahead(new, after, 1 if new.step > old.step else -1)
             return
         # only the unit moved: repaint its old and new rows
         regions = [Region(0, HEADER_ROWS + unit - after.top, self.size.width, 1)
                    for unit in {old.unit, new.unit} if after.top <= unit < after.top + after.rows]
-        self.refresh(*regions)
+        repaint(self, *regions)
 
     def watch_busy(self) -> None:
         if self.view is None:
@@ -616,18 +616,25 @@ class HeatmapView(Widget, can_focus=True):
 
     def _sparse_row(self, view: View, g: Geometry, row: int, columns: list, width: int,
                     texts: dict[tuple, str]) -> SparseStrip:
-        """A row line known in `columns` only: the step's mark where the current step is, the
-        cell's plain look elsewhere (their terminal texts kept in `texts` for the frame)."""
+        """A row line known in `columns` (in order) only: the step's mark where the current step
+        is, the cell's plain look elsewhere (their terminal texts kept in `texts` for the frame),
+        as one piece with the cursor moved forward between them."""
         levels = self._window_levels
         selected = g.top + row == view.unit
-        pieces: list[tuple[int, str]] = []
+        parts: list[str] = []
+        start = at = columns[0][0]
         for x, _, _, step, p in columns:
+            if x < at:
+                continue  # the same column twice
             key = (p, levels[p][row][step - g.start], step == view.step, selected)
             text = texts.get(key)
             if text is None:
                 text = texts[key] = self._cell_text(view, g, *key)
-            pieces.append((x, text))
-        return SparseStrip(width, pieces, partial(self._row_line, view, g, row, width))
+            if x > at:
+                parts.append(forward(x - at))
+            parts.append(text)
+            at = x + g.cell
+        return SparseStrip(width, [(start, "".join(parts))], partial(self._row_line, view, g, row, width))
 
     def _cell_text(self, view: View, g: Geometry, p: int, level: int, current: bool, selected: bool) -> str:
         look, kind, cell = self.panel_looks(view, g)[p], self._kinds[p], g.cell

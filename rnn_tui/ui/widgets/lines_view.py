@@ -20,6 +20,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from rnn_tui.ui.compositor import repaint
+
 
 def finish_strips(widget, strips: list[Strip], crop: Region) -> list[Strip]:
     """What remains of Textual's styling pass for a `plain_box` widget's own lines: its line
@@ -68,7 +70,6 @@ class LinesView(ScrollView, can_focus=False):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines: list[Line] = []
-        self._strips: dict[Line, Strip] = {}
         self._base: Style | None = None
         self._combined: dict[Style | str, Style] = {}
         self._drawn: dict[int, Strip] = {}  # row -> its strip as drawn at `_drawn_at`
@@ -81,11 +82,6 @@ class LinesView(ScrollView, can_focus=False):
     def set_lines(self, lines: list[Line]) -> None:
         old = self._lines
         self._lines = list(lines)
-        if len(self._strips) > 4 * len(self._lines) + 64:
-            # the strips of lines no longer shown go (a step's numbers are new lines: kept, they
-            # piled up for the garbage collector to walk: ~3 ms every ~17 steps at 200x60)
-            shown = set(self._lines)
-            self._strips = {line: strip for line, strip in self._strips.items() if line in shown}
         # lines are wrapped to the width already: only their number sets the virtual size, so a
         # new number of a different width does not cost a layout of the whole screen
         width, height = self.size  # a compositor lookup each time it is read: once
@@ -104,7 +100,7 @@ class LinesView(ScrollView, can_focus=False):
                 if 0 <= i - top < height:
                     changed.append(Region(0, i - top, width, 1))
         if changed:
-            self.refresh(*changed)
+            repaint(self, *changed)
 
     def get_line_filters(self):
         """The app's filters, less the ANSI-to-truecolor conversion (as the heatmaps): the styles
@@ -115,7 +111,6 @@ class LinesView(ScrollView, can_focus=False):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
         self._combined.clear()
         self._drawn.clear()
         self._base = None
@@ -130,23 +125,19 @@ class LinesView(ScrollView, can_focus=False):
         return combined
 
     def _strip(self, line: Line) -> Strip:
-        strip = self._strips.get(line)
-        if strip is None:
-            style_of = self._style
-            segments: list[Segment] = []
-            texts: list[str] = []
-            last = None
-            for text, style in line:  # neighbours in one style are one segment: less to cut and write
-                if style is not last and texts:
-                    segments.append(Segment("".join(texts), style_of(last)))
-                    texts = []
-                texts.append(text)
-                last = style
-            if texts:
+        style_of = self._style
+        segments: list[Segment] = []
+        texts: list[str] = []
+        last = None
+        for text, style in line:  # neighbours in one style are one segment: less to cut and write
+            if style is not last and texts:
                 segments.append(Segment("".join(texts), style_of(last)))
-            strip = Strip(segments)
-            self._strips[line] = strip
-        return strip
+                texts = []
+            texts.append(text)
+            last = style
+        if texts:
+            segments.append(Segment("".join(texts), style_of(last)))
+        return Strip(segments)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The lines as `render_line` draws them, without Textual's styling pass while it would
