@@ -33,6 +33,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from rnn_tui.ui.compositor import SparseStrip, forward, repaint
+from rnn_tui.ui.keys import KeysUp
 from rnn_tui.ui.palette import (
     CellLook,
     Palette,
@@ -146,7 +147,7 @@ def render_mode(app, palette: Palette) -> str:
     return "colour"
 
 
-class HeatmapView(Widget, can_focus=True):
+class HeatmapView(KeysUp, Widget, can_focus=True):
     """The heatmaps. Bound to the screen's View; tells its pane what the mouse is over."""
 
     COMPONENT_CLASSES = {
