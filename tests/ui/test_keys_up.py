@@ -78,11 +78,14 @@ async def test_the_explorers_map_steps_once_a_key_and_the_apps_own_keys_still_an
     from rnn_tui.ui.widgets.heatmap_view import HeatmapView
 
     app = ExplorerApp(FakeSource(), TraceRequest(hidden=8, text="hello world"))
-    async with app.run_test(size=(100, 30)) as pilot:
+    keys = []
+    async with app.run_test(size=(100, 30), message_hook=lambda m: keys.append(m) if isinstance(m, events.Key) else None) as pilot:
         await settle(pilot)
         assert isinstance(app.focused, HeatmapView)
+        keys.clear()
         await pilot.press("right", "right", "l", "h")
         assert app.screen.view.step == 2
+        assert len(keys) == 2 * 4  # none went up through the map's containers
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)

@@ -125,19 +125,19 @@ async def test_a_step_refreshes_nothing_hidden():
         tabs.active = PANES[0].tab_id
         await settle(pilot)
         refreshed: list[Widget] = []
-        original = Widget.refresh
+        original = Widget._set_dirty  # a repaint asked for: by Widget.refresh, or ui.compositor.repaint
 
-        def spy(self, *args, **kwargs):
+        def spy(self, *regions):
             refreshed.append(self)
-            return original(self, *args, **kwargs)
+            return original(self, *regions)
 
-        Widget.refresh = spy
+        Widget._set_dirty = spy
         try:
             for key in ("right", "right", "down", "left"):
                 await pilot.press(key)
                 await pilot.pause()
         finally:
-            Widget.refresh = original
+            Widget._set_dirty = original
         assert refreshed
         hidden = [w for w in refreshed if any(isinstance(a, TabPane) and not a.display for a in w.ancestors)]
         assert not hidden, sorted({type(w).__name__ for w in hidden})

@@ -11,12 +11,13 @@ under the old trace's key, never shown for the new one), its failure one line.
 
 from __future__ import annotations
 
+from rnn_tui.ui.keys import KeysUp
 from rnn_tui.ui.lab import Lab, lab_for, source_for
 from rnn_tui.ui.state import View
 from rnn_tui.ui.widgets.pane import Pane
 
 
-class AnalysisPane(Pane, can_focus=True):
+class AnalysisPane(KeysUp, Pane, can_focus=True):
     DEFAULT_CSS = """
     AnalysisPane { height: 1fr; layout: vertical; }
     AnalysisPane:focus { background-tint: $foreground 0%; }

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
+from rnn_tui.ui.keys import KeysUp
 from rnn_tui.ui.visible_input import OrderedInput
 from rnn_tui.engine.config import ACTIVATIONS, CELLS, ModelConfig, layer_names
 from rnn_tui.engine.records import Trace
@@ -77,7 +78,7 @@ def parameter_summary(trace: Trace) -> Text:
     return out
 
 
-class ModelPane(Pane, can_focus=True):
+class ModelPane(KeysUp, Pane, can_focus=True):
     """The form and the parameter table. Opened, the pane takes the focus (as every pane does),
     so Tab goes from it to the first field; the form's scroll takes no focus of its own (Tab went
     to the input line, the tab bar and the form before the cell)."""

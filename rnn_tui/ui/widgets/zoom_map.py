@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from rnn_tui.ui.keys import KeysUp
 from rnn_tui.ui.numbers import nonfinite
 from rnn_tui.ui.palette import LEVELS, glyph, matrix, matrix_label, palette_for_theme, scale_for
 from rnn_tui.ui.state import View
@@ -66,7 +67,7 @@ def shown_units(unit: int, narrated: int | None, rows: int, total: int) -> list[
     return sorted([*range(u0, u1), narrated])
 
 
-class ZoomMap(Widget, can_focus=True):
+class ZoomMap(KeysUp, Widget, can_focus=True):
     """The focused matrix of a View, zoomed."""
 
     DEFAULT_CSS = """
