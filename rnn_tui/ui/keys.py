@@ -2,7 +2,7 @@
 
 Textual hands a key to the focused widget, then passes it up through each of its containers,
 one message queue at a time, to the app, which looks up the binding (the screen's, for the keys
-that step). The explorer's map sits six containers deep: the passing cost ~1 ms of a ~10 ms
+that step). The explorer's map sits six containers deep: the passing cost ~0.6 ms of a ~10 ms
 step. None of those containers handles a key, so `KeysUp` lets a widget look the binding up
 itself, as the app would, when nothing between it and the app would have handled the key.
 """
