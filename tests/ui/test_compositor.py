@@ -88,11 +88,18 @@ async def test_whole_frames_are_cut_as_textual_cuts_them():
 
 
 
-async def test_a_step_leaves_the_footer_the_tabs_and_the_input_undrawn():
-    """Their clips (their containers' areas) meet the changed lines; what they show does not."""
+async def test_a_step_leaves_the_footer_the_tabs_the_input_and_the_containers_undrawn():
+    """Their clips (their containers' areas) meet the changed lines; what they show does not. The
+    containers of the changed widgets (the equations' bordered pane, the sequence pane, the
+    screen) are not drawn either: the widgets in front take every changed piece."""
     from textual.widgets import Footer, Input
     from textual.widgets._tabbed_content import ContentTabs
 
+    from rnn_tui.ui.screens.main import MainScreen
+    from rnn_tui.ui.widgets.equations_pane import EquationsPane
+    from rnn_tui.ui.widgets.heatmap_view import HeatmapView
+    from rnn_tui.ui.widgets.lines_view import LinesView
+    from rnn_tui.ui.widgets.sequence_pane import SequencePane
     from rnn_tui.ui.widgets.status_bar import StatusBar
     from rnn_tui.ui.widgets.token_strip import TokenStrip
 
@@ -115,8 +122,9 @@ async def test_a_step_leaves_the_footer_the_tabs_and_the_input_undrawn():
         finally:
             del compositor._get_renders
         kinds = {type(w) for w in drawn}
-        assert StatusBar in kinds and TokenStrip in kinds
-        assert not any(isinstance(w, (Footer, ContentTabs, Input)) for w in drawn)
+        assert {StatusBar, TokenStrip, HeatmapView, LinesView} <= kinds
+        assert not any(isinstance(w, (Footer, ContentTabs, Input, EquationsPane, SequencePane, MainScreen))
+                       for w in drawn), sorted(k.__name__ for k in kinds)
 
 
 async def test_a_step_under_a_notification_draws_the_cut_lines_whole():
