@@ -183,13 +183,14 @@ def measure(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int,
 
 def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -> dict:
     """Per → press, in-process on Textual's headless driver: the messages handled, and the widgets
-    asked to repaint and the widgets drawn (render_lines) on average; and the widgets mounted."""
+    asked to repaint and the widgets drawn (asked for their lines) on average; and the widgets mounted."""
     import asyncio
 
     from textual.widget import Widget
 
     from rnn_tui.engine.subject import Spec
     from rnn_tui.ui.app import ExplorerApp
+    from rnn_tui.ui.compositor import ChangedOnlyCompositor
     from rnn_tui.ui.source import EngineSource
 
     source = EngineSource.from_spec(Spec(cell=cell, hidden=hidden, input=text_of(steps)))
@@ -198,15 +199,17 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
     refreshed: list[set] = []
     drawn: list[set] = []
     mounted: list[int] = []
-    set_dirty, render_lines = Widget._set_dirty, Widget.render_lines
+    set_dirty, get_renders = Widget._set_dirty, ChangedOnlyCompositor._get_renders
 
     def counting_set_dirty(self, *regions):  # a repaint asked for: Widget.refresh, or ui.compositor.repaint
         refreshed[-1].add(id(self))
         return set_dirty(self, *regions)
 
-    def counting_render_lines(self, crop):
-        drawn[-1].add(id(self))
-        return render_lines(self, crop)
+    def counting_get_renders(self, crop=None):  # the widgets the compositor asks for their lines
+        at = {where: widget for widget, where in self.visible_widgets.items()}
+        for render in get_renders(self, crop):
+            drawn[-1].add(id(at.get((render[0], render[1]))))
+            yield render
 
     async def go() -> None:
         async with app.run_test(size=(cols, rows), message_hook=seen.append) as pilot:
@@ -214,7 +217,7 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
                 await pilot.pause(0.1)
             await pilot.pause(0.5)
             mounted.append(len(list(app.screen.walk_children())))
-            Widget._set_dirty, Widget.render_lines = counting_set_dirty, counting_render_lines
+            Widget._set_dirty, ChangedOnlyCompositor._get_renders = counting_set_dirty, counting_get_renders
             try:
                 seen.clear()
                 for _ in range(keys):  # not pilot.press: its wait posts a message to every widget
@@ -223,7 +226,7 @@ def count(cell: str, hidden: int, steps: int, keys: int, cols: int, rows: int) -
                     app.simulate_key("right")
                     await asyncio.sleep(0.15)
             finally:
-                Widget._set_dirty, Widget.render_lines = set_dirty, render_lines
+                Widget._set_dirty, ChangedOnlyCompositor._get_renders = set_dirty, get_renders
 
     asyncio.run(go())
     return {"messages": len(seen) / keys, "refreshed": statistics.mean(map(len, refreshed)),
